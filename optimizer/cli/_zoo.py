@@ -1,0 +1,189 @@
+"""``split-opt zoo list|train|eval``: the models available, training one, re-measuring one."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from optimizer.cli._common import add_format, emit_json, parse_int_list, positive_int, table
+from optimizer.data import DEFAULT_DATASET, make_splits, open_dataset
+from optimizer.errors import UserError
+from optimizer.models import (
+    TrainConfig,
+    accuracy,
+    check_input_size,
+    list_zoo,
+    load_model,
+    model_name,
+    train_zoo_model,
+)
+
+__all__ = ["add_zoo_parser"]
+
+
+def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
+    zoo = sub.add_parser(
+        "zoo",
+        help="models available; train or re-evaluate one",
+        description="The model zoo: bundled Fashion-MNIST MobileNetV2 models, "
+        "torchvision's ImageNet weights, and models you train.",
+    )
+    zsub = zoo.add_subparsers(dest="zoo_command", required=True, metavar="{list,train,eval}")
+
+    p = zsub.add_parser(
+        "list",
+        help="list the zoo's models with accuracy per input size",
+        description="List every model: name, source, dataset, alpha, classes, "
+        "and test accuracy per input size (from its model card).",
+    )
+    add_format(p)
+    p.set_defaults(func=_list)
+
+    p = zsub.add_parser(
+        "train",
+        help="train a MobileNetV2 on a dataset (resumable)",
+        description="Train MobileNetV2(alpha) on the train split with the input "
+        "sizes mixed, checkpointing as it goes; run the same command "
+        "again to resume. Writes OUT/NAME.pt and the card OUT/NAME.json.",
+    )
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset spec (default: %(default)s)")
+    p.add_argument("--alpha", type=float, required=True, help="width multiplier, e.g. 0.35 or 1.0")
+    p.add_argument(
+        "--input-sizes",
+        type=parse_int_list,
+        default=(32, 48, 64, 96),
+        help="comma-separated square input sizes to train for (default: 32,48,64,96)",
+    )
+    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--train-samples", type=positive_int, default=None, help="use only this many train samples (default: all)"
+    )
+    p.add_argument(
+        "--eval-samples",
+        type=positive_int,
+        default=None,
+        help="score the card on only this many test samples (default: all)",
+    )
+    p.add_argument("--name", default=None, help="model name (default: mobilenetv2_ALPHA_DATASET)")
+    p.add_argument("--out", type=Path, default=Path("zoo"), help="output folder (default: %(default)s)")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    add_format(p)
+    p.set_defaults(func=_train)
+
+    p = zsub.add_parser(
+        "eval",
+        help="re-measure a zoo model's accuracy on a split",
+        description="Measure top-1 accuracy of a model at each input size on one "
+        "split of its dataset (default: test), next to its card.",
+    )
+    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="zoo:NAME, torchvision or file:PATH (default: the zoo model for --alpha and --dataset)",
+    )
+    p.add_argument("--dataset", default=DEFAULT_DATASET)
+    p.add_argument("--input-sizes", type=parse_int_list, default=None)
+    p.add_argument("--split", default="test", choices=("calib", "val", "test"))
+    p.add_argument("--samples", type=positive_int, default=None, help="evaluate only the first N")
+    add_format(p)
+    p.set_defaults(func=_eval)
+
+
+def _list(args: argparse.Namespace) -> int:
+    entries = list_zoo()
+    if args.format == "json":
+        emit_json([e.to_json() for e in entries])
+        return 0
+    rows = [
+        [
+            e.name,
+            e.source,
+            e.dataset,
+            f"{e.alpha:g}",
+            str(e.num_classes),
+            " ".join(f"{s}:{a:.3f}" for s, a in e.accuracy.items()),
+            "yes" if e.available else "no",
+        ]
+        for e in entries
+    ]
+    print(table(rows, ["name", "source", "dataset", "alpha", "classes", "accuracy by input size", "available"]))
+    return 0
+
+
+def _dataset_slug(spec: str) -> str:
+    kind, _, arg = spec.partition(":")
+    return Path(arg).name if kind == "imagefolder" else kind
+
+
+def _train(args: argparse.Namespace) -> int:
+    dataset = open_dataset(args.dataset)
+    for size in args.input_sizes:
+        check_input_size(size)
+    cfg = TrainConfig(
+        name=args.name or model_name(args.alpha, _dataset_slug(args.dataset)),
+        alpha=args.alpha,
+        input_sizes=tuple(args.input_sizes),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        train_samples=args.train_samples,
+        eval_samples=args.eval_samples,
+        command="split-opt " + shlex.join(sys.argv[1:]),
+    )
+    bar = tqdm(desc=cfg.name, unit="step", dynamic_ncols=True, mininterval=1.0, disable=args.format == "json")
+
+    def progress(step: int, total: int, info: dict[str, float]) -> None:
+        bar.total = total
+        bar.n = step
+        bar.set_postfix(epoch=int(info["epoch"]), loss=f"{info['loss']:.3f}", acc=f"{info['acc']:.3f}", refresh=False)
+        bar.update(0)
+
+    result = train_zoo_model(cfg, dataset, args.out, restart=args.restart, progress=progress)
+    bar.close()
+    if args.format == "json":
+        emit_json(result.card)
+    else:
+        acc = ", ".join(f"{s}: {a:.4f}" for s, a in result.card["accuracy"].items())
+        print(f"wrote {result.weights_path} and {result.card_path}; test accuracy by input size: {acc}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    dataset = open_dataset(args.dataset)
+    loaded = load_model(args.alpha, args.weights, dataset.spec.split(":")[0])
+    sizes = args.input_sizes or (tuple(loaded.entry.input_sizes) if loaded.entry else (224,))
+    for size in sizes:
+        check_input_size(size)
+    if loaded.num_classes != dataset.num_classes:
+        raise UserError(
+            f"weights {loaded.weights} have {loaded.num_classes} classes but dataset "
+            f"{dataset.spec} has {dataset.num_classes}; use weights trained on it"
+        )
+    indices = make_splits(dataset)[args.split][: args.samples]
+    measured = {str(s): accuracy(loaded.model, dataset, indices, s) for s in sizes}
+    card = loaded.entry.accuracy if loaded.entry else {}
+    if args.format == "json":
+        emit_json(
+            {
+                "weights": loaded.weights,
+                "dataset": dataset.spec,
+                "split": args.split,
+                "samples": len(indices),
+                "accuracy": measured,
+                "card_accuracy": card,
+            }
+        )
+        return 0
+    rows = [[s, f"{a:.4f}", f"{card[s]:.4f}" if s in card else "-"] for s, a in measured.items()]
+    print(f"{loaded.weights} on {dataset.spec}, {args.split} split, {len(indices)} samples")
+    print(table(rows, ["input size", "accuracy", "card"]))
+    return 0

@@ -1,0 +1,82 @@
+"""The dataset interface every spec resolves to, and the preprocessing shared by all of them.
+
+A dataset holds images "as the device has them" (``native``) and turns any of them into model
+input at a given square size (``batch``): resized, three channels, normalised with the ImageNet
+mean and standard deviation, which both the bundled zoo and torchvision's weights expect.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageDataset", "Indices", "SplitSizes", "normalize"]
+
+# Sample indices: a list or an integer array.
+Indices = Sequence[int] | np.ndarray
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    """How many samples go to calib, val and test (and train, ``None`` = all that is left).
+
+    Each size is a count (int) or a fraction of the pool it is carved from (float in (0, 1)).
+    """
+
+    calib: float = 0.2
+    val: float = 0.3
+    test: float = 0.5
+    train: float | None = None
+
+
+def normalize(images01: torch.Tensor) -> torch.Tensor:
+    """Map float images in [0, 1], shape (N, 3, H, W), to the model's input space."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=images01.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=images01.dtype).view(1, 3, 1, 1)
+    return (images01 - mean) / std
+
+
+class ImageDataset(abc.ABC):
+    """A labelled image classification dataset.
+
+    Attributes:
+        spec: the dataset spec string it was opened from (``fashion-mnist``, ``imagefolder:PATH``).
+        classes: class names, index = label.
+        labels: int64 array with one label per sample.
+        official_train / official_test: index arrays of the dataset's own train/test split, or
+            ``None`` when it has none (then every split is carved from all samples).
+        default_sizes: the split sizes used when the user gives none.
+    """
+
+    spec: str
+    classes: list[str]
+    labels: np.ndarray
+    official_train: np.ndarray | None = None
+    official_test: np.ndarray | None = None
+    default_sizes: SplitSizes = SplitSizes()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @abc.abstractmethod
+    def native(self, index: int) -> np.ndarray:
+        """The image as the device captures it: uint8, shape (H, W) or (H, W, 3)."""
+
+    @abc.abstractmethod
+    def images01(self, indices: Indices, size: int) -> torch.Tensor:
+        """Float images in [0, 1], shape (N, 3, size, size), resized from the native images."""
+
+    def batch(self, indices: Indices, size: int) -> torch.Tensor:
+        """Model input for the given samples at a square input size."""
+        return normalize(self.images01(indices, size))

@@ -1,0 +1,45 @@
+"""MobileNetV2 models, the zoo, split points and head/tail construction, and zoo training."""
+
+from __future__ import annotations
+
+from optimizer.models._evaluate import accuracy, predict
+from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
+from optimizer.models._split import SplitPoint, build_head, build_tail, num_blocks, split_points, split_range
+from optimizer.models._train import TrainConfig, TrainResult, train_zoo_model
+from optimizer.models._weights import load_state_dict_file, torchvision_weights_path
+from optimizer.models._zoo import (
+    ZOO_DIR,
+    LoadedModel,
+    ZooEntry,
+    find_zoo_entry,
+    list_zoo,
+    load_model,
+    model_name,
+)
+
+__all__ = [
+    "FAMILY",
+    "MIN_INPUT_SIZE",
+    "ZOO_DIR",
+    "LoadedModel",
+    "SplitPoint",
+    "TrainConfig",
+    "TrainResult",
+    "ZooEntry",
+    "accuracy",
+    "build_head",
+    "build_mobilenetv2",
+    "build_tail",
+    "check_input_size",
+    "find_zoo_entry",
+    "list_zoo",
+    "load_model",
+    "load_state_dict_file",
+    "model_name",
+    "num_blocks",
+    "predict",
+    "split_points",
+    "split_range",
+    "torchvision_weights_path",
+    "train_zoo_model",
+]

@@ -1,0 +1,265 @@
+"""Training a zoo model: mixed input sizes, seeded, resumable, with a model card at the end.
+
+Each step draws one input size from ``input_sizes`` so a single set of weights serves all of them.
+The run checkpoints to ``OUT/NAME.ckpt`` at every epoch end and every ``checkpoint_every_s``
+seconds; running the same command again resumes from it. The finished run writes ``OUT/NAME.pt``
+(a half-precision state dict) and ``OUT/NAME.json`` (the model card, with test accuracy per input
+size measured on the test split, which training never sees).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from optimizer.data import ImageDataset, SplitSizes, make_splits, normalize
+from optimizer.errors import UserError
+from optimizer.models._evaluate import accuracy
+from optimizer.models._mobilenetv2 import FAMILY, build_mobilenetv2, check_input_size
+
+__all__ = ["TrainConfig", "TrainResult", "train_zoo_model"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (stored in the checkpoint and the card)."""
+
+    name: str
+    alpha: float
+    input_sizes: tuple[int, ...] = (32, 48, 64, 96)
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.1
+    seed: int = 0
+    split_seed: int = 0
+    train_samples: int | None = None
+    eval_samples: int | None = None
+    checkpoint_every_s: float = 120.0
+    command: str = ""
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a checkpoint must agree on to be resumed (timing and command excluded)."""
+        keep = asdict(self)
+        for key in ("checkpoint_every_s", "command", "eval_samples"):
+            keep.pop(key)
+        keep["input_sizes"] = list(self.input_sizes)
+        return keep
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    weights_path: Path
+    card_path: Path
+    card: dict[str, Any]
+
+
+def _augment(images01: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random horizontal flip and a shift of up to 1/14 of the size (zero padding)."""
+    n, _, size, _ = images01.shape
+    flip = torch.rand(n, generator=gen) < 0.5
+    images01 = torch.where(flip.view(-1, 1, 1, 1), images01.flip(-1), images01)
+    pad = max(1, size // 14)
+    padded = F.pad(images01, (pad, pad, pad, pad))
+    dx, dy = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=gen))
+    return padded[:, :, dy : dy + size, dx : dx + size]
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class _Run:
+    """The mutable state of one training run; checkpoint = this object's ``state()``."""
+
+    def __init__(self, cfg: TrainConfig, num_classes: int, steps_per_epoch: int) -> None:
+        torch.manual_seed(cfg.seed)
+        self.cfg = cfg
+        self.model = build_mobilenetv2(cfg.alpha, num_classes).train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(
+            self.opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
+        )
+        self.step = 0
+        self.wall_s = 0.0
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.identity(),
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "step": self.step,
+            "wall_s": self.wall_s,
+        }
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["opt"])
+        self.sched.load_state_dict(ckpt["sched"])
+        self.step, self.wall_s = int(ckpt["step"]), float(ckpt["wall_s"])
+
+
+def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("config") != cfg.identity():
+        raise UserError(
+            f"checkpoint {path} belongs to a different training configuration "
+            f"({ckpt.get('config')}); delete it or pass --restart to start over"
+        )
+    return ckpt  # type: ignore[no-any-return]
+
+
+def _epoch_plan(cfg: TrainConfig, train_idx: np.ndarray, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sample order and the input size of every step of one epoch, from the seed alone."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    order = rng.permutation(train_idx)
+    steps = len(order) // cfg.batch_size
+    sizes = rng.choice(np.asarray(cfg.input_sizes), size=steps)
+    return order[: steps * cfg.batch_size].reshape(steps, cfg.batch_size), sizes
+
+
+def _train_step(
+    run: _Run, dataset: ImageDataset, batch_idx: np.ndarray, size: int, gen: torch.Generator
+) -> tuple[float, float]:
+    x = normalize(_augment(dataset.images01(batch_idx, int(size)), gen))
+    y = torch.from_numpy(dataset.labels[batch_idx])
+    logits = run.model(x)
+    loss = F.cross_entropy(logits, y, label_smoothing=run.cfg.label_smoothing)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    run.sched.step()
+    return loss.item(), (logits.argmax(1) == y).float().mean().item()
+
+
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+def _write_outputs(
+    run: _Run, dataset: ImageDataset, test_idx: np.ndarray, out_dir: Path, split_sizes: dict[str, int]
+) -> TrainResult:
+    cfg = run.cfg
+    model = run.model.eval()
+    acc = {str(s): round(accuracy(model, dataset, test_idx, s), 4) for s in cfg.input_sizes}
+    weights_path = out_dir / f"{cfg.name}.pt"
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    _atomic_save(half, weights_path)
+    card = {
+        "name": cfg.name,
+        "family": FAMILY,
+        "alpha": cfg.alpha,
+        "dataset": dataset.spec.split(":")[0],
+        "dataset_spec": dataset.spec,
+        "num_classes": dataset.num_classes,
+        "classes": dataset.classes,
+        "input_sizes": list(cfg.input_sizes),
+        "accuracy": acc,
+        "accuracy_split": "test",
+        "test_samples": len(test_idx),
+        "split_sizes": split_sizes,
+        "split_seed": cfg.split_seed,
+        "command": cfg.command,
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "optimizer": f"AdamW(lr={cfg.lr:g}, weight_decay={cfg.weight_decay:g}), OneCycle, "
+        f"label smoothing {cfg.label_smoothing:g}, flip + shift augmentation",
+        "wall_time_s": round(run.wall_s, 1),
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "torch": torch.__version__,
+        "weights_sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
+        "weights_dtype": "float16",
+    }
+    card_path = out_dir / f"{cfg.name}.json"
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return TrainResult(weights_path, card_path, card)
+
+
+def train_zoo_model(
+    cfg: TrainConfig, dataset: ImageDataset, out_dir: Path, restart: bool = False, progress: ProgressFn | None = None
+) -> TrainResult:
+    """Train (or resume) one zoo model and write its weights and card to ``out_dir``."""
+    for size in cfg.input_sizes:
+        check_input_size(size)
+    splits = make_splits(
+        dataset, SplitSizes(**{**dataset.default_sizes.__dict__, "train": cfg.train_samples}), seed=cfg.split_seed
+    )
+    steps_per_epoch = len(splits.train) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise UserError(
+            f"the train split has {len(splits.train)} samples, fewer than one batch of "
+            f"{cfg.batch_size}; lower --batch-size"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / f"{cfg.name}.ckpt"
+    if restart:
+        ckpt_path.unlink(missing_ok=True)
+    run = _Run(cfg, dataset.num_classes, steps_per_epoch)
+    ckpt = _load_checkpoint(ckpt_path, cfg)
+    if ckpt is not None:
+        run.restore(ckpt)
+    _train_loop(run, dataset, splits.train, steps_per_epoch, ckpt_path, progress)
+    test_idx = splits.test[: cfg.eval_samples] if cfg.eval_samples else splits.test
+    result = _write_outputs(run, dataset, test_idx, out_dir, splits.sizes())
+    ckpt_path.unlink(missing_ok=True)
+    return result
+
+
+def _train_loop(
+    run: _Run,
+    dataset: ImageDataset,
+    train_idx: np.ndarray,
+    steps_per_epoch: int,
+    ckpt_path: Path,
+    progress: ProgressFn | None,
+) -> None:
+    try:
+        _run_steps(run, dataset, train_idx, steps_per_epoch, ckpt_path, progress)
+    except KeyboardInterrupt:
+        _atomic_save(run.state(), ckpt_path)  # Ctrl-C keeps every finished step
+        raise
+
+
+def _run_steps(
+    run: _Run,
+    dataset: ImageDataset,
+    train_idx: np.ndarray,
+    steps_per_epoch: int,
+    ckpt_path: Path,
+    progress: ProgressFn | None,
+) -> None:
+    cfg = run.cfg
+    total = cfg.epochs * steps_per_epoch
+    last_save = time.monotonic()
+    while run.step < total:
+        epoch, first = divmod(run.step, steps_per_epoch)
+        batches, sizes = _epoch_plan(cfg, train_idx, epoch)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + run.step)
+        for i in range(first, steps_per_epoch):
+            t0 = time.monotonic()
+            loss, acc = _train_step(run, dataset, batches[i], int(sizes[i]), gen)
+            run.step += 1
+            run.wall_s += time.monotonic() - t0
+            if progress:
+                progress(run.step, total, {"epoch": epoch + 1, "loss": loss, "acc": acc})
+            if time.monotonic() - last_save > cfg.checkpoint_every_s or i == steps_per_epoch - 1:
+                _atomic_save(run.state(), ckpt_path)
+                last_save = time.monotonic()

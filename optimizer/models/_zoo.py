@@ -1,0 +1,172 @@
+"""The model zoo: bundled Fashion-MNIST models, torchvision's ImageNet weights, and weight files.
+
+Bundled models live in ``optimizer/models/zoo_weights/`` as ``NAME.pt`` (half-precision state
+dict) beside ``NAME.json`` (the model card written by ``split-opt zoo train``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from optimizer.errors import UserError
+from optimizer.models._mobilenetv2 import FAMILY, build_mobilenetv2
+from optimizer.models._weights import (
+    apply_state_dict,
+    load_state_dict_file,
+    num_classes_of,
+    require_torchvision_weights,
+    torchvision_weights_path,
+)
+
+__all__ = ["ZOO_DIR", "LoadedModel", "ZooEntry", "find_zoo_entry", "list_zoo", "load_model", "model_name"]
+
+ZOO_DIR = Path(__file__).parent / "zoo_weights"
+# torchvision's own published ImageNet-1K top-1 for MobileNet_V2_Weights.IMAGENET1K_V1 (meta data).
+_TORCHVISION_TOP1 = 0.71878
+
+
+def model_name(alpha: float, dataset: str) -> str:
+    """The zoo's naming rule: ``mobilenetv2_{alpha}_{dataset}``, e.g. ``mobilenetv2_1.0_fashion-mnist``."""
+    text = f"{alpha:g}"
+    return f"{FAMILY}_{text if '.' in text else text + '.0'}_{dataset}"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One model of the zoo, as ``split-opt zoo list`` shows it."""
+
+    name: str
+    family: str
+    alpha: float
+    dataset: str
+    source: str
+    num_classes: int
+    input_sizes: list[int]
+    accuracy: dict[str, float]
+    weights: str
+    available: bool = True
+    card: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "alpha": self.alpha,
+            "dataset": self.dataset,
+            "source": self.source,
+            "num_classes": self.num_classes,
+            "input_sizes": self.input_sizes,
+            "accuracy": self.accuracy,
+            "weights": self.weights,
+            "available": self.available,
+            "accuracy_split": self.card.get("accuracy_split", "test"),
+        }
+
+
+def _bundled_entry(card_path: Path) -> ZooEntry:
+    card = json.loads(card_path.read_text())
+    return ZooEntry(
+        name=card["name"],
+        family=card["family"],
+        alpha=float(card["alpha"]),
+        dataset=card["dataset"],
+        source="bundled",
+        num_classes=int(card["num_classes"]),
+        input_sizes=[int(s) for s in card["input_sizes"]],
+        accuracy={str(k): float(v) for k, v in card["accuracy"].items()},
+        weights=f"zoo:{card['name']}",
+        available=card_path.with_suffix(".pt").is_file(),
+        card=card,
+    )
+
+
+def _torchvision_entry() -> ZooEntry:
+    return ZooEntry(
+        name=model_name(1.0, "imagenet"),
+        family=FAMILY,
+        alpha=1.0,
+        dataset="imagenet",
+        source="torchvision",
+        num_classes=1000,
+        input_sizes=[224],
+        accuracy={"224": _TORCHVISION_TOP1},
+        weights="torchvision",
+        available=torchvision_weights_path().is_file(),
+        card={"accuracy_split": "ImageNet-1K val, as published by torchvision"},
+    )
+
+
+def list_zoo(zoo_dir: Path = ZOO_DIR) -> list[ZooEntry]:
+    """Bundled models (sorted by dataset, alpha), then torchvision's ImageNet model."""
+    bundled = [_bundled_entry(p) for p in sorted(zoo_dir.glob("*.json"))]
+    return [*sorted(bundled, key=lambda e: (e.dataset, e.alpha)), _torchvision_entry()]
+
+
+def find_zoo_entry(alpha: float, dataset: str, zoo_dir: Path = ZOO_DIR) -> ZooEntry:
+    """The zoo model for ``alpha`` trained on ``dataset``, or a UserError listing what exists."""
+    entries = [e for e in list_zoo(zoo_dir) if e.dataset == dataset]
+    for entry in entries:
+        if abs(entry.alpha - alpha) < 1e-9:
+            return entry
+    alphas = ", ".join(f"{e.alpha:g}" for e in entries) or "none"
+    raise UserError(
+        f"the zoo has no {FAMILY} with alpha={alpha:g} for dataset {dataset!r} "
+        f"(available alphas: {alphas}); pick one of those, train one with `split-opt zoo "
+        f"train --alpha {alpha:g}`, or pass --weights file:PATH"
+    )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model in eval mode and where its weights came from."""
+
+    model: nn.Module
+    alpha: float
+    num_classes: int
+    weights: str
+    entry: ZooEntry | None
+
+
+def _entry_by_name(name: str, zoo_dir: Path) -> ZooEntry:
+    entries = {e.name: e for e in list_zoo(zoo_dir)}
+    if name not in entries:
+        raise UserError(f"no zoo model named {name!r}; `split-opt zoo list` shows the names ({', '.join(entries)})")
+    return entries[name]
+
+
+def load_model(
+    alpha: float, weights: str | None = None, dataset: str = "fashion-mnist", zoo_dir: Path = ZOO_DIR
+) -> LoadedModel:
+    """Build MobileNetV2(alpha) and load weights from a spec (default: the zoo model for dataset)."""
+    if weights is None:
+        weights = find_zoo_entry(alpha, dataset, zoo_dir).weights
+    kind, _, arg = weights.partition(":")
+    entry: ZooEntry | None = None
+    if kind == "zoo":
+        entry = _entry_by_name(arg, zoo_dir)
+        if entry.source == "torchvision":
+            return load_model(alpha, "torchvision", dataset, zoo_dir)
+        path = zoo_dir / f"{entry.name}.pt"
+    elif kind == "torchvision":
+        if arg not in ("", "IMAGENET1K_V1"):
+            raise UserError(f"torchvision weights {arg!r} are not supported; use torchvision:IMAGENET1K_V1")
+        entry, path = _torchvision_entry(), require_torchvision_weights()
+    elif kind == "file" and arg:
+        path = Path(arg).expanduser()
+    else:
+        raise UserError(f"unknown weight spec {weights!r}; use zoo:NAME, torchvision or file:PATH")
+    if entry is not None and abs(entry.alpha - alpha) > 1e-9:
+        raise UserError(
+            f"weights {weights} are for alpha={entry.alpha:g}, not alpha={alpha:g}; "
+            f"pass --alpha {entry.alpha:g} or other weights"
+        )
+    state = load_state_dict_file(path)
+    num_classes = num_classes_of(state, path)
+    model = build_mobilenetv2(alpha, num_classes)
+    apply_state_dict(model, state, weights, alpha)
+    return LoadedModel(model.eval(), alpha, num_classes, weights, entry)

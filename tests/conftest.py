@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny datasets written by the tests themselves, never downloaded."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from optimizer.data import FashionMNIST
+
+# One thread: the tests' nets are tiny, and results stay the same on any machine.
+torch.set_num_threads(1)
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
+    """Write a uint8 array in the IDX format (what Debian and torchvision ship)."""
+    header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def make_fake_fashion(
+    root: Path, n_train: int = 200, n_test: int = 100, layout: str = ".", gz: bool = True, seed: int = 0
+) -> Path:
+    """A Fashion-MNIST-shaped dataset whose class is readable from the image (bright band row)."""
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label : 4 + 2 * label, :] = 255
+        write_idx(root / layout / f"{prefix}-images-idx3-ubyte", images, gz)
+        write_idx(root / layout / f"{prefix}-labels-idx1-ubyte", labels, gz)
+    return root
+
+
+@pytest.fixture
+def fake_fashion_root(tmp_path: Path) -> Path:
+    return make_fake_fashion(tmp_path / "fmnist")
+
+
+@pytest.fixture
+def fake_fashion(fake_fashion_root: Path) -> FashionMNIST:
+    return FashionMNIST(str(fake_fashion_root))
+
+
+def make_imagefolder(root: Path, classes: int = 3, per_class: int = 12, size: tuple[int, int] = (40, 30)) -> Path:
+    """Tiny RGB PNGs, one folder per class; each class has its own dominant colour."""
+    rng = np.random.default_rng(1)
+    for c in range(classes):
+        folder = root / f"class_{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 60, (size[1], size[0], 3)).astype(np.uint8)
+            pixels[..., c % 3] = 220
+            Image.fromarray(pixels).save(folder / f"img_{i}.png")
+    return root
+
+
+@pytest.fixture
+def imagefolder_root(tmp_path: Path) -> Path:
+    return make_imagefolder(tmp_path / "folder")

@@ -1,0 +1,120 @@
+"""The command line: help everywhere, JSON output, and the user-error rule (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from optimizer.cli import main
+from optimizer.models import build_mobilenetv2
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own exits (--help, usage errors)
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv", [[], ["zoo"], ["zoo", "list"], ["zoo", "train"], ["zoo", "eval"], ["splits"]])
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, out, _ = run_cli(capsys, *argv, "--help")
+    assert code == 0 and "usage: split-opt" in out
+
+
+def test_zoo_list_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "zoo", "list", "--format", "json")
+    assert code == 0
+    models = json.loads(out)
+    for model in models:
+        for key in ("name", "family", "alpha", "dataset", "source", "num_classes", "input_sizes", "accuracy"):
+            assert key in model, key
+        assert isinstance(model["input_sizes"], list)
+        assert all(isinstance(k, str) and 0 <= v <= 1 for k, v in model["accuracy"].items())
+    assert any(m["source"] == "torchvision" for m in models)
+
+
+def test_splits_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "splits", "--alpha", "0.5", "--input-size", "32", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and [s["k"] for s in doc["splits"]] == list(range(21))
+    assert doc["splits"][0]["shape"] == [3, 32, 32]
+
+
+def _weights_file(tmp_path: Path, alpha: float) -> Path:
+    path = tmp_path / f"w{alpha}.pt"
+    torch.save(build_mobilenetv2(alpha, 10).state_dict(), path)
+    return path
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"junk")
+    return {
+        "unknown dataset spec": (["zoo", "eval", "--alpha", "1.0", "--dataset", "mnist"], "unknown dataset spec"),
+        "missing data": (
+            ["zoo", "eval", "--alpha", "1.0", "--dataset", f"fashion-mnist:{tmp_path}/none"],
+            "apt-get install",
+        ),
+        "unreadable weights": (
+            ["zoo", "eval", "--alpha", "1.0", "--weights", f"file:{garbage}"],
+            "cannot read weight file",
+        ),
+        "mismatched weights": (
+            ["zoo", "eval", "--alpha", "1.0", "--weights", f"file:{_weights_file(tmp_path, 0.35)}"],
+            "do not fit MobileNetV2 alpha=1",
+        ),
+        "alpha not in zoo": (["zoo", "eval", "--alpha", "0.6"], "no mobilenetv2 with alpha=0.6"),
+        "negative input size": (["splits", "--input-size", "-3"], "at least 32"),
+        "negative train size": (["zoo", "train", "--alpha", "0.35", "--input-sizes", "-3"], "at least 32"),
+        "bad number": (["zoo", "train", "--alpha", "big"], "invalid float value"),
+    }
+
+
+BAD_CASES = [
+    "unknown dataset spec",
+    "missing data",
+    "unreadable weights",
+    "mismatched weights",
+    "alpha not in zoo",
+    "negative input size",
+    "negative train size",
+    "bad number",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    case: str,
+    fake_fashion_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SPLIT_OPT_FASHION_MNIST", str(fake_fashion_root))
+    argv, needle = _bad_inputs(tmp_path)[case]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2, (code, err)
+    assert out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("split-opt: error:") and needle in err
+
+
+def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "--debug", "splits", "--input-size", "-3")
+    assert code == 2 and "Traceback" in err and "at least 32" in err
+
+
+def test_console_script_and_module_entry_points() -> None:
+    script = Path(sys.executable).with_name("split-opt")
+    for cmd in ([str(script)], [sys.executable, "-m", "optimizer"]):
+        done = subprocess.run(
+            [*cmd, "splits", "--input-size", "-3"], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr

@@ -1,0 +1,146 @@
+"""Models: the split contract tail(head(x)) == model(x), split-point metadata, weight loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from optimizer.errors import UserError
+from optimizer.models import (
+    build_head,
+    build_mobilenetv2,
+    build_tail,
+    load_model,
+    num_blocks,
+    split_points,
+    split_range,
+)
+from optimizer.models._weights import TORCHVISION_FILE
+
+
+def _trained_like(alpha: float, num_classes: int = 10) -> torch.nn.Module:
+    """A model with non-trivial BatchNorm statistics, so eval-mode BN is not the identity."""
+    torch.manual_seed(0)
+    model = build_mobilenetv2(alpha, num_classes)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("alpha", [0.35, 1.0])
+@pytest.mark.parametrize("size", [32, 64])
+def test_tail_of_head_equals_model_for_every_k(alpha: float, size: int) -> None:
+    model = _trained_like(alpha)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        reference = model(x)
+        for k in split_range(model):
+            out = build_tail(model, k)(build_head(model, k)(x))
+            assert (out - reference).abs().max().item() <= 1e-5, f"k={k}"
+
+
+def test_split_range_follows_design() -> None:
+    model = build_mobilenetv2(1.0, 10)
+    assert num_blocks(model) == 19 and list(split_range(model)) == list(range(21))
+    assert isinstance(build_head(model, 0), torch.nn.Identity)
+    assert build_head(model, 20) is model and isinstance(build_tail(model, 20), torch.nn.Identity)
+    with pytest.raises(UserError, match=r"split k must be in 0\.\.20"):
+        build_head(model, 21)
+
+
+def test_split_points_match_torchvision_layout_at_224() -> None:
+    points = split_points(build_mobilenetv2(1.0, 1000), 224)
+    by_k = {p.k: p for p in points}
+    assert len(points) == 21
+    assert (by_k[0].name, by_k[0].shape, by_k[0].elements) == ("input", (3, 224, 224), 150528)
+    assert (by_k[1].name, by_k[1].shape, by_k[1].reduction) == ("features.0", (32, 112, 112), 2)
+    assert by_k[2].shape == (16, 112, 112)
+    assert by_k[4].shape == (24, 56, 56)
+    assert by_k[7].shape == (32, 28, 28)
+    assert by_k[14].shape == (96, 14, 14)
+    assert by_k[17].shape == (160, 7, 7)
+    assert by_k[18].shape == (320, 7, 7)
+    assert (by_k[19].name, by_k[19].shape, by_k[19].reduction) == ("features.18", (1280, 7, 7), 32)
+    assert (by_k[20].name, by_k[20].shape, by_k[20].elements) == ("logits", (1000,), 1000)
+
+
+def test_split_points_scale_with_alpha_and_size() -> None:
+    points = split_points(build_mobilenetv2(0.35, 10), 64)
+    assert points[1].shape == (16, 32, 32)  # 32 * 0.35 rounds up to the channel multiple 8 -> 16
+    assert points[19].shape == (1280, 2, 2)  # alpha < 1 keeps the last 1280 channels
+    assert points[-1].shape == (10,)
+
+
+def test_input_size_rules() -> None:
+    from optimizer.models import check_input_size
+
+    for bad in (-3, 0, 31):
+        with pytest.raises(UserError, match="at least 32"):
+            check_input_size(bad)
+    assert check_input_size(48) == 48
+
+
+def test_file_weights_round_trip_half_precision(tmp_path: Path) -> None:
+    model = _trained_like(0.35, num_classes=7)
+    path = tmp_path / "w.pt"
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, path)
+    loaded = load_model(0.35, f"file:{path}")
+    assert loaded.num_classes == 7 and loaded.entry is None
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model.half().float()(x), atol=1e-3, rtol=1e-3)
+
+
+def test_file_weights_wrapped_in_state_dict_key(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    torch.save({"state_dict": build_mobilenetv2(0.5, 3).state_dict(), "epoch": 3}, path)
+    assert load_model(0.5, f"file:{path}").num_classes == 3
+
+
+def test_mismatched_weights_name_the_tensor_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    torch.save(build_mobilenetv2(0.35, 10).state_dict(), path)
+    with pytest.raises(UserError, match=r"do not fit MobileNetV2 alpha=1: features\.0\.0\.weight"):
+        load_model(1.0, f"file:{path}")
+    torch.save({"layer.weight": torch.zeros(10, 3)}, path)
+    with pytest.raises(UserError, match="classifier.1.weight"):
+        load_model(1.0, f"file:{path}")
+
+
+def test_unreadable_and_pickled_weights_are_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00not a torch file")
+    with pytest.raises(UserError, match="cannot read weight file"):
+        load_model(1.0, f"file:{garbage}")
+    pickled = tmp_path / "module.pt"
+    torch.save(build_mobilenetv2(0.35, 10), pickled)  # a whole pickled module, not a state dict
+    with pytest.raises(UserError, match="cannot read weight file"):
+        load_model(0.35, f"file:{pickled}")
+    with pytest.raises(UserError, match="does not exist"):
+        load_model(1.0, f"file:{tmp_path / 'nope.pt'}")
+
+
+def test_torchvision_weights_come_from_the_hub_cache_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old_dir = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub" / "hub"))
+    try:
+        with pytest.raises(UserError, match="not in the torch hub cache"):
+            load_model(1.0, "torchvision")
+        checkpoints = tmp_path / "hub" / "hub" / "checkpoints"
+        checkpoints.mkdir(parents=True)
+        torch.save(_trained_like(1.0, 1000).state_dict(), checkpoints / TORCHVISION_FILE)
+        loaded = load_model(1.0, "torchvision")
+        assert loaded.num_classes == 1000 and loaded.entry is not None and loaded.entry.source == "torchvision"
+        with pytest.raises(UserError, match="for alpha=1, not alpha=0.5"):
+            load_model(0.5, "torchvision")
+    finally:
+        torch.hub.set_dir(old_dir)
+
+
+def test_unknown_weight_spec() -> None:
+    with pytest.raises(UserError, match="zoo:NAME, torchvision or file:PATH"):
+        load_model(1.0, "http://example.invalid/w.pt")
