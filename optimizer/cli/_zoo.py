@@ -169,7 +169,8 @@ def _eval(args: argparse.Namespace) -> int:
             f"{dataset.spec} has {dataset.num_classes}; use weights trained on it"
         )
     indices = make_splits(dataset)[args.split][: args.samples]
-    measured = {str(s): accuracy(loaded.model, dataset, indices, s) for s in sizes}
+    with tqdm(total=len(indices) * len(sizes), unit="img", desc="evaluating", disable=args.format == "json") as bar:
+        measured = {str(s): accuracy(loaded.model, dataset, indices, s, progress=bar.update) for s in sizes}
     card = loaded.entry.accuracy if loaded.entry else {}
     if args.format == "json":
         emit_json(

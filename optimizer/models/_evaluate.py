@@ -34,8 +34,13 @@ def predict(
 
 
 def accuracy(
-    model: nn.Module, dataset: ImageDataset, indices: Indices, input_size: int, batch_size: int = 256
+    model: nn.Module,
+    dataset: ImageDataset,
+    indices: Indices,
+    input_size: int,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
 ) -> float:
     """Fraction of ``indices`` whose top-1 prediction equals the label."""
-    pred = predict(model, dataset, indices, input_size, batch_size)
+    pred = predict(model, dataset, indices, input_size, batch_size, progress)
     return float((pred == dataset.labels[np.asarray(indices)]).mean()) if len(pred) else float("nan")
