@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from optimizer.models._evaluate import accuracy, predict
 from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
-from optimizer.models._split import SplitPoint, build_head, build_tail, num_blocks, split_points, split_range
+from optimizer.models._split import (
+    SplitPoint,
+    build_head,
+    build_tail,
+    features_of,
+    num_blocks,
+    split_points,
+    split_range,
+)
 from optimizer.models._train import TrainConfig, TrainResult, train_zoo_model
 from optimizer.models._weights import load_state_dict_file, torchvision_weights_path
 from optimizer.models._zoo import (
@@ -31,6 +39,7 @@ __all__ = [
     "build_mobilenetv2",
     "build_tail",
     "check_input_size",
+    "features_of",
     "find_zoo_entry",
     "list_zoo",
     "load_model",

@@ -20,7 +20,7 @@ def predict(
     indices: Indices,
     input_size: int,
     batch_size: int = 256,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> np.ndarray:
     """Predicted class ids for ``indices`` at ``input_size``; ``progress(n)`` after each batch."""
     model.eval()
@@ -39,7 +39,7 @@ def accuracy(
     indices: Indices,
     input_size: int,
     batch_size: int = 256,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> float:
     """Fraction of ``indices`` whose top-1 prediction equals the label."""
     pred = predict(model, dataset, indices, input_size, batch_size, progress)

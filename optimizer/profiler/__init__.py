@@ -1,0 +1,39 @@
+"""Per-split MACs, memory, latency and energy of a model on a device profile; measurement and
+calibration of the latency model."""
+
+from __future__ import annotations
+
+from optimizer.profiler._cache import cache_dir, model_costs
+from optimizer.profiler._calibrate import Calibration, calibrate_profile, fit_compute, measure_samples
+from optimizer.profiler._costs import OP_CLASSES, BlockCost, LayerCost, ModelCosts, count_costs
+from optimizer.profiler._latency import block_ms, energy_mj, send_ms, server_ms
+from optimizer.profiler._measure import BlockTiming, fixed_threads, measure_blocks, time_ms
+from optimizer.profiler._profile import profile_model
+from optimizer.profiler._table import CONVENTION, ModelProfile, SplitProfile, build_profile
+
+__all__ = [
+    "CONVENTION",
+    "OP_CLASSES",
+    "BlockCost",
+    "BlockTiming",
+    "Calibration",
+    "LayerCost",
+    "ModelCosts",
+    "ModelProfile",
+    "SplitProfile",
+    "block_ms",
+    "build_profile",
+    "cache_dir",
+    "calibrate_profile",
+    "count_costs",
+    "energy_mj",
+    "fit_compute",
+    "fixed_threads",
+    "measure_blocks",
+    "measure_samples",
+    "model_costs",
+    "profile_model",
+    "send_ms",
+    "server_ms",
+    "time_ms",
+]

@@ -1,0 +1,98 @@
+"""Fit a profile's compute throughputs from latencies measured on the machine it describes.
+
+Each measured block gives one equation ``ms = sum_c macs_c / throughput_c + ops / elementwise
++ layers * overhead``; a non-negative least-squares fit (SciPy's NNLS) over every block of a few
+models yields the five unknowns. A class the data cannot identify (a zero coefficient) keeps the
+input profile's value, and the written source says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy.optimize import nnls
+
+from optimizer.config import DeviceProfile, load_yaml_mapping, parse_device_profile
+from optimizer.models import build_mobilenetv2
+from optimizer.profiler._cache import model_costs
+from optimizer.profiler._costs import OP_CLASSES, BlockCost
+from optimizer.profiler._measure import measure_blocks
+
+__all__ = ["Calibration", "calibrate_profile", "fit_compute", "measure_samples"]
+
+# Column scale: coefficients come out in ms per million MACs (or ops) and ms per layer.
+_SCALE = 1e6
+_KEYS = ("conv_macs_per_s", "depthwise_macs_per_s", "pointwise_macs_per_s", "elementwise_ops_per_s")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    values: dict[str, float]  # compute key -> fitted value (None-free; unidentified keys left out)
+    residual_ms: float
+    samples: int
+
+
+def _row(block: BlockCost) -> list[float]:
+    by_class = block.macs_by_class()
+    return [*(by_class[c] / _SCALE for c in OP_CLASSES), block.elementwise_ops / _SCALE, float(len(block.layers))]
+
+
+def fit_compute(samples: Sequence[tuple[BlockCost, float]]) -> Calibration:
+    """Throughputs (per second) and per-layer overhead (ms) that best explain the block times."""
+    a = np.array([_row(block) for block, _ in samples])
+    b = np.array([ms for _, ms in samples])
+    coef, residual = nnls(a, b)
+    values = {key: _SCALE * 1e3 / c for key, c in zip(_KEYS, coef[:4], strict=True) if c > 0}
+    values["layer_overhead_ms"] = float(coef[4])
+    return Calibration(values, float(residual / np.sqrt(len(b))), len(b))
+
+
+def measure_samples(
+    models: Sequence[tuple[float, int]], threads: int, repeats: int = 15, num_classes: int = 10
+) -> list[tuple[BlockCost, float]]:
+    """(block cost, measured median ms) for every block of every (alpha, input size)."""
+    out: list[tuple[BlockCost, float]] = []
+    for alpha, size in models:
+        timings = measure_blocks(build_mobilenetv2(alpha, num_classes), size, threads, repeats=repeats)
+        blocks = model_costs(alpha, num_classes, size).blocks
+        out.extend((block, t.median_ms) for block, t in zip(blocks, timings, strict=True))
+    return out
+
+
+def calibrate_profile(
+    base_path: Path,
+    out_path: Path,
+    models: Sequence[tuple[float, int]],
+    threads: int,
+    name: str | None = None,
+    repeats: int = 15,
+) -> tuple[DeviceProfile, Calibration]:
+    """Measure here, fit, and write a profile: ``base_path`` with its compute section replaced."""
+    data: dict[str, Any] = load_yaml_mapping(base_path)
+    parse_device_profile(data, base_path)  # refuse to start from a broken profile
+    fit = fit_compute(measure_samples(models, threads, repeats))
+    where = (
+        f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} "
+        f"({platform.machine()}, {platform.processor() or 'cpu'}) on {dt.date.today()}, "
+        f"{threads} thread(s), models {', '.join(f'{a:g}/{s}' for a, s in models)}, "
+        f"{fit.samples} blocks, rms residual {fit.residual_ms:.3f} ms"
+    )
+    compute = data["compute"]
+    for key in (*_KEYS, "layer_overhead_ms"):
+        if key in fit.values:
+            compute[key] = {"value": float(f"{fit.values[key]:.4g}"), "source": where}
+        else:
+            compute[key]["source"] += " (kept: the calibration data could not identify it)"
+    compute["threads"] = {"value": threads, "source": "the thread count the calibration ran with"}
+    if name:
+        data["name"] = name
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+    return parse_device_profile(load_yaml_mapping(out_path), out_path), fit
