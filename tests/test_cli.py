@@ -23,7 +23,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, out, err
 
 
-@pytest.mark.parametrize("argv", [[], ["zoo"], ["zoo", "list"], ["zoo", "train"], ["zoo", "eval"], ["splits"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["zoo"], ["zoo", "list"], ["zoo", "train"], ["zoo", "eval"], ["splits"], ["profile"], ["calibrate"]]
+)
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, out, _ = run_cli(capsys, *argv, "--help")
     assert code == 0 and "usage: split-opt" in out
@@ -118,3 +120,139 @@ def test_console_script_and_module_entry_points() -> None:
             [*cmd, "splits", "--input-size", "-3"], capture_output=True, text=True, timeout=120, check=False
         )
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+
+
+PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
+PROFILE_SPLIT_KEYS = (
+    "k",
+    "name",
+    "shape",
+    "activation_bytes_fp32",
+    "macs",
+    "cum_macs",
+    "head_weight_bytes",
+    "peak_activation_bytes",
+    "latency_ms",
+    "energy_mj",
+    "fits_memory",
+)
+
+
+def test_profile_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(
+        capsys,
+        "profile",
+        "--device",
+        str(PI4),
+        "--alpha",
+        "1.0",
+        "--input-size",
+        "224",
+        "--num-classes",
+        "1000",
+        "--format",
+        "json",
+    )
+    doc = json.loads(out)
+    assert code == 0 and doc["device"] == "pi4"
+    assert doc["model"] == {"family": "mobilenetv2", "alpha": 1.0, "input_size": 224, "num_classes": 1000}
+    assert abs(doc["total_macs"] - 300e6) <= 0.015 * 300e6
+    assert [s["k"] for s in doc["splits"]] == list(range(21))
+    for key in PROFILE_SPLIT_KEYS:
+        assert key in doc["splits"][0], key
+    assert 55 <= doc["splits"][-1]["latency_ms"] <= 85
+
+
+def test_profile_csv_and_measure(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(
+        capsys,
+        "profile",
+        "--device",
+        str(PI4),
+        "--alpha",
+        "0.35",
+        "--input-size",
+        "32",
+        "--format",
+        "csv",
+        "--measure",
+        "--repeats",
+        "2",
+    )
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 22 and "measured_latency_ms" in lines[0]
+
+
+def test_profile_num_classes_follow_weights(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    torch.save(build_mobilenetv2(0.35, 7).state_dict(), path)
+    code, out, _ = run_cli(
+        capsys,
+        "profile",
+        "--device",
+        str(PI4),
+        "--alpha",
+        "0.35",
+        "--input-size",
+        "32",
+        "--weights",
+        f"file:{path}",
+        "--format",
+        "json",
+    )
+    assert code == 0 and json.loads(out)["model"]["num_classes"] == 7
+    code, _, err = run_cli(
+        capsys,
+        "profile",
+        "--device",
+        str(PI4),
+        "--alpha",
+        "0.35",
+        "--input-size",
+        "32",
+        "--weights",
+        f"file:{path}",
+        "--num-classes",
+        "10",
+    )
+    assert code == 2 and "disagrees" in err
+
+
+def test_malformed_profile_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PI4.read_text().replace("rtt_ms:", "rtt_msec:"))
+    code, out, err = run_cli(capsys, "profile", "--device", str(bad))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert str(bad) in err and "network.rtt_msec: unknown key" in err
+    code, _, err = run_cli(capsys, "profile", "--device", str(tmp_path / "none.yaml"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_calibrate_writes_a_loadable_profile(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from optimizer.config import load_device_profile
+
+    out_path = tmp_path / "mine.yaml"
+    code, out, _ = run_cli(
+        capsys,
+        "calibrate",
+        "--device",
+        str(PI4),
+        "--out",
+        str(out_path),
+        "--name",
+        "mine",
+        "--models",
+        "0.35:32,0.5:48",
+        "--repeats",
+        "2",
+        "--format",
+        "json",
+    )
+    assert code == 0, out
+    summary = json.loads(out)
+    profile = load_device_profile(out_path)
+    assert profile.name == "mine" and summary["samples"] == 40
+    assert "split-opt calibrate" in profile.compute.pointwise_macs_per_s.source
+    assert profile.network == load_device_profile(PI4).network  # only the compute section changes
+    code, _, err = run_cli(capsys, "calibrate", "--device", str(PI4), "--out", str(out_path), "--models", "big")
+    assert code == 2 and "ALPHA:SIZE" in err
