@@ -4,6 +4,7 @@ calibration, and the device-profile checks."""
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,7 @@ def test_split_table_is_consistent() -> None:
     assert [s.k for s in splits] == list(range(21))
     assert splits[0].cum_macs == 0 and splits[0].latency_ms == 0 and splits[0].head_params == 0
     assert splits[-1].cum_macs == result.total_macs
-    for a, b in zip(splits, splits[1:], strict=False):
+    for a, b in itertools.pairwise(splits):
         assert b.cum_macs == a.cum_macs + b.macs and b.latency_ms > a.latency_ms
         assert b.peak_activation_bytes >= a.peak_activation_bytes
     assert splits[3].activation_bytes_fp32 == 4 * splits[3].activation_elements == 2 * splits[3].activation_bytes_fp16
