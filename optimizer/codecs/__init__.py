@@ -1,0 +1,42 @@
+"""Codecs: what turns the head's output into the bytes that cross the network, and back.
+
+Blocked PCA + quantization + Huffman / ANS (constriction) for 1 <= k <= n, float16 as the
+uncompressed reference, JPEG / WebP / PNG of the input at k = 0, the class id at k = n + 1, and one
+wire format for all of them (see ``_wire``).
+"""
+
+from __future__ import annotations
+
+from optimizer.codecs._base import Codec
+from optimizer.codecs._blocks import blocks_per_sample, from_vectors, to_vectors
+from optimizer.codecs._entropy import ENTROPY_CODERS, AnsCoder, EntropyCoder, HuffmanCoder, huffman_lengths
+from optimizer.codecs._errors import CodecError, PayloadMismatch
+from optimizer.codecs._feature import FeatureCodec, Float16Codec
+from optimizer.codecs._image import IMAGE_FORMATS, ClassIdCodec, ImageCodec
+from optimizer.codecs._registry import CODECS, load_codec, make_codec, save_codec
+from optimizer.codecs._wire import FORMAT_VERSION, MAGIC
+
+__all__ = [
+    "CODECS",
+    "ENTROPY_CODERS",
+    "FORMAT_VERSION",
+    "IMAGE_FORMATS",
+    "MAGIC",
+    "AnsCoder",
+    "ClassIdCodec",
+    "Codec",
+    "CodecError",
+    "EntropyCoder",
+    "FeatureCodec",
+    "Float16Codec",
+    "HuffmanCoder",
+    "ImageCodec",
+    "PayloadMismatch",
+    "blocks_per_sample",
+    "from_vectors",
+    "huffman_lengths",
+    "load_codec",
+    "make_codec",
+    "save_codec",
+    "to_vectors",
+]

@@ -1,0 +1,191 @@
+"""Codecs for the activation at a split 1 <= k <= n: blocked PCA + quantization + entropy coding,
+and the no-PCA references (float16, or b-bit quantization of the raw channels).
+
+Pipeline of :class:`FeatureCodec`: vectors (see _blocks) -> subtract the calib mean -> project on
+the first ``components`` principal directions (fitted on calib with scikit-learn; ``components:
+null`` skips PCA and quantizes the raw values) -> uniform ``bits``-bit quantization per component,
+with the range fitted on calib (the 0.1 and 99.9 percentiles; values outside are clipped and
+counted) -> an entropy coder (``huffman``, ``ans``) or ``raw`` fixed-width bit packing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from optimizer.codecs._base import Codec
+from optimizer.codecs._blocks import blocks_per_sample, from_vectors, to_vectors, vector_size
+from optimizer.codecs._entropy import ENTROPY_CODERS, EntropyCoder
+from optimizer.codecs._errors import CodecError
+
+__all__ = ["FeatureCodec", "Float16Codec"]
+
+_MAX_FIT_VECTORS = 50_000
+_CLIP_PERCENTILES = (0.1, 99.9)
+
+
+class FeatureCodec(Codec):
+    kind = "pca"
+    codec_id = 1
+
+    def __init__(self, params: dict[str, Any], shape: tuple[int, ...]) -> None:
+        super().__init__(params, shape)
+        self.geometry = str(params.get("geometry", "channel"))
+        self.tile = int(params.get("tile", 1)) if self.geometry == "tile" else 1
+        self.components = params.get("components")
+        self.bits = int(params["bits"])
+        self.coder_name = str(params.get("coder", "ans"))
+        self._check(shape)
+        self.mean = self.basis = self.lo = self.step = None  # type: np.ndarray | None
+        self.coder: EntropyCoder | None = None
+        self.clipped = 0
+
+    def _check(self, shape: tuple[int, ...]) -> None:
+        if len(shape) != 3:
+            raise CodecError(f"feature codecs encode (C, H, W) activations, got shape {shape}")
+        if self.geometry not in ("channel", "tile") or self.tile < 1:
+            raise CodecError(f"geometry must be 'channel' or 'tile' (tile >= 1), got {self.geometry}/{self.tile}")
+        if not 1 <= self.bits <= 16:
+            raise CodecError(f"bits must be in 1..16, got {self.bits}")
+        size = vector_size(shape, self.geometry, self.tile)
+        if self.components is not None and not 1 <= int(self.components) <= size:
+            raise CodecError(f"components must be in 1..{size} for vectors of {size} values, got {self.components}")
+        if self.coder_name not in (*ENTROPY_CODERS, "raw"):
+            raise CodecError(f"coder must be one of {', '.join([*ENTROPY_CODERS, 'raw'])}, got {self.coder_name!r}")
+
+    @property
+    def width(self) -> int:
+        """Values per block after the transform."""
+        return (
+            int(self.components) if self.components is not None else vector_size(self.shape, self.geometry, self.tile)
+        )
+
+    # --- transform ---------------------------------------------------------------------------
+    def _project(self, x: np.ndarray) -> np.ndarray:
+        v = to_vectors(x.astype(np.float32, copy=False), self.geometry, self.tile)
+        return (v - self.mean) @ self.basis.T if self.basis is not None else v
+
+    def _unproject(self, coeffs: np.ndarray, n: int) -> np.ndarray:
+        v = coeffs @ self.basis + self.mean if self.basis is not None else coeffs
+        return from_vectors(v.astype(np.float32), self.shape, self.geometry, self.tile).reshape(n, *self.shape)
+
+    def quantize(self, coeffs: np.ndarray) -> np.ndarray:
+        levels = (1 << self.bits) - 1
+        q = np.rint((coeffs - self.lo) / self.step)
+        self.clipped = int(((q < 0) | (q > levels)).sum())
+        return np.clip(q, 0, levels).astype(np.int64)
+
+    def dequantize(self, symbols: np.ndarray) -> np.ndarray:
+        return (self.lo + symbols * self.step).astype(np.float32)
+
+    def fit(self, calib: np.ndarray, seed: int = 0) -> FeatureCodec:
+        """Fit PCA, quantizer ranges and the entropy model on calib activations (N, C, H, W)."""
+        calib = np.asarray(calib, dtype=np.float32)
+        v = to_vectors(calib, self.geometry, self.tile)
+        rng = np.random.default_rng(seed)
+        sample = v[rng.choice(len(v), _MAX_FIT_VECTORS, replace=False)] if len(v) > _MAX_FIT_VECTORS else v
+        if self.components is not None:
+            pca = PCA(
+                n_components=int(self.components),
+                svd_solver="full" if sample.shape[1] <= 512 else "randomized",
+                random_state=seed,
+            ).fit(sample)
+            self.mean, self.basis = pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
+        else:
+            self.mean, self.basis = np.zeros(v.shape[1], np.float32), None
+        coeffs = self._project(calib)
+        lo, hi = np.percentile(coeffs, _CLIP_PERCENTILES, axis=0)
+        self.lo = lo.astype(np.float32)
+        self.step = np.maximum((hi - lo) / ((1 << self.bits) - 1), 1e-8).astype(np.float32)
+        if self.coder_name != "raw":
+            self.coder = ENTROPY_CODERS[self.coder_name].fit(self.quantize(coeffs), 1 << self.bits)
+        self.fitted = True
+        return self
+
+    # --- payload body ------------------------------------------------------------------------
+    def symbols(self, x: np.ndarray) -> np.ndarray:
+        """The integer symbols of one sample (blocks, width): what the entropy coder sees."""
+        return self.quantize(self._project(x[None]))
+
+    def encode_body(self, x: np.ndarray) -> bytes:
+        symbols = self.symbols(x)
+        if self.coder is None:
+            bits = ((symbols[..., None] >> np.arange(self.bits - 1, -1, -1)) & 1).astype(np.uint8)
+            return np.packbits(bits.ravel()).tobytes()
+        return self.coder.encode(symbols)
+
+    def decode_body(self, body: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        n_blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
+        if self.coder is None:
+            need = -(-n_blocks * self.width * self.bits // 8)
+            if len(body) != need:
+                raise CodecError(f"raw body is {len(body)} bytes, {need} expected")
+            bits = np.unpackbits(np.frombuffer(body, np.uint8))[: n_blocks * self.width * self.bits]
+            weights = 1 << np.arange(self.bits - 1, -1, -1)
+            symbols = (bits.reshape(n_blocks, self.width, self.bits) * weights).sum(-1)
+        else:
+            symbols = self.coder.decode(body, n_blocks)
+        return self._unproject(self.dequantize(symbols), 1)[0]
+
+    def max_body_bytes(self) -> int:
+        n_blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
+        # Huffman codes are at most 15 bits; ANS stays below 16 bits per symbol plus its flush words.
+        return n_blocks * self.width * 2 + 64
+
+    # --- state -------------------------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        if not self.fitted:
+            return {}
+        assert self.mean is not None and self.lo is not None and self.step is not None
+        out = {"mean": self.mean, "lo": self.lo, "step": self.step}
+        if self.basis is not None:
+            out["basis"] = self.basis
+        if self.coder is not None:
+            out["counts"] = self.coder.counts
+        return out
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        size, width = vector_size(self.shape, self.geometry, self.tile), self.width
+        expect: dict[str, tuple[int, ...]] = {"mean": (size,), "lo": (width,), "step": (width,)}
+        if self.components is not None:
+            expect["basis"] = (width, size)
+        if self.coder_name != "raw":
+            expect["counts"] = (width, 1 << self.bits)
+        for name, shape in expect.items():
+            if name not in arrays or arrays[name].shape != shape:
+                raise CodecError(f"codec state array {name!r} missing or not of shape {shape}")
+        self.mean, self.lo, self.step = (arrays[k].astype(np.float32) for k in ("mean", "lo", "step"))
+        self.basis = arrays["basis"].astype(np.float32) if "basis" in arrays else None
+        if self.coder_name != "raw":
+            self.coder = ENTROPY_CODERS[self.coder_name](arrays["counts"])
+        self.fitted = True
+
+
+class Float16Codec(Codec):
+    """The uncompressed reference: the activation as little-endian float16."""
+
+    kind = "float16"
+    codec_id = 2
+
+    def fit(self, calib: np.ndarray | None = None) -> Float16Codec:
+        self.fitted = True
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.fitted = True
+
+    def encode_body(self, x: np.ndarray) -> bytes:
+        return np.asarray(x, dtype="<f2").tobytes()
+
+    def decode_body(self, body: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        if len(body) != 2 * int(np.prod(shape)):
+            raise CodecError(f"float16 body is {len(body)} bytes, {2 * int(np.prod(shape))} expected")
+        return np.frombuffer(body, dtype="<f2").astype(np.float32).reshape(shape)
+
+    def max_body_bytes(self) -> int:
+        return 2 * int(np.prod(self.shape))
