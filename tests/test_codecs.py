@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from optimizer.codecs import (
     AnsCoder,
     CodecError,
-    FeatureCodec,
     HuffmanCoder,
     PayloadMismatch,
     huffman_lengths,
