@@ -216,26 +216,15 @@ def train_zoo_model(
     ckpt = _load_checkpoint(ckpt_path, cfg)
     if ckpt is not None:
         run.restore(ckpt)
-    _train_loop(run, dataset, splits.train, steps_per_epoch, ckpt_path, progress)
+    try:
+        _run_steps(run, dataset, splits.train, steps_per_epoch, ckpt_path, progress)
+    except KeyboardInterrupt:
+        _atomic_save(run.state(), ckpt_path)  # Ctrl-C keeps every finished step
+        raise
     test_idx = splits.test[: cfg.eval_samples] if cfg.eval_samples else splits.test
     result = _write_outputs(run, dataset, test_idx, out_dir, splits.sizes())
     ckpt_path.unlink(missing_ok=True)
     return result
-
-
-def _train_loop(
-    run: _Run,
-    dataset: ImageDataset,
-    train_idx: np.ndarray,
-    steps_per_epoch: int,
-    ckpt_path: Path,
-    progress: ProgressFn | None,
-) -> None:
-    try:
-        _run_steps(run, dataset, train_idx, steps_per_epoch, ckpt_path, progress)
-    except KeyboardInterrupt:
-        _atomic_save(run.state(), ckpt_path)  # Ctrl-C keeps every finished step
-        raise
 
 
 def _run_steps(

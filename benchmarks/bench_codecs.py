@@ -1,0 +1,196 @@
+"""Codec benchmark on the default model: payload bytes vs accuracy per split, coding efficiency
+against the static model's cross-entropy, coding speed against the head and tail, and the image
+baselines at k = 0.
+
+    python benchmarks/bench_codecs.py [--alpha 1.0] [--input-size 64] [--ks 1,2,4,7,11,14,17,19]
+                                      [--calib 1000] [--val 1000] [--out FILE]
+
+Codecs are fitted on the calib split and scored on the val split (nothing is fitted on val).
+Payload size is len() of the payload (header included). Times are per image, batch 1, one
+thread, median over the val images; compare them as ratios (encode / head, decode / tail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from optimizer.codecs import FeatureCodec, make_codec
+from optimizer.data import make_splits, normalize, open_dataset
+from optimizer.models import build_head, build_tail, load_model
+
+GRID = [(2, 4), (4, 4), (8, 2), (8, 4), (8, 6), (16, 4), (32, 4), (None, 8)]
+IMAGE_GRID = [("jpeg", q) for q in (10, 30, 50, 75, 95)] + [("webp", q) for q in (10, 30, 50, 75, 95)] + [("png", 0)]
+
+
+def per_image_ms(fn: Any, xs: list[Any], repeats: int = 1) -> float:
+    times = []
+    for x in xs:
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            fn(x)
+        times.append((time.perf_counter() - t0) * 1e3 / repeats)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def top1(tail: torch.nn.Module, acts: np.ndarray, labels: np.ndarray) -> float:
+    logits = torch.cat([tail(torch.from_numpy(acts[i : i + 250])) for i in range(0, len(acts), 250)])
+    return float((logits.argmax(1).numpy() == labels).mean())
+
+
+def bench_split(
+    model: torch.nn.Module, k: int, x_cal: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray, timing_n: int
+) -> list[dict[str, Any]]:
+    head, tail = build_head(model, k), build_tail(model, k)
+    with torch.no_grad():
+        a_cal, a_val = head(x_cal).numpy(), head(x_val).numpy()
+        head_ms = per_image_ms(lambda x: head(x), [x_val[i : i + 1] for i in range(timing_n)], 3)
+        tail_ms = per_image_ms(lambda a: tail(a), [torch.from_numpy(a_val[i : i + 1]) for i in range(timing_n)], 3)
+    shape = a_val.shape[1:]
+    rows = [
+        {
+            "k": k,
+            "codec": "float32 (none)",
+            "payload_bytes_mean": 4 * int(np.prod(shape)),
+            "val_accuracy": top1(tail, a_val, labels),
+            "head_ms": head_ms,
+            "tail_ms": tail_ms,
+        }
+    ]
+    for components, bits in GRID:
+        if components is not None and components > shape[0]:
+            continue
+        decoded = None
+        for coder in ("huffman", "ans"):
+            codec = make_codec(
+                {"kind": "pca", "geometry": "channel", "components": components, "bits": bits, "coder": coder}, shape
+            )
+            assert isinstance(codec, FeatureCodec)
+            codec.fit(a_cal)
+            payloads = [codec.encode(a) for a in a_val]
+            if decoded is None:
+                decoded = np.stack([codec.decode(p) for p in payloads])
+                accuracy = top1(tail, decoded, labels)
+            body = [len(p) - _header_len(p) for p in payloads]
+            ce_bytes = [codec.coder.cross_entropy_bits(codec.symbols(a)) / 8 for a in a_val[:200]]  # type: ignore[union-attr]
+            n_symbols = codec.symbols(a_val[0]).size
+            rows.append(
+                {
+                    "k": k,
+                    "codec": f"pca c={components} b={bits} {coder}",
+                    "components": components,
+                    "bits": bits,
+                    "coder": coder,
+                    "payload_bytes_mean": float(np.mean([len(p) for p in payloads])),
+                    "payload_bytes_p95": float(np.percentile([len(p) for p in payloads], 95)),
+                    "header_bytes": _header_len(payloads[0]),
+                    "body_bytes_mean_200": float(np.mean(body[:200])),
+                    "cross_entropy_bytes_mean_200": float(np.mean(ce_bytes)),
+                    "huffman_bound_bytes_mean_200": float(np.mean(ce_bytes)) + n_symbols / 8,
+                    "symbols_per_image": n_symbols,
+                    "val_accuracy": accuracy,
+                    "encode_ms": per_image_ms(codec.encode, list(a_val[:timing_n])),
+                    "decode_ms": per_image_ms(codec.decode, payloads[:timing_n]),
+                    "head_ms": head_ms,
+                    "tail_ms": tail_ms,
+                }
+            )
+    return rows
+
+
+def _header_len(payload: bytes) -> int:
+    pos = 9
+    for _ in range(payload[8] + 1):  # ndim varints, then the body-length varint
+        while payload[pos] & 0x80:
+            pos += 1
+        pos += 1
+    return pos
+
+
+@torch.no_grad()
+def bench_images(model: torch.nn.Module, dataset: Any, idx: np.ndarray, size: int) -> list[dict[str, Any]]:
+    rows = []
+    for fmt, quality in IMAGE_GRID:
+        codec = make_codec({"kind": "image", "format": fmt, "quality": quality or 75}, ())
+        natives = [dataset.native(int(i)) for i in idx]
+        payloads = [codec.encode(img) for img in natives]
+        decoded = np.stack([codec.decode(p) for p in payloads]).astype(np.float32) / 255
+        x = torch.from_numpy(decoded)
+        x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        x = normalize(F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False))
+        pred = torch.cat([model(x[i : i + 250]) for i in range(0, len(x), 250)]).argmax(1).numpy()
+        rows.append(
+            {
+                "k": 0,
+                "codec": f"{fmt}" + (f" q={quality}" if fmt != "png" else ""),
+                "payload_bytes_mean": float(np.mean([len(p) for p in payloads])),
+                "val_accuracy": float((pred == dataset.labels[idx]).mean()),
+                "encode_ms": per_image_ms(codec.encode, natives[:100]),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--alpha", type=float, default=1.0)
+    parser.add_argument("--input-size", type=int, default=64)
+    parser.add_argument("--weights", default=None, help="weight spec (default: the zoo model for --alpha)")
+    parser.add_argument("--ks", default="1,2,4,7,11,14,17,19")
+    parser.add_argument("--calib", type=int, default=1000)
+    parser.add_argument("--val", type=int, default=1000)
+    parser.add_argument("--timing-images", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    dataset = open_dataset("fashion-mnist")
+    splits = make_splits(dataset)
+    cal_idx, val_idx = splits.calib[: args.calib], splits.val[: args.val]
+    model = load_model(args.alpha, args.weights).model.eval()
+    x_cal, x_val = dataset.batch(cal_idx, args.input_size), dataset.batch(val_idx, args.input_size)
+    labels = dataset.labels[val_idx]
+    rows = bench_images(model, dataset, val_idx, args.input_size)
+    for row in rows:
+        print(f"k= 0 {row['codec']:28s} {row['payload_bytes_mean']:9.1f} B  acc {row['val_accuracy']:.4f}", flush=True)
+    for k in (int(v) for v in args.ks.split(",")):
+        for row in bench_split(model, k, x_cal, x_val, labels, args.timing_images):
+            rows.append(row)
+            extra = ""
+            if "coder" in row:
+                extra = (
+                    f" body {row['body_bytes_mean_200']:8.1f} vs CE {row['cross_entropy_bytes_mean_200']:8.1f}"
+                    f" hdr {row['header_bytes']:2d}  enc {row['encode_ms']:.3f} ms / head {row['head_ms']:.3f}"
+                    f"  dec {row['decode_ms']:.3f} / tail {row['tail_ms']:.3f}"
+                )
+            print(
+                f"k={k:2d} {row['codec']:28s} {row['payload_bytes_mean']:9.1f} B  acc {row['val_accuracy']:.4f}{extra}",
+                flush=True,
+            )
+    if args.out:
+        args.out.write_text(
+            json.dumps(
+                {
+                    "alpha": args.alpha,
+                    "input_size": args.input_size,
+                    "calib": len(cal_idx),
+                    "val": len(val_idx),
+                    "threads": 1,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
