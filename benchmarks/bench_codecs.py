@@ -97,6 +97,7 @@ def bench_split(
                     "cross_entropy_bytes_mean_200": float(np.mean(ce_bytes)),
                     "huffman_bound_bytes_mean_200": float(np.mean(ce_bytes)) + n_symbols / 8,
                     "symbols_per_image": n_symbols,
+                    "clipped_fraction_mean_200": float(np.mean([codec.clipped_fraction(a) for a in a_val[:200]])),
                     "val_accuracy": accuracy,
                     "encode_ms": per_image_ms(codec.encode, list(a_val[:timing_n])),
                     "decode_ms": per_image_ms(codec.decode, payloads[:timing_n]),

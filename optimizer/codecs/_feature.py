@@ -40,7 +40,6 @@ class FeatureCodec(Codec):
         self._check(shape)
         self.mean = self.basis = self.lo = self.step = None  # type: np.ndarray | None
         self.coder: EntropyCoder | None = None
-        self.clipped = 0
 
     def _check(self, shape: tuple[int, ...]) -> None:
         if len(shape) != 3:
@@ -72,10 +71,13 @@ class FeatureCodec(Codec):
         return from_vectors(v.astype(np.float32), self.shape, self.geometry, self.tile).reshape(n, *self.shape)
 
     def quantize(self, coeffs: np.ndarray) -> np.ndarray:
-        levels = (1 << self.bits) - 1
         q = np.rint((coeffs - self.lo) / self.step)
-        self.clipped = int(((q < 0) | (q > levels)).sum())
-        return np.clip(q, 0, levels).astype(np.int64)
+        return np.clip(q, 0, (1 << self.bits) - 1).astype(np.int64)
+
+    def clipped_fraction(self, x: np.ndarray) -> float:
+        """Share of one sample's coefficients that fall outside the calib range and get clipped."""
+        q = np.rint((self._project(x[None]) - self.lo) / self.step)
+        return float(((q < 0) | (q > (1 << self.bits) - 1)).mean())
 
     def dequantize(self, symbols: np.ndarray) -> np.ndarray:
         return (self.lo + symbols * self.step).astype(np.float32)
