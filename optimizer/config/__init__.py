@@ -14,17 +14,23 @@ from optimizer.config._device import (
     parse_device_profile,
 )
 from optimizer.config._schema import Reader, load_yaml_mapping
+from optimizer.config._space import ImageChoices, PcaChoices, SearchSpace, load_search_space, parse_search_space
 
 __all__ = [
     "Compute",
     "DeviceProfile",
     "Energy",
+    "ImageChoices",
     "Memory",
     "Network",
+    "PcaChoices",
     "Quantity",
     "Reader",
+    "SearchSpace",
     "Server",
     "load_device_profile",
+    "load_search_space",
     "load_yaml_mapping",
     "parse_device_profile",
+    "parse_search_space",
 ]

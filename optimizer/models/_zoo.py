@@ -23,7 +23,16 @@ from optimizer.models._weights import (
     torchvision_weights_path,
 )
 
-__all__ = ["ZOO_DIR", "LoadedModel", "ZooEntry", "find_zoo_entry", "list_zoo", "load_model", "model_name"]
+__all__ = [
+    "ZOO_DIR",
+    "LoadedModel",
+    "ZooEntry",
+    "find_zoo_entry",
+    "list_zoo",
+    "load_model",
+    "model_name",
+    "weights_for_alpha",
+]
 
 ZOO_DIR = Path(__file__).parent / "zoo_weights"
 # torchvision's own published ImageNet-1K top-1 for MobileNet_V2_Weights.IMAGENET1K_V1 (meta data).
@@ -137,6 +146,12 @@ def _entry_by_name(name: str, zoo_dir: Path) -> ZooEntry:
     if name not in entries:
         raise UserError(f"no zoo model named {name!r}; `split-opt zoo list` shows the names ({', '.join(entries)})")
     return entries[name]
+
+
+def weights_for_alpha(spec: str, alpha: float) -> str | None:
+    """A search space's ``weights`` for one alpha: ``zoo`` -> the bundled default (None),
+    ``{alpha}`` in a file path -> that alpha (``file:w_{alpha}.pt`` -> ``file:w_0.35.pt``)."""
+    return None if spec == "zoo" else spec.replace("{alpha}", f"{alpha:g}")
 
 
 def load_model(
