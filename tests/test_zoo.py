@@ -35,6 +35,14 @@ def _tiny_config(name: str, **overrides: object) -> TrainConfig:
     return TrainConfig(**base)  # type: ignore[arg-type]
 
 
+def test_weights_for_alpha() -> None:
+    from optimizer.models import weights_for_alpha
+
+    assert weights_for_alpha("zoo", 0.5) is None
+    assert weights_for_alpha("file:/w/m_{alpha}.pt", 0.35) == "file:/w/m_0.35.pt"
+    assert weights_for_alpha("torchvision", 1.0) == "torchvision"
+
+
 def test_model_name_rule() -> None:
     assert model_name(1.0, "fashion-mnist") == "mobilenetv2_1.0_fashion-mnist"
     assert model_name(0.35, "cats") == "mobilenetv2_0.35_cats"

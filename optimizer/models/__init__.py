@@ -23,6 +23,7 @@ from optimizer.models._zoo import (
     list_zoo,
     load_model,
     model_name,
+    weights_for_alpha,
 )
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "split_range",
     "torchvision_weights_path",
     "train_zoo_model",
+    "weights_for_alpha",
 ]
