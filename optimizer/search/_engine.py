@@ -1,0 +1,196 @@
+"""The evaluation engine: what one configuration scores, with every reusable piece cached.
+
+A configuration is (alpha, input size, k, codec params). Scoring it on a split means: the head's
+activations for that split (cached in memory and on disk per (weights, alpha, size, k, split)), a
+codec fitted on the calib activations (cached per configuration), then one encode/decode per
+image and one batched tail forward. A trial therefore costs about one tail forward over val.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from optimizer.codecs import Codec, blocks_per_sample, make_codec
+from optimizer.data import DataSplits, ImageDataset, normalize
+from optimizer.models import build_head, build_tail, load_model, weights_for_alpha
+
+__all__ = ["Config", "Evaluation", "Evaluator"]
+
+_BATCH = 250
+
+
+@dataclass(frozen=True)
+class Config:
+    alpha: float
+    input_size: int
+    k: int
+    codec: tuple[tuple[str, Any], ...] = field(default=())
+
+    @property
+    def codec_params(self) -> dict[str, Any]:
+        return dict(self.codec)
+
+    @staticmethod
+    def make(alpha: float, input_size: int, k: int, codec: dict[str, Any]) -> Config:
+        return Config(float(alpha), int(input_size), int(k), tuple(sorted(codec.items())))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    correct: np.ndarray  # bool per image of the split
+    payload_bytes: np.ndarray  # len(payload) per image
+    encode_macs: int  # device-side MACs of the codec's projection (0 where there is none)
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+
+class Evaluator:
+    """Scores configurations of one search space on one dataset; owns every cache."""
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        splits: DataSplits,
+        weights: str,
+        num_samples: dict[str, int],
+        cache_dir: Path | None = None,
+        max_cached_activations: int = 8,
+    ) -> None:
+        self.dataset, self.splits, self.weights = dataset, splits, weights
+        self.num_samples = num_samples
+        self.cache_dir = cache_dir
+        self._models: dict[float, torch.nn.Module] = {}
+        self._inputs: dict[tuple[int, str], torch.Tensor] = {}
+        self._acts: OrderedDict[tuple[float, int, int, str], np.ndarray] = OrderedDict()
+        self._max_acts = max_cached_activations
+        self._codecs: dict[Config, Codec] = {}
+
+    # --- cached pieces -----------------------------------------------------------------------
+    def indices(self, split: str) -> np.ndarray:
+        idx = self.splits[split]
+        return idx[: self.num_samples[split]] if split in self.num_samples else idx
+
+    def model(self, alpha: float) -> torch.nn.Module:
+        if alpha not in self._models:
+            kind = self.dataset.spec.split(":")[0]
+            self._models[alpha] = load_model(alpha, weights_for_alpha(self.weights, alpha), kind).model.eval()
+        return self._models[alpha]
+
+    def inputs(self, size: int, split: str) -> torch.Tensor:
+        if (size, split) not in self._inputs:
+            self._inputs[(size, split)] = self.dataset.batch(self.indices(split), size)
+        return self._inputs[(size, split)]
+
+    def _disk_path(self, key: tuple[float, int, int, str]) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        ident = json.dumps(
+            [
+                self.weights,
+                self.dataset.spec,
+                self.splits.seed,
+                *key,
+                int(self.indices(key[3]).sum()),
+                len(self.indices(key[3])),
+            ]
+        )
+        return self.cache_dir / "activations" / (hashlib.sha256(ident.encode()).hexdigest()[:24] + ".npy")
+
+    @torch.no_grad()
+    def activations(self, alpha: float, size: int, k: int, split: str) -> np.ndarray:
+        """Head outputs (float32) for the split's images; memory LRU, then disk, then compute."""
+        key = (alpha, size, k, split)
+        if key in self._acts:
+            self._acts.move_to_end(key)
+            return self._acts[key]
+        path = self._disk_path(key)
+        if path is not None and path.is_file():
+            acts = np.load(path, allow_pickle=False)
+        else:
+            head = build_head(self.model(alpha), k)
+            x = self.inputs(size, split)
+            acts = torch.cat([head(x[i : i + _BATCH]) for i in range(0, len(x), _BATCH)]).numpy()
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp.npy")
+                np.save(tmp, acts)
+                tmp.replace(path)
+        self._acts[key] = acts
+        while len(self._acts) > self._max_acts:
+            self._acts.popitem(last=False)
+        return acts
+
+    def codec(self, config: Config) -> Codec:
+        """The configuration's codec, fitted on calib activations once."""
+        if config not in self._codecs:
+            params = config.codec_params
+            if params["kind"] == "image":
+                codec = make_codec(params, ())
+            else:
+                shape = self.activations(config.alpha, config.input_size, config.k, "calib").shape[1:]
+                codec = make_codec(params, shape)
+                if hasattr(codec, "fit"):
+                    codec.fit(self.activations(config.alpha, config.input_size, config.k, "calib"))
+            self._codecs[config] = codec
+        return self._codecs[config]
+
+    # --- scoring -----------------------------------------------------------------------------
+    def evaluate(self, config: Config, split: str = "val") -> Evaluation:
+        codec = self.codec(config)
+        labels = self.dataset.labels[self.indices(split)]
+        if config.codec_params["kind"] == "image":
+            return self._evaluate_image(config, codec, split, labels)
+        acts = self.activations(config.alpha, config.input_size, config.k, split)
+        payloads = [codec.encode(a) for a in acts]
+        decoded = np.stack([codec.decode(p) for p in payloads]).astype(np.float32)
+        logits = self._tail(config, decoded)
+        return Evaluation(
+            logits.argmax(1) == labels, np.array([len(p) for p in payloads]), self._encode_macs(config, codec)
+        )
+
+    @torch.no_grad()
+    def _tail(self, config: Config, decoded: np.ndarray) -> np.ndarray:
+        model = self.model(config.alpha)
+        n = len(model.features)  # type: ignore[arg-type]
+        if config.k == n + 1:
+            return decoded  # the class-id codec decodes to a one-hot vector
+        tail = build_tail(model, config.k)
+        t = torch.from_numpy(decoded)
+        return torch.cat([tail(t[i : i + _BATCH]) for i in range(0, len(t), _BATCH)]).numpy()
+
+    @torch.no_grad()
+    def _evaluate_image(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
+        idx = self.indices(split)
+        payloads = [codec.encode(self.dataset.native(int(i))) for i in idx]
+        images = [codec.decode(p) for p in payloads]
+        x = torch.stack([_to_input(img, config.input_size) for img in images])
+        logits = self._tail(config, x.numpy())
+        return Evaluation(logits.argmax(1) == labels, np.array([len(p) for p in payloads]), 0)
+
+    def _encode_macs(self, config: Config, codec: Codec) -> int:
+        basis = getattr(codec, "basis", None)
+        if basis is None:
+            return 0
+        blocks = blocks_per_sample(
+            codec.shape, codec.params.get("geometry", "channel"), int(codec.params.get("tile", 1))
+        )
+        return int(blocks * basis.shape[0] * basis.shape[1])
+
+
+def _to_input(image: np.ndarray, size: int) -> torch.Tensor:
+    """A decoded native image (uint8) -> normalised model input, resized on the server side."""
+    x = torch.from_numpy(image.astype(np.float32) / 255)
+    x = x.unsqueeze(0).expand(3, -1, -1) if x.ndim == 2 else x.permute(2, 0, 1)
+    x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+    return normalize(x[None])[0]

@@ -1,0 +1,68 @@
+"""The evaluation engine: scores match a direct computation, payloads are real, caches are reused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from optimizer.data import FashionMNIST, make_splits
+from optimizer.models import build_head, build_mobilenetv2, build_tail
+from optimizer.search import Config, Evaluator
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> str:
+    torch.manual_seed(0)
+    path = tmp_path / "w.pt"
+    torch.save(build_mobilenetv2(0.35, 10).state_dict(), path)
+    return f"file:{path}"
+
+
+def _evaluator(dataset: FashionMNIST, weights: str, cache: Path | None) -> Evaluator:
+    return Evaluator(dataset, make_splits(dataset), weights, {"calib": 20, "val": 30}, cache_dir=cache)
+
+
+def test_float16_split_scores_like_the_model(fake_fashion: FashionMNIST, weights: str) -> None:
+    ev = _evaluator(fake_fashion, weights, None)
+    config = Config.make(0.35, 32, 7, {"kind": "float16"})
+    result = ev.evaluate(config)
+    model = ev.model(0.35)
+    x = ev.inputs(32, "val")
+    with torch.no_grad():
+        acts = build_head(model, 7)(x).numpy().astype(np.float16).astype(np.float32)
+        expected = build_tail(model, 7)(torch.from_numpy(acts)).argmax(1).numpy()
+    labels = fake_fashion.labels[ev.indices("val")]
+    np.testing.assert_array_equal(result.correct, expected == labels)
+    shape = acts.shape[1:]
+    assert (result.payload_bytes == len(ev.codec(config).encode(acts[0]))).all()
+    assert result.payload_bytes[0] > 2 * int(np.prod(shape))  # body plus a header
+
+
+def test_pca_image_and_class_id_configs(fake_fashion: FashionMNIST, weights: str) -> None:
+    ev = _evaluator(fake_fashion, weights, None)
+    pca = ev.evaluate(Config.make(0.35, 32, 7, {"kind": "pca", "components": 4, "bits": 4, "coder": "ans"}))
+    assert pca.payload_bytes.mean() < 200 and pca.encode_macs > 0 and len(pca.correct) == 30
+    png = ev.evaluate(Config.make(0.35, 32, 0, {"kind": "image", "format": "png", "quality": 75}))
+    assert png.payload_bytes.min() > 16 and png.encode_macs == 0
+    local = ev.evaluate(Config.make(0.35, 32, 20, {"kind": "class-id"}))
+    with torch.no_grad():
+        direct = ev.model(0.35)(ev.inputs(32, "val")).argmax(1).numpy()
+    np.testing.assert_array_equal(local.correct, direct == fake_fashion.labels[ev.indices("val")])
+    assert (local.payload_bytes == local.payload_bytes[0]).all() and local.payload_bytes[0] <= 16
+
+
+def test_activations_survive_in_the_disk_cache(
+    fake_fashion: FashionMNIST, weights: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _evaluator(fake_fashion, weights, tmp_path / "cache").activations(0.35, 32, 5, "val")
+    assert list((tmp_path / "cache" / "activations").glob("*.npy"))
+
+    def no_forward(*args: object) -> None:
+        raise AssertionError("the head ran although its activations were cached on disk")
+
+    monkeypatch.setattr("optimizer.search._engine.build_head", no_forward)
+    again = _evaluator(fake_fashion, weights, tmp_path / "cache").activations(0.35, 32, 5, "val")
+    np.testing.assert_array_equal(first, again)
