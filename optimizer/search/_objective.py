@@ -1,0 +1,116 @@
+"""From an Optuna trial to a configuration and its three objectives, with constraints.
+
+Objectives: val accuracy (maximise), mean payload bytes over val (minimise), device latency of the
+head plus the codec's projection, predicted by the device profile (minimise). Constraints (Optuna's
+mechanism, value <= 0 is satisfied): payload within the budget, head within device memory,
+optionally a latency deadline and a minimum accuracy. Infeasible trials stay in the study.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from optimizer.config import DeviceProfile, SearchSpace
+from optimizer.models import FAMILY
+from optimizer.profiler import profile_model
+from optimizer.search._engine import Config, Evaluator
+
+__all__ = ["Limits", "Objective", "config_of", "constraints_of", "suggest_config"]
+
+N_BLOCKS = 19  # MobileNetV2's features[0..18]
+
+
+@dataclass(frozen=True)
+class Limits:
+    budget_bytes: float
+    max_latency_ms: float | None = None
+    min_accuracy: float | None = None
+
+
+def suggest_config(trial: optuna.trial.BaseTrial, space: SearchSpace) -> Config:
+    """Define-by-run: the codec parameters asked for depend on k."""
+    alpha = trial.suggest_categorical("alpha", list(space.alphas))
+    size = trial.suggest_categorical("input_size", list(space.input_sizes))
+    k = trial.suggest_int("k", space.k_min, min(space.k_max, N_BLOCKS + 1))
+    return Config.make(alpha, size, k, _suggest_codec(trial, space, k))
+
+
+def _suggest_codec(trial: optuna.trial.BaseTrial, space: SearchSpace, k: int) -> dict[str, Any]:
+    if k == 0:
+        fmt = trial.suggest_categorical("image_format", list(space.image.formats))
+        quality = 100 if fmt == "png" else trial.suggest_categorical("image_quality", list(space.image.qualities))
+        return {"kind": "image", "format": fmt, "quality": quality}
+    if k == N_BLOCKS + 1:
+        return {"kind": "class-id"}
+    if trial.suggest_categorical("codec", ["pca", "float16"]) == "float16":
+        return {"kind": "float16"}
+    geometry = trial.suggest_categorical("geometry", list(space.pca.geometry))
+    return {
+        "kind": "pca",
+        "geometry": geometry,
+        "tile": space.pca.tile if geometry == "tile" else 1,
+        "components": trial.suggest_categorical("components", list(space.pca.components)),
+        "bits": trial.suggest_categorical("bits", list(space.pca.bits)),
+        "coder": trial.suggest_categorical("coder", list(space.pca.coders)),
+    }
+
+
+def config_of(params: dict[str, Any], space: SearchSpace) -> Config:
+    """Rebuild a configuration from a finished trial's parameters."""
+    return suggest_config(optuna.trial.FixedTrial(params), space)
+
+
+def constraints_of(trial: optuna.trial.FrozenTrial) -> list[float]:
+    return list(trial.user_attrs.get("constraints", [1.0]))
+
+
+class Objective:
+    """Callable for ``study.optimize``; records everything the report needs as user attributes."""
+
+    def __init__(self, space: SearchSpace, evaluator: Evaluator, device: DeviceProfile, limits: Limits) -> None:
+        self.space, self.evaluator, self.device, self.limits = space, evaluator, device, limits
+
+    def _clamped(self, config: Config) -> Config:
+        """Components beyond the vector size mean 'all of them'."""
+        params = config.codec_params
+        if params.get("kind") != "pca":
+            return config
+        shape = self.evaluator.activations(config.alpha, config.input_size, config.k, "calib").shape[1:]
+        size = shape[0] * (params["tile"] ** 2 if params["geometry"] == "tile" else 1)
+        params["components"] = min(params["components"], size)
+        return Config.make(config.alpha, config.input_size, config.k, params)
+
+    def __call__(self, trial: optuna.trial.Trial) -> tuple[float, float, float]:
+        config = self._clamped(suggest_config(trial, self.space))
+        result = self.evaluator.evaluate(config, "val")
+        split = profile_model(self.device, config.alpha, config.input_size, self.evaluator.dataset.num_classes)
+        row = split.splits[config.k]
+        encode_ms = result.encode_macs / self.device.compute.pointwise_macs_per_s.value * 1e3
+        latency = row.latency_ms + encode_ms
+        payload = float(result.payload_bytes.mean())
+        constraints = [
+            payload - self.limits.budget_bytes,
+            0.0 if row.fits_memory else 1.0,
+            latency - self.limits.max_latency_ms if self.limits.max_latency_ms is not None else 0.0,
+            self.limits.min_accuracy - result.accuracy if self.limits.min_accuracy is not None else 0.0,
+        ]
+        attrs = {
+            "codec_params": config.codec_params,
+            "family": FAMILY,
+            "constraints": constraints,
+            "feasible": all(c <= 0 for c in constraints),
+            "within_budget": constraints[0] <= 0,
+            "fits_memory": row.fits_memory,
+            "payload_bytes_p95": float(np.percentile(result.payload_bytes, 95)),
+            "device_macs": int(row.cum_macs + result.encode_macs),
+            "head_latency_ms": row.latency_ms,
+            "energy_mj": row.energy_mj,
+            "val_samples": len(result.correct),
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return result.accuracy, payload, latency

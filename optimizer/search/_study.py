@@ -1,0 +1,209 @@
+"""Running a study: storage, sampler, reference points, the optimisation loop, and pareto.json.
+
+The study lives in an Optuna storage (SQLite in reports/NAME/ by default), so running the same
+study again resumes it and other workers can join through ``--storage``. Completed trials are
+committed one by one: a crash or Ctrl-C loses at most the trials in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.study import StudyDirection
+
+from optimizer import __version__
+from optimizer.config import DeviceProfile, SearchSpace
+from optimizer.errors import UserError
+from optimizer.search._engine import Evaluator
+from optimizer.search._objective import N_BLOCKS, Limits, Objective, constraints_of
+from optimizer.search._pareto import pareto_entries, pick_best
+
+__all__ = [
+    "SAMPLERS",
+    "SearchRequest",
+    "build_evaluator",
+    "make_sampler",
+    "open_study",
+    "reference_points",
+    "run_search",
+    "summarize",
+]
+
+SAMPLERS = ("nsga2", "tpe", "gp", "random")
+DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    space: SearchSpace
+    device: DeviceProfile
+    limits: Limits
+    study_name: str
+    out_dir: Path
+    storage: str | None = None
+    trials: int | None = 60
+    timeout_s: float | None = None
+    sampler: str = "nsga2"
+    seed: int = 0
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{self.out_dir / 'study.db'}"
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints_of, population_size=20)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints_of, multivariate=True)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, constraints_func=constraints_of)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise UserError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def open_study(request: SearchRequest) -> optuna.Study:
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():  # heartbeats (stale RUNNING trials -> FAIL) are "experimental"
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(request.storage_url, heartbeat_interval=30, grace_period=90)
+    except Exception as exc:
+        raise UserError(
+            f"cannot open the study storage {request.storage_url!r}: {exc}; give a reachable "
+            "sqlite:/// or postgresql:// URL"
+        ) from exc
+    return optuna.create_study(
+        storage=storage,
+        study_name=request.study_name,
+        directions=DIRECTIONS,
+        sampler=make_sampler(request.sampler, request.seed),
+        load_if_exists=True,
+    )
+
+
+def reference_points(space: SearchSpace) -> list[dict[str, Any]]:
+    """Always evaluated: the all-local split of every model, and for the widest model at each size
+    the image baselines and the uncompressed (float16) middle split."""
+    refs: list[dict[str, Any]] = []
+    widest, mid_k = max(space.alphas), (N_BLOCKS + 1) // 2
+    quality = sorted(space.image.qualities)[len(space.image.qualities) // 2]
+    for size in space.input_sizes:
+        if space.k_min <= N_BLOCKS + 1 <= space.k_max:
+            refs += [{"alpha": a, "input_size": size, "k": N_BLOCKS + 1} for a in space.alphas]
+        if space.k_min == 0:
+            for fmt in space.image.formats:
+                ref = {"alpha": widest, "input_size": size, "k": 0, "image_format": fmt}
+                refs.append(ref if fmt == "png" else {**ref, "image_quality": quality})
+        if space.k_min <= mid_k <= space.k_max:
+            refs.append({"alpha": widest, "input_size": size, "k": mid_k, "codec": "float16"})
+    return refs
+
+
+def _enqueue_references(study: optuna.Study, space: SearchSpace) -> int:
+    if study.trials:
+        return 0  # a resumed study already has them
+    refs = reference_points(space)
+    for params in refs:
+        study.enqueue_trial(params, user_attrs={"reference": True}, skip_if_exists=True)
+    return len(refs)
+
+
+ProgressFn = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+
+
+def run_search(
+    request: SearchRequest,
+    evaluator: Evaluator,
+    progress: ProgressFn | None = None,
+    rescore_progress: Callable[[], object] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the study for ``request.trials`` more trials, then write pareto.json."""
+    started = time.time()
+    study = open_study(request)
+    references = _enqueue_references(study, request.space)
+    objective = Objective(request.space, evaluator, request.device, request.limits)
+    trials = None if request.trials is None else request.trials + references
+    callbacks = [progress] if progress else []
+    interrupted = False
+    try:
+        study.optimize(
+            objective, n_trials=trials, timeout=request.timeout_s, callbacks=callbacks, catch=(), gc_after_trial=False
+        )
+    except KeyboardInterrupt:
+        interrupted = True  # completed trials are already in the storage
+    doc = summarize(study, request, evaluator, rescore_progress)
+    doc["wall_time_s"] = round(time.time() - started, 1)
+    doc["interrupted"] = interrupted
+    (request.out_dir / "pareto.json").write_text(json.dumps(doc, indent=2) + "\n")
+    if interrupted:
+        raise KeyboardInterrupt
+    return doc
+
+
+def summarize(
+    study: optuna.Study,
+    request: SearchRequest,
+    evaluator: Evaluator,
+    rescore_progress: Callable[[], object] | None = None,
+) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    entries = pareto_entries(trials, lambda c: evaluator.evaluate(c, "test"), rescore_progress)
+    best = pick_best(entries, request.limits.budget_bytes)
+    smallest = min((t.values[1] for t in complete), default=None)
+    message = None
+    if best is None:
+        message = (
+            f"no configuration met the {request.limits.budget_bytes / 1000:g} KB budget within device "
+            f"memory; the smallest mean payload reached was "
+            f"{smallest:.0f} bytes"
+            if smallest is not None
+            else "no trial completed"
+        )
+    sizes = {s: len(evaluator.indices(s)) for s in ("calib", "val", "test")}
+    return {
+        "study": request.study_name,
+        "device": request.device.name,
+        "device_path": request.device.path,
+        "budget_bytes": request.limits.budget_bytes,
+        "max_latency_ms": request.limits.max_latency_ms,
+        "min_accuracy": request.limits.min_accuracy,
+        "search_space": request.space.name,
+        "dataset": evaluator.dataset.spec,
+        "split_sizes": sizes,
+        "sampler": request.sampler,
+        "seed": request.seed,
+        "n_trials": len(trials),
+        "n_complete": len(complete),
+        "n_feasible": sum(bool(t.user_attrs.get("feasible")) for t in complete),
+        "smallest_payload_bytes": smallest,
+        "pareto": entries,
+        "best": best,
+        "message": message,
+        "versions": {
+            "split-opt": __version__,
+            "optuna": optuna.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def build_evaluator(space: SearchSpace, dataset_spec: str | None = None, cache_dir: Path | None = None) -> Evaluator:
+    """The evaluator for a space: its dataset (or an override), the seeded splits, its weights."""
+    from optimizer.data import make_splits, open_dataset
+
+    dataset = open_dataset(dataset_spec or space.dataset)
+    samples = {"calib": space.calib_samples, "val": space.val_samples}
+    return Evaluator(dataset, make_splits(dataset), space.weights, samples, cache_dir=cache_dir)

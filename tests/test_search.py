@@ -1,0 +1,114 @@
+"""The search end to end on tiny data: pareto.json contract, references, resume, budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+import yaml
+
+from optimizer.cli import main
+from optimizer.models import build_mobilenetv2
+
+PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
+ENTRY_KEYS = (
+    "trial",
+    "params",
+    "val_accuracy",
+    "val_accuracy_ci",
+    "test_accuracy",
+    "test_accuracy_ci",
+    "payload_bytes_mean",
+    "payload_bytes_p95",
+    "device_latency_ms",
+    "device_macs",
+    "feasible",
+)
+
+
+@pytest.fixture
+def space(tmp_path: Path, fake_fashion_root: Path) -> Path:
+    torch.manual_seed(0)
+    torch.save(build_mobilenetv2(0.35, 10).state_dict(), tmp_path / "w_0.35.pt")
+    doc = {
+        "name": "tiny",
+        "description": "a tiny space for tests",
+        "family": "mobilenetv2",
+        "dataset": f"fashion-mnist:{fake_fashion_root}",
+        "weights": f"file:{tmp_path}/w_{{alpha}}.pt",
+        "alphas": [0.35],
+        "input_sizes": [32],
+        "splits": {"min": 0, "max": 20},
+        "pca": {"geometry": ["channel"], "components": [2, 4], "bits": [2, 4], "coders": ["ans"]},
+        "image": {"formats": ["png", "jpeg"], "qualities": [50]},
+        "samples": {"calib": 20, "val": 30},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _search(space: Path, tmp_path: Path, *extra: str) -> int:
+    return main(
+        [
+            "search",
+            "--device",
+            str(PI4),
+            "--search-space",
+            str(space),
+            "--reports-dir",
+            str(tmp_path / "reports"),
+            "--study",
+            "t",
+            "--sampler",
+            "random",
+            "--format",
+            "json",
+            *extra,
+        ]
+    )
+
+
+def test_search_writes_the_pareto_contract_and_resumes(
+    space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "6") == 0
+    doc = json.loads(capsys.readouterr().out)
+    for key in ("study", "device", "budget_bytes", "n_trials", "pareto", "best"):
+        assert key in doc, key
+    assert doc["budget_bytes"] == 5000 and doc["pareto"]
+    for entry in doc["pareto"]:
+        for key in ENTRY_KEYS:
+            assert key in entry, key
+        assert entry["test_accuracy_ci"][0] <= entry["test_accuracy"] <= entry["test_accuracy_ci"][1]
+    best = doc["best"]
+    assert best is not None and best["payload_bytes_mean"] <= 5000
+    assert best["test_accuracy"] == max(e["test_accuracy"] for e in doc["pareto"] if e["payload_bytes_mean"] <= 5000)
+    on_disk = json.loads((tmp_path / "reports" / "t" / "pareto.json").read_text())
+    assert on_disk["pareto"] == doc["pareto"]
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    ks = {t.params["k"] for t in study.trials}
+    assert {0, 10, 20} <= ks  # the image baselines, the uncompressed middle split, the all-local split
+    first = len(study.trials)
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "3") == 0
+    capsys.readouterr()
+    assert len(study.trials) == first + 3  # resumed: old trials kept, references not re-queued
+
+
+def test_unreachable_budget_says_the_smallest_payload(
+    space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _search(space, tmp_path, "--budget-kb", "0.001", "--trials", "2") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["best"] is None and "smallest mean payload reached was" in doc["message"]
+    assert doc["smallest_payload_bytes"] > 1
+
+
+def test_search_user_errors(space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _search(space, tmp_path, "--budget-kb", "-1") == 2
+    assert "--budget-kb must be > 0" in capsys.readouterr().err
+    assert _search(space, tmp_path, "--budget-kb", "5", "--min-accuracy", "2") == 2
+    assert main(["search", "--device", str(PI4), "--budget-kb", "5", "--search-space", str(tmp_path / "no.yaml")]) == 2
