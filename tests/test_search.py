@@ -11,7 +11,9 @@ import torch
 import yaml
 
 from optimizer.cli import main
+from optimizer.config import load_search_space
 from optimizer.models import build_mobilenetv2
+from optimizer.search import reference_points
 
 PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
 ENTRY_KEYS = (
@@ -112,3 +114,16 @@ def test_search_user_errors(space: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert "--budget-kb must be > 0" in capsys.readouterr().err
     assert _search(space, tmp_path, "--budget-kb", "5", "--min-accuracy", "2") == 2
     assert main(["search", "--device", str(PI4), "--budget-kb", "5", "--search-space", str(tmp_path / "no.yaml")]) == 2
+
+
+def test_two_workers_share_one_study_without_losing_or_repeating_trials(space: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "6", "--workers", "2") == 0
+    doc = json.loads(capsys.readouterr().out)
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers)) == doc["n_trials"]
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    references = reference_points(load_search_space(space))
+    assert len(references) == 4  # all-local, PNG, JPEG, the uncompressed middle split
+    assert len(complete) == 6 + len(references)

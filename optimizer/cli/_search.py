@@ -49,6 +49,12 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study", default=None, help="study name (default: SPACE-DEVICE-BUDGETkb)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in reports/NAME/)")
     p.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where studies are written")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes on this machine sharing the study (each also uses the disk cache)",
+    )
     p.add_argument("--sampler", choices=SAMPLERS, default="nsga2")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-latency-ms", type=float, default=None, help="deadline for head + encoding on the device")
@@ -78,13 +84,16 @@ def _request(args: argparse.Namespace) -> SearchRequest:
         args.timeout,
         args.sampler,
         args.seed,
+        args.workers,
+        args.dataset,
+        cache_dir(),
     )
 
 
 def _search(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     request = _request(args)
-    evaluator = build_evaluator(request.space, args.dataset, cache_dir())
+    evaluator = build_evaluator(request.space, request.dataset, request.cache_dir)
     quiet = args.format == "json"
     bar = tqdm(total=request.trials, desc=f"search {request.study_name}", unit="trial", disable=quiet)
     best_acc: list[float] = []

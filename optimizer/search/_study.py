@@ -8,11 +8,12 @@ committed one by one: a crash or Ctrl-C loses at most the trials in flight.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import platform
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ class SearchRequest:
     timeout_s: float | None = None
     sampler: str = "nsga2"
     seed: int = 0
+    workers: int = 1
+    dataset: str | None = None
+    cache_dir: Path | None = None
 
     @property
     def storage_url(self) -> str:
@@ -132,16 +136,19 @@ def run_search(
     started = time.time()
     study = open_study(request)
     references = _enqueue_references(study, request.space)
-    objective = Objective(request.space, evaluator, request.device, request.limits)
     trials = None if request.trials is None else request.trials + references
-    callbacks = [progress] if progress else []
+    shares = _shares(trials, request.workers)
+    helpers = [_spawn_worker(request, share, i) for i, share in enumerate(shares[1:], start=1)]
     interrupted = False
     try:
-        study.optimize(
-            objective, n_trials=trials, timeout=request.timeout_s, callbacks=callbacks, catch=(), gc_after_trial=False
-        )
+        _optimize(study, request, evaluator, shares[0], progress)
     except KeyboardInterrupt:
         interrupted = True  # completed trials are already in the storage
+    finally:
+        for helper in helpers:
+            if interrupted:
+                helper.terminate()
+            helper.join()
     doc = summarize(study, request, evaluator, rescore_progress)
     doc["wall_time_s"] = round(time.time() - started, 1)
     doc["interrupted"] = interrupted
@@ -149,6 +156,43 @@ def run_search(
     if interrupted:
         raise KeyboardInterrupt
     return doc
+
+
+def _shares(trials: int | None, workers: int) -> list[int | None]:
+    """Split the trial count between workers (the first takes the remainder)."""
+    if trials is None:
+        return [None] * workers
+    base = trials // workers
+    return [base + trials % workers, *([base] * (workers - 1))]
+
+
+def _optimize(
+    study: optuna.Study, request: SearchRequest, evaluator: Evaluator, trials: int | None, progress: ProgressFn | None
+) -> None:
+    objective = Objective(request.space, evaluator, request.device, request.limits)
+    study.optimize(
+        objective,
+        n_trials=trials,
+        timeout=request.timeout_s,
+        callbacks=[progress] if progress else [],
+        catch=(),
+        gc_after_trial=False,
+    )
+
+
+def _worker(request: SearchRequest, trials: int | None, index: int) -> None:
+    """A helper process: its own evaluator (sharing the disk cache) on the same storage."""
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seeded = replace(request, seed=request.seed + index)
+    evaluator = build_evaluator(request.space, request.dataset, request.cache_dir)
+    _optimize(open_study(seeded), seeded, evaluator, trials, None)
+
+
+def _spawn_worker(request: SearchRequest, trials: int | None, index: int) -> multiprocessing.process.BaseProcess:
+    process = multiprocessing.get_context("spawn").Process(target=_worker, args=(request, trials, index), daemon=True)
+    process.start()
+    return process
 
 
 def summarize(
