@@ -127,3 +127,19 @@ def test_two_workers_share_one_study_without_losing_or_repeating_trials(space: P
     references = reference_points(load_search_space(space))
     assert len(references) == 4  # all-local, PNG, JPEG, the uncompressed middle split
     assert len(complete) == 6 + len(references)
+
+
+def test_grid_sampler_runs_distinct_configurations_and_continues(space: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from optimizer.search._objective import enumerate_params
+
+    grid = enumerate_params(load_search_space(space))
+    # k = 0: png + jpeg q50; k = 1..19: float16 + 2 x 2 PCA settings each; k = 20: class id
+    assert len(grid) == 2 + 19 * 5 + 1
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "5", "--sampler", "grid") == 0
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "5", "--sampler", "grid") == 0
+    capsys.readouterr()
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    sampled = [t for t in study.trials if not t.user_attrs.get("reference")]
+    assert len(sampled) == 10
+    assert len({tuple(sorted(t.params.items())) for t in sampled}) == 10

@@ -8,6 +8,7 @@ optionally a latency deadline and a minimum accuracy. Infeasible trials stay in 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from optimizer.models import FAMILY
 from optimizer.profiler import profile_model
 from optimizer.search._engine import Config, Evaluator
 
-__all__ = ["Limits", "Objective", "config_of", "constraints_of", "suggest_config"]
+__all__ = ["Limits", "Objective", "config_of", "constraints_of", "enumerate_params", "suggest_config"]
 
 N_BLOCKS = 19  # MobileNetV2's features[0..18]
 
@@ -57,6 +58,32 @@ def _suggest_codec(trial: optuna.trial.BaseTrial, space: SearchSpace, k: int) ->
         "bits": trial.suggest_categorical("bits", list(space.pca.bits)),
         "coder": trial.suggest_categorical("coder", list(space.pca.coders)),
     }
+
+
+def enumerate_params(space: SearchSpace) -> list[dict[str, Any]]:
+    """Every trial parameter set of the space (the grid), in a fixed order."""
+    out: list[dict[str, Any]] = []
+    for alpha, size in itertools.product(space.alphas, space.input_sizes):
+        for k in range(space.k_min, min(space.k_max, N_BLOCKS + 1) + 1):
+            base = {"alpha": alpha, "input_size": size, "k": k}
+            out.extend({**base, **codec} for codec in _codec_grid(space, k))
+    return out
+
+
+def _codec_grid(space: SearchSpace, k: int) -> list[dict[str, Any]]:
+    if k == 0:
+        return [
+            {"image_format": f} if f == "png" else {"image_format": f, "image_quality": q}
+            for f in space.image.formats
+            for q in (space.image.qualities if f != "png" else [None])
+        ]
+    if k == N_BLOCKS + 1:
+        return [{}]
+    pca = space.pca
+    return [{"codec": "float16"}] + [
+        {"codec": "pca", "geometry": g, "components": c, "bits": b, "coder": coder}
+        for g, c, b, coder in itertools.product(pca.geometry, pca.components, pca.bits, pca.coders)
+    ]
 
 
 def config_of(params: dict[str, Any], space: SearchSpace) -> Config:

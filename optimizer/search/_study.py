@@ -25,7 +25,7 @@ from optimizer import __version__
 from optimizer.config import DeviceProfile, SearchSpace
 from optimizer.errors import UserError
 from optimizer.search._engine import Evaluator
-from optimizer.search._objective import N_BLOCKS, Limits, Objective, constraints_of
+from optimizer.search._objective import N_BLOCKS, Limits, Objective, constraints_of, enumerate_params
 from optimizer.search._pareto import pareto_entries, pick_best
 
 __all__ = [
@@ -39,7 +39,7 @@ __all__ = [
     "summarize",
 ]
 
-SAMPLERS = ("nsga2", "tpe", "gp", "random")
+SAMPLERS = ("nsga2", "tpe", "gp", "random", "grid")
 DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
 
 
@@ -71,7 +71,7 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints_of, multivariate=True)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, constraints_func=constraints_of)
-    if name == "random":
+    if name in ("random", "grid"):  # grid: every configuration is enqueued (see _enqueue_grid)
         return optuna.samplers.RandomSampler(seed=seed)
     raise UserError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 
@@ -123,6 +123,24 @@ def _enqueue_references(study: optuna.Study, space: SearchSpace) -> int:
     return len(refs)
 
 
+def _enqueue_grid(study: optuna.Study, request: SearchRequest) -> None:
+    """The grid sampler: configurations of the space in a seeded order, each once; the next
+    ``request.trials`` not yet in the study are queued (so a resumed grid continues)."""
+    import numpy as np
+
+    grid = enumerate_params(request.space)
+    seen = {tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False)}
+    queued = 0
+    for i in np.random.default_rng(request.seed).permutation(len(grid)):
+        params = grid[int(i)]
+        if tuple(sorted(params.items())) in seen:
+            continue
+        study.enqueue_trial(params)
+        queued += 1
+        if request.trials is not None and queued >= request.trials:
+            return
+
+
 ProgressFn = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
@@ -136,6 +154,8 @@ def run_search(
     started = time.time()
     study = open_study(request)
     references = _enqueue_references(study, request.space)
+    if request.sampler == "grid":
+        _enqueue_grid(study, request)
     trials = None if request.trials is None else request.trials + references
     shares = _shares(trials, request.workers)
     helpers = [_spawn_worker(request, share, i) for i, share in enumerate(shares[1:], start=1)]
