@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -116,8 +120,9 @@ def test_search_user_errors(space: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert main(["search", "--device", str(PI4), "--budget-kb", "5", "--search-space", str(tmp_path / "no.yaml")]) == 2
 
 
-def test_two_workers_share_one_study_without_losing_or_repeating_trials(space: Path, tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_two_workers_share_one_study_without_losing_or_repeating_trials(
+    space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "6", "--workers", "2") == 0
     doc = json.loads(capsys.readouterr().out)
     study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
@@ -129,8 +134,9 @@ def test_two_workers_share_one_study_without_losing_or_repeating_trials(space: P
     assert len(complete) == 6 + len(references)
 
 
-def test_grid_sampler_runs_distinct_configurations_and_continues(space: Path, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_grid_sampler_runs_distinct_configurations_and_continues(
+    space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from optimizer.search._objective import enumerate_params
 
     grid = enumerate_params(load_search_space(space))
@@ -143,3 +149,77 @@ def test_grid_sampler_runs_distinct_configurations_and_continues(space: Path, tm
     sampled = [t for t in study.trials if not t.user_attrs.get("reference")]
     assert len(sampled) == 10
     assert len({tuple(sorted(t.params.items())) for t in sampled}) == 10
+
+
+def _start(space: Path, tmp_path: Path, trials: str) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "optimizer",
+        "search",
+        "--device",
+        str(PI4),
+        "--search-space",
+        str(space),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--study",
+        "t",
+        "--sampler",
+        "random",
+        "--budget-kb",
+        "5",
+        "--trials",
+        trials,
+        "--format",
+        "json",
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _complete_numbers(tmp_path: Path) -> set[int]:
+    db = tmp_path / "reports" / "t" / "study.db"
+    if not db.exists():
+        return set()
+    try:
+        study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+    except KeyError:
+        return set()
+    return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
+
+
+def _wait_for_trials(tmp_path: Path, process: subprocess.Popen[str], count: int) -> set[int]:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        done = _complete_numbers(tmp_path)
+        if len(done) >= count:
+            return done
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} trials completed; stderr: {process.communicate()[1][-2000:]}")
+
+
+@pytest.mark.slow
+def test_sigkill_then_restart_loses_no_completed_trial(space: Path, tmp_path: Path) -> None:
+    process = _start(space, tmp_path, "200")
+    before = _wait_for_trials(tmp_path, process, 3)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    survived = _complete_numbers(tmp_path)
+    assert before <= survived
+    again = _start(space, tmp_path, "2")
+    out, err = again.communicate(timeout=240)
+    assert again.returncode == 0, err
+    after = _complete_numbers(tmp_path)
+    assert survived <= after and len(after) >= len(survived) + 2
+    assert json.loads(out)["n_complete"] == len(after)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_keeps_completed_trials(space: Path, tmp_path: Path) -> None:
+    process = _start(space, tmp_path, "200")
+    _wait_for_trials(tmp_path, process, 3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "completed trials are kept" in err and "Traceback" not in err
+    doc = json.loads((tmp_path / "reports" / "t" / "pareto.json").read_text())
+    assert doc["interrupted"] and doc["n_complete"] == len(_complete_numbers(tmp_path)) >= 3

@@ -91,7 +91,7 @@ def _request(args: argparse.Namespace) -> SearchRequest:
 
 
 def _search(args: argparse.Namespace) -> int:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     request = _request(args)
     evaluator = build_evaluator(request.space, request.dataset, request.cache_dir)
     quiet = args.format == "json"

@@ -203,7 +203,7 @@ def _optimize(
 def _worker(request: SearchRequest, trials: int | None, index: int) -> None:
     """A helper process: its own evaluator (sharing the disk cache) on the same storage."""
     torch.set_num_threads(1)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     seeded = replace(request, seed=request.seed + index)
     evaluator = build_evaluator(request.space, request.dataset, request.cache_dir)
     _optimize(open_study(seeded), seeded, evaluator, trials, None)
