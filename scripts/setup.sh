@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: Debian's Fashion-MNIST (where apt exists), a virtual
 # environment in .venv with the torch/torchvision pair that installs here, and split-opt itself.
+# With --tests it also installs what only the tests need: Debian's postgresql (the multi-worker
+# tests start their own server on loopback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && command -v apt-get >/dev/null; then
+packages=()
+[ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || packages+=(dataset-fashion-mnist)
+if [ "${1:-}" = "--tests" ] && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  packages+=(postgresql)
+fi
+if [ ${#packages[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq dataset-fashion-mnist
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}"
 fi
 
 python=${PYTHON:-python3.11}
