@@ -156,7 +156,7 @@ def main() -> None:
     dataset = open_dataset("fashion-mnist")
     splits = make_splits(dataset)
     cal_idx, val_idx = splits.calib[: args.calib], splits.val[: args.val]
-    model = load_model(args.alpha, args.weights).model.eval()
+    model = load_model(args.alpha, args.weights).at_size(args.input_size)
     x_cal, x_val = dataset.batch(cal_idx, args.input_size), dataset.batch(val_idx, args.input_size)
     labels = dataset.labels[val_idx]
     rows = bench_images(model, dataset, val_idx, args.input_size)

@@ -54,8 +54,9 @@ def main() -> None:
     test = make_splits(dataset).test[: args.samples]
     rows = []
     for entry in (e for e in list_zoo() if e.source == "bundled"):
-        model = load_model(entry.alpha, entry.weights).model
+        loaded = load_model(entry.alpha, entry.weights)
         for size in entry.input_sizes:
+            model = loaded.at_size(size)
             acc = accuracy(model, dataset, test, size)
             low, high = wilson(acc, len(test))
             row = {

@@ -29,7 +29,7 @@ def test_float16_split_scores_like_the_model(fake_fashion: FashionMNIST, weights
     ev = _evaluator(fake_fashion, weights, None)
     config = Config.make(0.35, 32, 7, {"kind": "float16"})
     result = ev.evaluate(config)
-    model = ev.model(0.35)
+    model = ev.model(0.35, 32)
     x = ev.inputs(32, "val")
     with torch.no_grad():
         acts = build_head(model, 7)(x).numpy().astype(np.float16).astype(np.float32)
@@ -49,7 +49,7 @@ def test_pca_image_and_class_id_configs(fake_fashion: FashionMNIST, weights: str
     assert png.payload_bytes.min() > 16 and png.encode_macs == 0
     local = ev.evaluate(Config.make(0.35, 32, 20, {"kind": "class-id"}))
     with torch.no_grad():
-        direct = ev.model(0.35)(ev.inputs(32, "val")).argmax(1).numpy()
+        direct = ev.model(0.35, 32)(ev.inputs(32, "val")).argmax(1).numpy()
     np.testing.assert_array_equal(local.correct, direct == fake_fashion.labels[ev.indices("val")])
     assert (local.payload_bytes == local.payload_bytes[0]).all() and local.payload_bytes[0] <= 16
 

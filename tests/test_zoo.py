@@ -17,6 +17,7 @@ from optimizer.models import (
     ZOO_DIR,
     TrainConfig,
     accuracy,
+    build_mobilenetv2,
     find_zoo_entry,
     list_zoo,
     load_model,
@@ -63,7 +64,7 @@ def test_train_writes_half_weights_and_a_complete_card(fake_fashion: FashionMNIS
     entry = find_zoo_entry(0.35, "fashion-mnist", zoo_dir=tmp_path)
     loaded = load_model(0.35, entry.weights, zoo_dir=tmp_path)
     test = make_splits(fake_fashion).test
-    assert accuracy(loaded.model, fake_fashion, test, 32) == pytest.approx(card["accuracy"]["32"], abs=0.021)
+    assert accuracy(loaded.at_size(32), fake_fashion, test, 32) == pytest.approx(card["accuracy"]["32"], abs=0.021)
 
 
 def test_train_on_an_image_folder(tmp_path: Path) -> None:
@@ -159,8 +160,42 @@ def test_bundled_model_card_matches_a_fresh_measurement(alpha: float) -> None:
     entry = _bundled()[alpha]
     loaded = load_model(alpha)
     indices = make_splits(dataset).test[:1000]
-    measured = accuracy(loaded.model, dataset, indices, 64)
+    measured = accuracy(loaded.at_size(64), dataset, indices, 64)
     card = entry.accuracy["64"]  # type: ignore[attr-defined]
     # 1,000 samples: a 95 % interval of about +-0.02 around the card's 5,000-sample figure.
     assert abs(measured - card) <= 0.025, (measured, card)
     assert np.isfinite(measured)
+
+
+def test_per_size_batchnorm_statistics_are_stored_and_used(fake_fashion: FashionMNIST, tmp_path: Path) -> None:
+    from optimizer.models._bnstats import BN_PREFIX, split_bn_stats
+
+    cfg = _tiny_config("bn", input_sizes=(32, 64), train_samples=64, bn_samples=40)
+    result = train_zoo_model(cfg, fake_fashion, tmp_path)
+    state = torch.load(result.weights_path, weights_only=True)
+    base, stats = split_bn_stats(state)
+    assert sorted(stats) == [32, 64] and not any(k.startswith(BN_PREFIX) for k in base)
+    name = next(n for n in stats[32] if n.endswith("running_mean"))
+    assert not torch.equal(stats[32][name], stats[64][name])  # the statistics differ between sizes
+    loaded = load_model(0.35, f"file:{result.weights_path}")
+    assert torch.equal(loaded.at_size(64).state_dict()[name], stats[64][name].float())
+    assert loaded.at_size(40) is loaded.at_size(32)  # the nearest stored size
+    assert "40 train images" in result.card["bn_statistics"]
+
+
+def test_training_can_continue_from_finished_weights(fake_fashion: FashionMNIST, tmp_path: Path) -> None:
+    first = train_zoo_model(_tiny_config("m", train_samples=64, epochs=1), fake_fashion, tmp_path / "one")
+    cfg = _tiny_config("m", train_samples=64, epochs=2, init=f"file:{first.weights_path}")
+    card = train_zoo_model(cfg, fake_fashion, tmp_path / "two").card
+    assert card["init_card"]["epochs"] == 1 and card["total_epochs"] == 3
+    assert card["total_wall_time_s"] >= card["wall_time_s"]
+    with pytest.raises(UserError, match="--init takes file:PATH"):
+        train_zoo_model(_tiny_config("x", train_samples=64, init="zoo:m"), fake_fashion, tmp_path / "three")
+
+
+def test_batchnorm_statistics_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    state = build_mobilenetv2(0.35, 10).state_dict()
+    state["bn_stats.32.features.0.1.running_mean"] = torch.zeros(3)
+    torch.save(state, tmp_path / "w.pt")
+    with pytest.raises(UserError, match="per-size BatchNorm statistics"):
+        load_model(0.35, f"file:{tmp_path / 'w.pt'}")

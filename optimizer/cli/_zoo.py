@@ -74,6 +74,12 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="model name (default: mobilenetv2_ALPHA_DATASET)")
     p.add_argument("--out", type=Path, default=Path("zoo"), help="output folder (default: %(default)s)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument(
+        "--init",
+        default=None,
+        help="start from these weights (file:PATH), e.g. to train a finished "
+        "model further; its card, if beside it, is kept in the new card",
+    )
     add_format(p)
     p.set_defaults(func=_train)
 
@@ -137,6 +143,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         train_samples=args.train_samples,
         eval_samples=args.eval_samples,
+        init=args.init,
         command="split-opt " + shlex.join(sys.argv[1:]),
     )
     bar = tqdm(desc=cfg.name, unit="step", dynamic_ncols=True, mininterval=1.0, disable=args.format == "json")
@@ -170,7 +177,7 @@ def _eval(args: argparse.Namespace) -> int:
         )
     indices = make_splits(dataset)[args.split][: args.samples]
     with tqdm(total=len(indices) * len(sizes), unit="img", desc="evaluating", disable=args.format == "json") as bar:
-        measured = {str(s): accuracy(loaded.model, dataset, indices, s, progress=bar.update) for s in sizes}
+        measured = {str(s): accuracy(loaded.at_size(s), dataset, indices, s, progress=bar.update) for s in sizes}
     card = loaded.entry.accuracy if loaded.entry else {}
     if args.format == "json":
         emit_json(

@@ -9,6 +9,7 @@ size measured on the test split, which training never sees).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -22,11 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from optimizer.data import ImageDataset, SplitSizes, make_splits, normalize
 from optimizer.errors import UserError
+from optimizer.models._bnstats import apply_bn_stats, calibrate_bn, join_bn_stats, split_bn_stats
 from optimizer.models._evaluate import accuracy
 from optimizer.models._mobilenetv2 import FAMILY, build_mobilenetv2, check_input_size
+from optimizer.models._weights import apply_state_dict, load_state_dict_file
 
 __all__ = ["TrainConfig", "TrainResult", "train_zoo_model"]
 
@@ -49,11 +53,13 @@ class TrainConfig:
     eval_samples: int | None = None
     checkpoint_every_s: float = 120.0
     command: str = ""
+    init: str | None = None  # a weight spec to start from (file:PATH), e.g. to continue a finished run
+    bn_samples: int = 2000  # train images that re-estimate BatchNorm statistics per input size
 
     def identity(self) -> dict[str, Any]:
         """The fields a checkpoint must agree on to be resumed (timing and command excluded)."""
         keep = asdict(self)
-        for key in ("checkpoint_every_s", "command", "eval_samples"):
+        for key in ("checkpoint_every_s", "command", "eval_samples", "bn_samples"):
             keep.pop(key)
         keep["input_sizes"] = list(self.input_sizes)
         return keep
@@ -90,6 +96,8 @@ class _Run:
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.model = build_mobilenetv2(cfg.alpha, num_classes).train()
+        if cfg.init:
+            _load_init(self.model, cfg.init, cfg.alpha)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.OneCycleLR(
             self.opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
@@ -152,15 +160,54 @@ def _train_step(
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
 
+def _load_init(model: nn.Module, spec: str, alpha: float) -> None:
+    kind, _, arg = spec.partition(":")
+    if kind != "file" or not arg:
+        raise UserError(f"--init takes file:PATH (a state dict to start from), got {spec!r}")
+    state, _ = split_bn_stats(load_state_dict_file(Path(arg).expanduser()))
+    apply_state_dict(model, state, spec, alpha)
+
+
+def _init_card(spec: str | None) -> dict[str, Any] | None:
+    """The card of the run this one continued, when it sits beside the init weights."""
+    if not spec:
+        return None
+    card = Path(spec.partition(":")[2]).expanduser().with_suffix(".json")
+    return json.loads(card.read_text()) if card.is_file() else None
+
+
+def _per_size_statistics(run: _Run, dataset: ImageDataset, train_idx: np.ndarray) -> dict[int, dict[str, torch.Tensor]]:
+    cfg = run.cfg
+    rng = np.random.default_rng(cfg.seed)
+    sample = np.sort(rng.choice(train_idx, min(cfg.bn_samples, len(train_idx)), replace=False))
+    return {s: calibrate_bn(run.model, dataset, sample, s) for s in cfg.input_sizes}
+
+
+def _accuracy_at(
+    model: nn.Module, stats: dict[str, torch.Tensor], dataset: ImageDataset, idx: np.ndarray, size: int
+) -> float:
+    sized = copy.deepcopy(model)
+    apply_bn_stats(sized, stats)
+    return round(accuracy(sized.eval(), dataset, idx, size), 4)
+
+
 def _write_outputs(
-    run: _Run, dataset: ImageDataset, test_idx: np.ndarray, out_dir: Path, split_sizes: dict[str, int]
+    run: _Run,
+    dataset: ImageDataset,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    out_dir: Path,
+    split_sizes: dict[str, int],
 ) -> TrainResult:
     cfg = run.cfg
     model = run.model.eval()
-    acc = {str(s): round(accuracy(model, dataset, test_idx, s), 4) for s in cfg.input_sizes}
+    stats = _per_size_statistics(run, dataset, train_idx)
+    acc = {str(s): _accuracy_at(model, stats[s], dataset, test_idx, s) for s in cfg.input_sizes}
     weights_path = out_dir / f"{cfg.name}.pt"
-    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = join_bn_stats(model.state_dict(), stats)
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
     _atomic_save(half, weights_path)
+    previous = _init_card(cfg.init)
     card = {
         "name": cfg.name,
         "family": FAMILY,
@@ -182,6 +229,14 @@ def _write_outputs(
         "optimizer": f"AdamW(lr={cfg.lr:g}, weight_decay={cfg.weight_decay:g}), OneCycle, "
         f"label smoothing {cfg.label_smoothing:g}, flip + shift augmentation",
         "wall_time_s": round(run.wall_s, 1),
+        "init": cfg.init,
+        "init_card": previous and {k: previous.get(k) for k in ("command", "epochs", "wall_time_s", "accuracy")},
+        "total_epochs": cfg.epochs + (previous.get("total_epochs", previous["epochs"]) if previous else 0),
+        "total_wall_time_s": round(
+            run.wall_s + (previous.get("total_wall_time_s", previous["wall_time_s"]) if previous else 0), 1
+        ),
+        "bn_statistics": f"per input size, re-estimated on {min(cfg.bn_samples, len(train_idx))} train images "
+        "after training (stored as bn_stats.SIZE.* in the weights file)",
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
         "torch": torch.__version__,
@@ -222,7 +277,7 @@ def train_zoo_model(
         _atomic_save(run.state(), ckpt_path)  # Ctrl-C keeps every finished step
         raise
     test_idx = splits.test[: cfg.eval_samples] if cfg.eval_samples else splits.test
-    result = _write_outputs(run, dataset, test_idx, out_dir, splits.sizes())
+    result = _write_outputs(run, dataset, splits.train, test_idx, out_dir, splits.sizes())
     ckpt_path.unlink(missing_ok=True)
     return result
 

@@ -6,14 +6,17 @@ dict) beside ``NAME.json`` (the model card written by ``split-opt zoo train``).
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from optimizer.errors import UserError
+from optimizer.models._bnstats import apply_bn_stats, check_bn_stats, nearest_size, split_bn_stats
 from optimizer.models._mobilenetv2 import FAMILY, build_mobilenetv2
 from optimizer.models._weights import (
     apply_state_dict,
@@ -132,13 +135,31 @@ def find_zoo_entry(alpha: float, dataset: str, zoo_dir: Path = ZOO_DIR) -> ZooEn
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model in eval mode and where its weights came from."""
+    """A model in eval mode and where its weights came from.
+
+    ``model`` carries the BatchNorm statistics stored in the file's main state dict; weights
+    trained by ``split-opt zoo train`` also carry statistics per input size (see _bnstats), and
+    ``at_size(size)`` returns the model with the statistics of that size (or the nearest one).
+    """
 
     model: nn.Module
     alpha: float
     num_classes: int
     weights: str
     entry: ZooEntry | None
+    bn_stats: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    _by_size: dict[int, nn.Module] = field(default_factory=dict, repr=False, compare=False)
+
+    def at_size(self, input_size: int) -> nn.Module:
+        """The model to run at ``input_size`` (a copy with that size's BatchNorm statistics)."""
+        if not self.bn_stats:
+            return self.model
+        size = nearest_size(sorted(self.bn_stats), input_size)
+        if size not in self._by_size:
+            model = copy.deepcopy(self.model)
+            apply_bn_stats(model, self.bn_stats[size])
+            self._by_size[size] = model.eval()
+        return self._by_size[size]
 
 
 def _entry_by_name(name: str, zoo_dir: Path) -> ZooEntry:
@@ -180,8 +201,16 @@ def load_model(
             f"weights {weights} are for alpha={entry.alpha:g}, not alpha={alpha:g}; "
             f"pass --alpha {entry.alpha:g} or other weights"
         )
-    state = load_state_dict_file(path)
+    state, bn_stats = split_bn_stats(load_state_dict_file(path))
     num_classes = num_classes_of(state, path)
     model = build_mobilenetv2(alpha, num_classes)
     apply_state_dict(model, state, weights, alpha)
-    return LoadedModel(model.eval(), alpha, num_classes, weights, entry)
+    try:
+        for stats in bn_stats.values():
+            check_bn_stats(model, stats)
+    except ValueError as exc:
+        raise UserError(
+            f"weights {weights} carry per-size BatchNorm statistics that do not fit the model "
+            f"({exc}); re-train or re-export the file"
+        ) from exc
+    return LoadedModel(model.eval(), alpha, num_classes, weights, entry, bn_stats)

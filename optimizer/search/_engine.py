@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from optimizer.codecs import Codec, blocks_per_sample, make_codec
 from optimizer.data import DataSplits, ImageDataset, normalize
-from optimizer.models import build_head, build_tail, load_model, weights_for_alpha
+from optimizer.models import LoadedModel, build_head, build_tail, load_model, weights_for_alpha
 
 __all__ = ["Config", "Evaluation", "Evaluator"]
 
@@ -70,7 +70,7 @@ class Evaluator:
         self.dataset, self.splits, self.weights = dataset, splits, weights
         self.num_samples = num_samples
         self.cache_dir = cache_dir
-        self._models: dict[float, torch.nn.Module] = {}
+        self._models: dict[float, LoadedModel] = {}
         self._inputs: dict[tuple[int, str], torch.Tensor] = {}
         self._acts: OrderedDict[tuple[float, int, int, str], np.ndarray] = OrderedDict()
         self._max_acts = max_cached_activations
@@ -81,11 +81,12 @@ class Evaluator:
         idx = self.splits[split]
         return idx[: self.num_samples[split]] if split in self.num_samples else idx
 
-    def model(self, alpha: float) -> torch.nn.Module:
+    def model(self, alpha: float, input_size: int) -> torch.nn.Module:
+        """The model for ``alpha`` with the BatchNorm statistics of ``input_size``."""
         if alpha not in self._models:
             kind = self.dataset.spec.split(":")[0]
-            self._models[alpha] = load_model(alpha, weights_for_alpha(self.weights, alpha), kind).model.eval()
-        return self._models[alpha]
+            self._models[alpha] = load_model(alpha, weights_for_alpha(self.weights, alpha), kind)
+        return self._models[alpha].at_size(input_size)
 
     def inputs(self, size: int, split: str) -> torch.Tensor:
         if (size, split) not in self._inputs:
@@ -118,7 +119,7 @@ class Evaluator:
         if path is not None and path.is_file():
             acts = np.load(path, allow_pickle=False)
         else:
-            head = build_head(self.model(alpha), k)
+            head = build_head(self.model(alpha, size), k)
             x = self.inputs(size, split)
             acts = torch.cat([head(x[i : i + _BATCH]) for i in range(0, len(x), _BATCH)]).numpy()
             if path is not None:
@@ -161,7 +162,7 @@ class Evaluator:
 
     @torch.no_grad()
     def _tail(self, config: Config, decoded: np.ndarray) -> np.ndarray:
-        model = self.model(config.alpha)
+        model = self.model(config.alpha, config.input_size)
         n = len(model.features)  # type: ignore[arg-type]
         if config.k == n + 1:
             return decoded  # the class-id codec decodes to a one-hot vector
