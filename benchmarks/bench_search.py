@@ -1,0 +1,194 @@
+"""Search benchmark: trial throughput with the evaluation engine's caches vs a naive loop, and
+search quality (hypervolume share of the exhaustive front) for each sampler on a reduced space.
+
+    python benchmarks/bench_search.py [--val 300] [--trials-share 0.15] [--out FILE]
+
+Quality: every configuration of the reduced space (alphas 0.35 and 1.0, sizes 32 and 64, every
+split 1..19, PCA channel geometry with 4 component counts x 4 bit widths, ANS) is evaluated once
+(the real evaluation, on --val images of the val split). Each sampler then runs a study whose
+objective looks those results up, for --trials-share of the grid, several seeds. Hypervolume is
+computed on (1 - accuracy, log10 payload bytes, device latency ms), all minimised, against a
+reference point just beyond the worst value of each. Payload budgets are not applied here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from optuna._hypervolume import compute_hypervolume
+
+from optimizer.codecs import make_codec
+from optimizer.config import load_device_profile
+from optimizer.data import make_splits, open_dataset
+from optimizer.models import build_head, build_tail, load_model
+from optimizer.profiler import profile_model
+from optimizer.search import Config, Evaluator, make_sampler
+from optimizer.search._objective import N_BLOCKS
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPONENTS, BITS = (2, 4, 8, 16), (2, 3, 4, 6)
+
+
+def grid() -> list[Config]:
+    out = []
+    for alpha in (0.35, 1.0):
+        for size in (32, 64):
+            for k in range(1, N_BLOCKS + 1):
+                for c in COMPONENTS:
+                    for b in BITS:
+                        out.append(
+                            Config.make(
+                                alpha,
+                                size,
+                                k,
+                                {
+                                    "kind": "pca",
+                                    "geometry": "channel",
+                                    "tile": 1,
+                                    "components": c,
+                                    "bits": b,
+                                    "coder": "ans",
+                                },
+                            )
+                        )
+    return out
+
+
+def objectives(evaluator: Evaluator, device: Any, config: Config) -> tuple[float, float, float]:
+    result = evaluator.evaluate(config, "val")
+    row = profile_model(device, config.alpha, config.input_size, 10).splits[config.k]
+    latency = row.latency_ms + result.encode_macs / device.compute.pointwise_macs_per_s.value * 1e3
+    return result.accuracy, float(result.payload_bytes.mean()), latency
+
+
+def naive_trial(dataset: Any, splits: Any, config: Config, n_val: int) -> None:
+    """What a trial costs without the engine: load, run the head on calib and val, fit, code, tail."""
+    model = load_model(config.alpha).at_size(config.input_size)
+    head, tail = build_head(model, config.k), build_tail(model, config.k)
+    with torch.no_grad():
+        calib = head(dataset.batch(splits.calib[:n_val], config.input_size)).numpy()
+        val = head(dataset.batch(splits.val[:n_val], config.input_size)).numpy()
+        codec = make_codec(config.codec_params, calib.shape[1:])
+        codec.fit(calib)  # type: ignore[attr-defined]
+        decoded = np.stack([codec.decode(codec.encode(a)) for a in val])
+        tail(torch.from_numpy(decoded))
+
+
+def to_min(values: np.ndarray) -> np.ndarray:
+    return np.column_stack([1 - values[:, 0], np.log10(values[:, 1]), values[:, 2]])
+
+
+def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
+    keep = np.all(points < ref, axis=1)
+    return float(compute_hypervolume(points[keep], ref)) if keep.any() else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--val", type=int, default=300)
+    parser.add_argument("--trials-share", type=float, default=0.15)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--samplers", default="nsga2,tpe,random")
+    parser.add_argument("--throughput-trials", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    device = load_device_profile(ROOT / "profiles" / "pi4.yaml")
+    dataset = open_dataset("fashion-mnist")
+    splits = make_splits(dataset)
+    configs = grid()
+    rng = np.random.default_rng(0)
+
+    # Throughput: the same random configurations, with and without the engine.
+    sample = [configs[i] for i in rng.choice(len(configs), args.throughput_trials, replace=False)]
+    t0 = time.perf_counter()
+    for config in sample:
+        naive_trial(dataset, splits, config, args.val)
+    naive_s = (time.perf_counter() - t0) / len(sample)
+    engine = Evaluator(dataset, splits, "zoo", {"calib": args.val, "val": args.val})
+    for config in sample:  # warm the caches the way a study does: configurations share (alpha, size, k)
+        engine.activations(config.alpha, config.input_size, config.k, "calib")
+        engine.activations(config.alpha, config.input_size, config.k, "val")
+    t0 = time.perf_counter()
+    for config in sample:
+        objectives(
+            engine, device, Config.make(config.alpha, config.input_size, config.k, {**config.codec_params, "bits": 5})
+        )
+    cached_s = (time.perf_counter() - t0) / len(sample)
+    print(
+        f"throughput: naive {naive_s:.3f} s/trial, with caches {cached_s:.3f} s/trial ({naive_s / cached_s:.1f}x)",
+        flush=True,
+    )
+
+    # Quality: exhaustive evaluation, then samplers on a lookup of those evaluations.
+    t0 = time.perf_counter()
+    table = {}
+    for i, config in enumerate(configs):
+        table[config] = objectives(engine, device, config)
+        if i % 100 == 0:
+            print(f"  exhaustive: {i}/{len(configs)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    values = to_min(np.array(list(table.values())))
+    ref = values.max(axis=0) + 1e-6 + 0.01 * np.abs(values.max(axis=0))
+    full_hv = hypervolume(values, ref)
+    n_trials = max(1, math.ceil(args.trials_share * len(configs)))
+    results: dict[str, list[float]] = {}
+    for name in args.samplers.split(","):
+        for seed in range(args.seeds):
+            study = optuna.create_study(
+                directions=["maximize", "minimize", "minimize"], sampler=make_sampler(name, seed)
+            )
+
+            def lookup(trial: optuna.trial.Trial) -> tuple[float, float, float]:
+                alpha = trial.suggest_categorical("alpha", [0.35, 1.0])
+                size = trial.suggest_categorical("input_size", [32, 64])
+                k = trial.suggest_int("k", 1, N_BLOCKS)
+                c = trial.suggest_categorical("components", list(COMPONENTS))
+                b = trial.suggest_categorical("bits", list(BITS))
+                config = Config.make(
+                    alpha,
+                    size,
+                    k,
+                    {"kind": "pca", "geometry": "channel", "tile": 1, "components": c, "bits": b, "coder": "ans"},
+                )
+                acc, payload, latency = table[config]
+                trial.set_user_attr("constraints", [0.0])
+                return acc, payload, latency
+
+            study.optimize(lookup, n_trials=n_trials)
+            found = to_min(np.array([t.values for t in study.trials]))
+            results.setdefault(name, []).append(hypervolume(found, ref) / full_hv)
+        share = results[name]
+        print(
+            f"{name:7s}: {n_trials} trials ({n_trials / len(configs):.0%} of {len(configs)}): hypervolume "
+            f"share {np.mean(share):.3f} (seeds: {', '.join(f'{s:.3f}' for s in share)})",
+            flush=True,
+        )
+    if args.out:
+        args.out.write_text(
+            json.dumps(
+                {
+                    "val_samples": args.val,
+                    "grid_size": len(configs),
+                    "trials": n_trials,
+                    "naive_s_per_trial": naive_s,
+                    "cached_s_per_trial": cached_s,
+                    "speedup": naive_s / cached_s,
+                    "hypervolume_share": results,
+                    "exhaustive_s": time.perf_counter() - t0,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
