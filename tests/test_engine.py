@@ -66,3 +66,19 @@ def test_activations_survive_in_the_disk_cache(
     monkeypatch.setattr("optimizer.search._engine.build_head", no_forward)
     again = _evaluator(fake_fashion, weights, tmp_path / "cache").activations(0.35, 32, 5, "val")
     np.testing.assert_array_equal(first, again)
+
+
+def test_disk_cache_is_keyed_by_the_weights_content_and_capped(
+    fake_fashion: FashionMNIST, weights: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    _evaluator(fake_fashion, weights, cache).activations(0.35, 32, 5, "val")
+    torch.manual_seed(1)
+    torch.save(build_mobilenetv2(0.35, 10).state_dict(), weights.removeprefix("file:"))  # retrained weights
+    _evaluator(fake_fashion, weights, cache).activations(0.35, 32, 5, "val")
+    assert len(list((cache / "activations").glob("*.npy"))) == 2  # a new entry, not the stale one
+    monkeypatch.setenv("SPLIT_OPT_CACHE_MAX_GB", "1e-9")
+    _evaluator(fake_fashion, weights, cache).activations(0.35, 32, 6, "val")
+    assert len(list((cache / "activations").glob("*.npy"))) == 1  # only the newest survives the cap
+    _evaluator(fake_fashion, weights, cache).activations(0.35, 32, 6, "test")
+    assert len(list((cache / "activations").glob("*.npy"))) == 1  # the test split is never written

@@ -7,6 +7,7 @@ dict) beside ``NAME.json`` (the model card written by ``split-opt zoo train``).
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,7 @@ class LoadedModel:
     weights: str
     entry: ZooEntry | None
     bn_stats: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    fingerprint: str = ""  # SHA-256 of the weights file: caches of model outputs are keyed by it
     _by_size: dict[int, nn.Module] = field(default_factory=dict, repr=False, compare=False)
 
     def at_size(self, input_size: int) -> nn.Module:
@@ -213,4 +215,5 @@ def load_model(
             f"weights {weights} carry per-size BatchNorm statistics that do not fit the model "
             f"({exc}); re-train or re-export the file"
         ) from exc
-    return LoadedModel(model.eval(), alpha, num_classes, weights, entry, bn_stats)
+    fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()
+    return LoadedModel(model.eval(), alpha, num_classes, weights, entry, bn_stats, fingerprint)

@@ -1,15 +1,21 @@
 """The evaluation engine: what one configuration scores, with every reusable piece cached.
 
 A configuration is (alpha, input size, k, codec params). Scoring it on a split means: the head's
-activations for that split (cached in memory and on disk per (weights, alpha, size, k, split)), a
-codec fitted on the calib activations (cached per configuration), then one encode/decode per
-image and one batched tail forward. A trial therefore costs about one tail forward over val.
+activations for that split (cached in memory and, for calib and val, on disk per (weights file,
+alpha, size, k, split)), a codec fitted on the calib activations (cached per configuration), then
+one encode/decode per image and one batched tail forward. A trial therefore costs about one tail
+forward over val.
+
+# NOTE: activations (not the logits of k = n + 1) are kept as float16 in both caches and widened
+# when used, so a result is the same whether they were computed now or read back from disk. The disk cache is capped
+# (``SPLIT_OPT_CACHE_MAX_GB``, default 4): the least recently written files go first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +32,7 @@ from optimizer.models import LoadedModel, build_head, build_tail, load_model, we
 __all__ = ["Config", "Evaluation", "Evaluator"]
 
 _BATCH = 250
+_DISK_SPLITS = ("calib", "val")  # the test split is scored once, not worth the disk
 
 
 @dataclass(frozen=True)
@@ -94,11 +101,12 @@ class Evaluator:
         return self._inputs[(size, split)]
 
     def _disk_path(self, key: tuple[float, int, int, str]) -> Path | None:
-        if self.cache_dir is None:
+        if self.cache_dir is None or key[3] not in _DISK_SPLITS:
             return None
+        self.model(key[0], key[1])  # loads the weights, so their fingerprint is known
         ident = json.dumps(
             [
-                self.weights,
+                self._models[key[0]].fingerprint,
                 self.dataset.spec,
                 self.splits.seed,
                 *key,
@@ -122,15 +130,14 @@ class Evaluator:
             head = build_head(self.model(alpha, size), k)
             x = self.inputs(size, split)
             acts = torch.cat([head(x[i : i + _BATCH]) for i in range(0, len(x), _BATCH)]).numpy()
+            if acts.ndim > 2:  # logits (k = n + 1) stay exact: the device takes their argmax itself
+                acts = acts.astype(np.float16)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp.npy")
-                np.save(tmp, acts)
-                tmp.replace(path)
+                _store(path, acts)
         self._acts[key] = acts
         while len(self._acts) > self._max_acts:
             self._acts.popitem(last=False)
-        return acts
+        return acts.astype(np.float32)
 
     def codec(self, config: Config) -> Codec:
         """The configuration's codec, fitted on calib activations once."""
@@ -187,6 +194,25 @@ class Evaluator:
             codec.shape, codec.params.get("geometry", "channel"), int(codec.params.get("tile", 1))
         )
         return int(blocks * basis.shape[0] * basis.shape[1])
+
+
+def _store(path: Path, acts: np.ndarray) -> None:
+    """Write one cache file atomically, then trim the cache to its size cap."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, acts)
+        tmp.replace(path)
+        files = sorted(path.parent.glob("*.npy"), key=lambda p: p.stat().st_mtime)
+        cap = float(os.environ.get("SPLIT_OPT_CACHE_MAX_GB", "4")) * 1e9
+        total = sum(p.stat().st_size for p in files)
+        for old in files:
+            if total <= cap or old == path:
+                break
+            total -= old.stat().st_size
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a full or read-only disk costs recomputation, not the search
 
 
 def _to_input(image: np.ndarray, size: int) -> torch.Tensor:
