@@ -4,7 +4,7 @@
 # Resumable: run it again after an interruption and each model continues from its checkpoint.
 #   alpha 1.0: 4 epochs (zoo/phase1), then 3 more epochs from those weights at a lower peak lr;
 #   alpha 0.35: 5 epochs; 0.5: 4 epochs; 0.75: 3 epochs (the smaller models train faster per epoch).
-# Two queues run side by side with one thread each.
+# Three queues run side by side with one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 train() { OMP_NUM_THREADS=1 .venv/bin/split-opt zoo train --dataset fashion-mnist --input-sizes 32,48,64,96 "$@"; }
@@ -16,8 +16,9 @@ queue_a() {
 queue_b() {
   train --alpha 0.35 --epochs 5 --seed 0 --out "$out"
   train --alpha 0.5 --epochs 4 --seed 0 --out "$out"
-  train --alpha 0.75 --epochs 3 --seed 0 --out "$out"
 }
+mkdir -p logs
 queue_a > logs/train_queue_a.log 2>&1 &
 queue_b > logs/train_queue_b.log 2>&1 &
+train --alpha 0.75 --epochs 3 --seed 0 --out "$out" > logs/train_queue_c.log 2>&1 &
 wait
