@@ -28,7 +28,7 @@ from optuna._hypervolume import compute_hypervolume
 from optimizer.codecs import make_codec
 from optimizer.config import load_device_profile
 from optimizer.data import make_splits, open_dataset
-from optimizer.models import build_head, build_tail, load_model
+from optimizer.models import build_head, build_mobilenetv2, build_tail, load_model, split_points
 from optimizer.profiler import profile_model
 from optimizer.search import Config, Evaluator, make_sampler
 from optimizer.search._objective import N_BLOCKS
@@ -38,11 +38,14 @@ COMPONENTS, BITS = (2, 4, 8, 16), (2, 3, 4, 6)
 
 
 def grid() -> list[Config]:
+    """Every configuration; component counts above the channel count at k are left out (the search
+    clamps them to 'all channels', which the largest smaller count already covers)."""
     out = []
     for alpha in (0.35, 1.0):
         for size in (32, 64):
+            channels = [p.shape[0] for p in split_points(build_mobilenetv2(alpha, 10), size)]
             for k in range(1, N_BLOCKS + 1):
-                for c in COMPONENTS:
+                for c in (c for c in COMPONENTS if c <= channels[k]):
                     for b in BITS:
                         out.append(
                             Config.make(
@@ -139,6 +142,9 @@ def main() -> None:
     ref = values.max(axis=0) + 1e-6 + 0.01 * np.abs(values.max(axis=0))
     full_hv = hypervolume(values, ref)
     n_trials = max(1, math.ceil(args.trials_share * len(configs)))
+    channels = {
+        (a, s): [p.shape[0] for p in split_points(build_mobilenetv2(a, 10), s)] for a in (0.35, 1.0) for s in (32, 64)
+    }
     results: dict[str, list[float]] = {}
     for name in args.samplers.split(","):
         for seed in range(args.seeds):
@@ -151,6 +157,7 @@ def main() -> None:
                 size = trial.suggest_categorical("input_size", [32, 64])
                 k = trial.suggest_int("k", 1, N_BLOCKS)
                 c = trial.suggest_categorical("components", list(COMPONENTS))
+                c = min(c, max(x for x in COMPONENTS if x <= channels[(alpha, size)][k]))
                 b = trial.suggest_categorical("bits", list(BITS))
                 config = Config.make(
                     alpha,
