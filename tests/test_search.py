@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 import torch
 import yaml
 
@@ -184,9 +185,9 @@ def _complete_numbers(tmp_path: Path) -> set[int]:
         return set()
     try:
         study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
-    except KeyError:
+        return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
+    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or locked by the writer
         return set()
-    return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
 
 
 def _wait_for_trials(tmp_path: Path, process: subprocess.Popen[str], count: int) -> set[int]:

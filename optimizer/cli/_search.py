@@ -104,8 +104,16 @@ def _search(args: argparse.Namespace) -> int:
         bar.update(0 if trial.user_attrs.get("reference") else 1)
         bar.set_postfix(done=len(study.trials), best_feasible_acc=f"{max(best_acc):.4f}" if best_acc else "-")
 
+    rescoring: list[tqdm] = []
+
+    def rescored() -> None:
+        if not rescoring:
+            bar.close()
+            rescoring.append(tqdm(desc="re-scoring the Pareto set on the test split", unit="config", disable=quiet))
+        rescoring[0].update(1)
+
     try:
-        doc = run_search(request, evaluator, progress)
+        doc = run_search(request, evaluator, progress, rescored)
     except KeyboardInterrupt:
         bar.close()
         sys.stderr.write(
@@ -114,6 +122,8 @@ def _search(args: argparse.Namespace) -> int:
         )
         return 130
     bar.close()
+    for extra in rescoring:
+        extra.close()
     if quiet:
         emit_json(doc)
     else:

@@ -2,8 +2,10 @@
 
 Each measured block gives one equation ``ms = sum_c macs_c / throughput_c + ops / elementwise
 + layers * overhead``; a non-negative least-squares fit (SciPy's NNLS) over every block of a few
-models yields the five unknowns. A class the data cannot identify (a zero coefficient) keeps the
-input profile's value, and the written source says so.
+models yields the five unknowns. A zero coefficient means the fit found no measurable cost per
+MAC for that class (its time is explained by the other terms); the class then gets a throughput so
+high that it adds nothing, so predictions equal the fitted model. Keeping the input profile's value
+instead would add time the fit already attributed elsewhere.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ __all__ = ["Calibration", "calibrate_profile", "fit_compute", "measure_samples"]
 
 # Column scale: coefficients come out in ms per million MACs (or ops) and ms per layer.
 _SCALE = 1e6
+UNMEASURABLE = 1e15  # per second: no measurable cost per MAC at this machine's timer resolution
 _KEYS = ("conv_macs_per_s", "depthwise_macs_per_s", "pointwise_macs_per_s", "elementwise_ops_per_s")
 
 
 @dataclass(frozen=True)
 class Calibration:
-    values: dict[str, float]  # compute key -> fitted value (None-free; unidentified keys left out)
+    values: dict[str, float]  # compute key -> fitted value (UNMEASURABLE where the coefficient is 0)
     residual_ms: float
     samples: int
 
@@ -49,7 +52,7 @@ def fit_compute(samples: Sequence[tuple[BlockCost, float]]) -> Calibration:
     a = np.array([_row(block) for block, _ in samples])
     b = np.array([ms for _, ms in samples])
     coef, residual = nnls(a, b)
-    values = {key: _SCALE * 1e3 / c for key, c in zip(_KEYS, coef[:4], strict=True) if c > 0}
+    values = {key: _SCALE * 1e3 / c if c > 0 else UNMEASURABLE for key, c in zip(_KEYS, coef[:4], strict=True)}
     values["layer_overhead_ms"] = float(coef[4])
     return Calibration(values, float(residual / np.sqrt(len(b))), len(b))
 
@@ -86,10 +89,8 @@ def calibrate_profile(
     )
     compute = data["compute"]
     for key in (*_KEYS, "layer_overhead_ms"):
-        if key in fit.values:
-            compute[key] = {"value": float(f"{fit.values[key]:.4g}"), "source": where}
-        else:
-            compute[key]["source"] += " (kept: the calibration data could not identify it)"
+        note = " (fit coefficient 0: no measurable cost per MAC)" if fit.values[key] == UNMEASURABLE else ""
+        compute[key] = {"value": float(f"{fit.values[key]:.4g}"), "source": where + note}
     compute["threads"] = {"value": threads, "source": "the thread count the calibration ran with"}
     if name:
         data["name"] = name

@@ -23,6 +23,7 @@ from optimizer.search._engine import Config, Evaluator
 __all__ = ["Limits", "Objective", "config_of", "constraints_of", "enumerate_params", "suggest_config"]
 
 N_BLOCKS = 19  # MobileNetV2's features[0..18]
+CONSTRAINT_NAMES = ("payload_over_budget", "memory_overflow", "latency_over_deadline", "accuracy_below_minimum")
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class Objective:
             "energy_mj": row.energy_mj,
             "val_samples": len(result.correct),
         }
+        for name, bound in zip(CONSTRAINT_NAMES, constraints, strict=True):
+            trial.set_constraint(name, bound)  # read by the samplers (Optuna >= 5)
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         return result.accuracy, payload, latency

@@ -25,7 +25,7 @@ from optimizer import __version__
 from optimizer.config import DeviceProfile, SearchSpace
 from optimizer.errors import UserError
 from optimizer.search._engine import Evaluator
-from optimizer.search._objective import N_BLOCKS, Limits, Objective, constraints_of, enumerate_params
+from optimizer.search._objective import N_BLOCKS, Limits, Objective, enumerate_params
 from optimizer.search._pareto import pareto_entries, pick_best
 
 __all__ = [
@@ -66,11 +66,11 @@ class SearchRequest:
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints_of, population_size=20)
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints_of, multivariate=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, constraints_func=constraints_of)
+        return optuna.samplers.GPSampler(seed=seed)
     if name in ("random", "grid"):  # grid: every configuration is enqueued (see _enqueue_grid)
         return optuna.samplers.RandomSampler(seed=seed)
     raise UserError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
