@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +114,19 @@ def _search(args: argparse.Namespace) -> int:
             rescoring.append(tqdm(desc="re-scoring the Pareto set on the test split", unit="config", disable=quiet))
         rescoring[0].update(1)
 
+    stop = threading.Event()
+
+    def on_ctrl_c(signum: int, frame: object) -> None:
+        # NOTE: raising KeyboardInterrupt at an arbitrary point can land inside SQLAlchemy, which
+        # swallows it; so the first Ctrl-C asks the study to stop after the trial in progress.
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        stop.set()
+        sys.stderr.write("\nsplit-opt: stopping after the trial in progress (Ctrl-C again to stop now)\n")
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
-        doc = run_search(request, evaluator, progress, rescored)
+        doc = run_search(request, evaluator, progress, rescored, stop)
     except KeyboardInterrupt:
         bar.close()
         sys.stderr.write(
@@ -121,6 +134,8 @@ def _search(args: argparse.Namespace) -> int:
             f"{request.out_dir / 'pareto.json'}; run the same command to resume\n"
         )
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     bar.close()
     for extra in rescoring:
         extra.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import platform
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -149,8 +150,13 @@ def run_search(
     evaluator: Evaluator,
     progress: ProgressFn | None = None,
     rescore_progress: Callable[[], object] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the study for ``request.trials`` more trials, then write pareto.json."""
+    """Run (or resume) the study for ``request.trials`` more trials, then write pareto.json.
+
+    Setting ``stop`` (the CLI does on Ctrl-C) ends the study after the trial in progress; the
+    summary is still written, and KeyboardInterrupt is raised afterwards.
+    """
     started = time.time()
     study = open_study(request)
     references = _enqueue_references(study, request.space)
@@ -160,8 +166,16 @@ def run_search(
     shares = _shares(trials, request.workers)
     helpers = [_spawn_worker(request, share, i) for i, share in enumerate(shares[1:], start=1)]
     interrupted = False
+
+    def progress_or_stop(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if progress:
+            progress(study, trial)
+        if stop is not None and stop.is_set():
+            study.stop()
+
     try:
-        _optimize(study, request, evaluator, shares[0], progress)
+        _optimize(study, request, evaluator, shares[0], progress_or_stop)
+        interrupted = stop is not None and stop.is_set()
     except KeyboardInterrupt:
         interrupted = True  # completed trials are already in the storage
     finally:
