@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import time
 from pathlib import Path
@@ -20,14 +19,7 @@ import torch
 
 from optimizer.data import make_splits, open_dataset
 from optimizer.models import accuracy, list_zoo, load_model
-
-
-def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion p measured on n samples."""
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return centre - half, centre + half
+from optimizer.search import wilson
 
 
 @torch.no_grad()
@@ -58,7 +50,7 @@ def main() -> None:
         for size in entry.input_sizes:
             model = loaded.at_size(size)
             acc = accuracy(model, dataset, test, size)
-            low, high = wilson(acc, len(test))
+            low, high = wilson(round(acc * len(test)), len(test))
             row = {
                 "model": entry.name,
                 "alpha": entry.alpha,

@@ -59,6 +59,10 @@ def space(tmp_path: Path, fake_fashion_root: Path) -> Path:
     return path
 
 
+def _study(tmp_path: Path) -> optuna.Study:
+    return optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+
+
 def _search(space: Path, tmp_path: Path, *extra: str) -> int:
     return main(
         [
@@ -97,7 +101,7 @@ def test_search_writes_the_pareto_contract_and_resumes(
     assert best["test_accuracy"] == max(e["test_accuracy"] for e in doc["pareto"] if e["payload_bytes_mean"] <= 5000)
     on_disk = json.loads((tmp_path / "reports" / "t" / "pareto.json").read_text())
     assert on_disk["pareto"] == doc["pareto"]
-    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    study = _study(tmp_path)
     ks = {t.params["k"] for t in study.trials}
     assert {0, 10, 20} <= ks  # the image baselines, the uncompressed middle split, the all-local split
     first = len(study.trials)
@@ -127,7 +131,7 @@ def test_two_workers_share_one_study_without_losing_or_repeating_trials(
 ) -> None:
     assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "6", "--workers", "2") == 0
     doc = json.loads(capsys.readouterr().out)
-    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    study = _study(tmp_path)
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers)) == doc["n_trials"]
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -147,7 +151,7 @@ def test_grid_sampler_runs_distinct_configurations_and_continues(
     assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "5", "--sampler", "grid") == 0
     assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "5", "--sampler", "grid") == 0
     capsys.readouterr()
-    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    study = _study(tmp_path)
     sampled = [t for t in study.trials if not t.user_attrs.get("reference")]
     assert len(sampled) == 10
     assert len({tuple(sorted(t.params.items())) for t in sampled}) == 10
