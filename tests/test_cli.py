@@ -186,35 +186,10 @@ def test_profile_csv_and_measure(capsys: pytest.CaptureFixture[str]) -> None:
 def test_profile_num_classes_follow_weights(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "w.pt"
     torch.save(build_mobilenetv2(0.35, 7).state_dict(), path)
-    code, out, _ = run_cli(
-        capsys,
-        "profile",
-        "--device",
-        str(PI4),
-        "--alpha",
-        "0.35",
-        "--input-size",
-        "32",
-        "--weights",
-        f"file:{path}",
-        "--format",
-        "json",
-    )
+    args = ["profile", "--device", str(PI4), "--alpha", "0.35", "--input-size", "32", "--weights", f"file:{path}"]
+    code, out, _ = run_cli(capsys, *args, "--format", "json")
     assert code == 0 and json.loads(out)["model"]["num_classes"] == 7
-    code, _, err = run_cli(
-        capsys,
-        "profile",
-        "--device",
-        str(PI4),
-        "--alpha",
-        "0.35",
-        "--input-size",
-        "32",
-        "--weights",
-        f"file:{path}",
-        "--num-classes",
-        "10",
-    )
+    code, _, err = run_cli(capsys, *args, "--num-classes", "10")
     assert code == 2 and "disagrees" in err
 
 

@@ -63,25 +63,27 @@ def _study(tmp_path: Path) -> optuna.Study:
     return optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
 
 
+def _search_args(space: Path, tmp_path: Path) -> list[str]:
+    """The search command line every test here shares: tiny space, one study, random sampler."""
+    return [
+        "search",
+        "--device",
+        str(PI4),
+        "--search-space",
+        str(space),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--study",
+        "t",
+        "--sampler",
+        "random",
+        "--format",
+        "json",
+    ]
+
+
 def _search(space: Path, tmp_path: Path, *extra: str) -> int:
-    return main(
-        [
-            "search",
-            "--device",
-            str(PI4),
-            "--search-space",
-            str(space),
-            "--reports-dir",
-            str(tmp_path / "reports"),
-            "--study",
-            "t",
-            "--sampler",
-            "random",
-            "--format",
-            "json",
-            *extra,
-        ]
-    )
+    return main([*_search_args(space, tmp_path), *extra])
 
 
 def test_search_writes_the_pareto_contract_and_resumes(
@@ -158,28 +160,7 @@ def test_grid_sampler_runs_distinct_configurations_and_continues(
 
 
 def _start(space: Path, tmp_path: Path, trials: str) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "optimizer",
-        "search",
-        "--device",
-        str(PI4),
-        "--search-space",
-        str(space),
-        "--reports-dir",
-        str(tmp_path / "reports"),
-        "--study",
-        "t",
-        "--sampler",
-        "random",
-        "--budget-kb",
-        "5",
-        "--trials",
-        trials,
-        "--format",
-        "json",
-    ]
+    cmd = [sys.executable, "-m", "optimizer", *_search_args(space, tmp_path), "--budget-kb", "5", "--trials", trials]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
