@@ -16,6 +16,7 @@ from optimizer.codecs import (
     CodecError,
     HuffmanCoder,
     PayloadMismatch,
+    PrincipalBasis,
     huffman_lengths,
     load_codec,
     make_codec,
@@ -128,6 +129,33 @@ def test_reconstruction_error_falls_with_components_and_bits() -> None:
     assert all(a > b for a, b in itertools.pairwise(by_components)), by_components
     by_bits = [_mse({"kind": "pca", "components": 4, "bits": b}, calib, test) for b in (1, 2, 3, 4, 6, 8)]
     assert all(a > b for a, b in itertools.pairwise(by_bits)), by_bits
+
+
+@pytest.mark.parametrize(("geometry", "tile"), [("channel", 1), ("tile", 2)])
+def test_principal_basis_matches_scikit_learn(geometry: str, tile: int) -> None:
+    from sklearn.decomposition import PCA
+
+    calib = _activations(200)
+    basis = PrincipalBasis(calib, geometry, tile)
+    reference = PCA(n_components=8, svd_solver="full").fit(basis.vectors)
+    np.testing.assert_allclose(basis.mean, reference.mean_, atol=1e-5)
+    # same directions, same signs (svd_flip's rule), on the components with distinct variances
+    np.testing.assert_allclose(basis.directions[:4], reference.components_[:4], atol=1e-3)
+    variances = basis.coefficients(8).var(axis=0, ddof=1)
+    np.testing.assert_allclose(variances, reference.explained_variance_, rtol=1e-3)
+
+
+@pytest.mark.parametrize("coder", ["ans", "huffman", "raw"])
+def test_a_shared_basis_fits_the_same_codec_as_a_fit_of_its_own(coder: str) -> None:
+    """The search fits one basis per split and reuses it for every (components, bits, coder)."""
+    calib, sample = _activations(100), _activations(1, seed=7)[0]
+    shared = PrincipalBasis(calib, "channel", 1)
+    for components, bits in [(8, 4), (2, 6), (16, 3), (4, 2), (None, 4)]:
+        params = {"kind": "pca", "geometry": "channel", "components": components, "bits": bits, "coder": coder}
+        own = make_codec(params, SHAPE).fit(calib)  # type: ignore[attr-defined]
+        reused = make_codec(params, SHAPE).fit(calib, basis=shared)  # type: ignore[attr-defined]
+        assert own.state_hash() == reused.state_hash()
+        assert own.encode(sample) == reused.encode(sample)
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from optimizer.errors import UserError
 from optimizer.models import (
+    OnnxRunner,
     build_head,
     build_mobilenetv2,
     build_tail,
@@ -41,6 +43,22 @@ def test_tail_of_head_equals_model_for_every_k(alpha: float, size: int) -> None:
         for k in split_range(model):
             out = build_tail(model, k)(build_head(model, k)(x))
             assert (out - reference).abs().max().item() <= 1e-5, f"k={k}"
+
+
+@pytest.mark.parametrize("alpha", [0.35, 1.0])
+def test_onnx_runtime_heads_and_tails_compute_the_same_function(alpha: float) -> None:
+    model = _trained_like(alpha)
+    x = torch.randn(3, 3, 48, 48)
+    with torch.no_grad():
+        for k in (1, 7, 19, 20):
+            head = build_head(model, k)(x)
+            ort_head = OnnxRunner(build_head(model, k), (3, 48, 48))(x, batch=2)
+            np.testing.assert_allclose(ort_head, head.numpy(), atol=1e-4, err_msg=f"head k={k}")
+            if k <= 19:
+                ort_tail = OnnxRunner(build_tail(model, k), tuple(head.shape[1:]))(head.numpy())
+                np.testing.assert_allclose(ort_tail, model(x).numpy(), atol=1e-4, err_msg=f"tail k={k}")
+    with pytest.raises(ValueError, match="expected a non-empty batch"):
+        OnnxRunner(build_head(model, 1), (3, 48, 48))(np.zeros((2, 3, 32, 32), np.float32))
 
 
 def test_split_range_follows_design() -> None:

@@ -13,6 +13,7 @@ from optimizer.codecs._entropy import ENTROPY_CODERS, AnsCoder, EntropyCoder, Hu
 from optimizer.codecs._errors import CodecError, PayloadMismatch
 from optimizer.codecs._feature import FeatureCodec, Float16Codec
 from optimizer.codecs._image import IMAGE_FORMATS, ClassIdCodec, ImageCodec
+from optimizer.codecs._pca import PrincipalBasis
 from optimizer.codecs._registry import CODECS, load_codec, make_codec, save_codec
 from optimizer.codecs._wire import FORMAT_VERSION, MAGIC
 
@@ -32,6 +33,7 @@ __all__ = [
     "HuffmanCoder",
     "ImageCodec",
     "PayloadMismatch",
+    "PrincipalBasis",
     "blocks_per_sample",
     "from_vectors",
     "huffman_lengths",

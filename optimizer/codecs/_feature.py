@@ -13,17 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from optimizer.codecs._base import Codec
 from optimizer.codecs._blocks import blocks_per_sample, from_vectors, to_vectors, vector_size
 from optimizer.codecs._entropy import ENTROPY_CODERS, EntropyCoder
 from optimizer.codecs._errors import CodecError
+from optimizer.codecs._pca import PrincipalBasis
 
 __all__ = ["FeatureCodec", "Float16Codec"]
-
-_MAX_FIT_VECTORS = 50_000
-_CLIP_PERCENTILES = (0.1, 99.9)
 
 
 class FeatureCodec(Codec):
@@ -82,26 +79,26 @@ class FeatureCodec(Codec):
     def dequantize(self, symbols: np.ndarray) -> np.ndarray:
         return (self.lo + symbols * self.step).astype(np.float32)
 
-    def fit(self, calib: np.ndarray, seed: int = 0) -> FeatureCodec:
-        """Fit PCA, quantizer ranges and the entropy model on calib activations (N, C, H, W)."""
-        calib = np.asarray(calib, dtype=np.float32)
-        v = to_vectors(calib, self.geometry, self.tile)
-        rng = np.random.default_rng(seed)
-        sample = v[rng.choice(len(v), _MAX_FIT_VECTORS, replace=False)] if len(v) > _MAX_FIT_VECTORS else v
+    def fit(self, calib: np.ndarray, seed: int = 0, basis: PrincipalBasis | None = None) -> FeatureCodec:
+        """Fit PCA, quantizer ranges and the entropy model on calib activations (N, C, H, W).
+
+        ``basis``: the principal directions of these calib activations, if already computed for
+        another codec at the same split and geometry (the search shares one per split)."""
+        size = vector_size(self.shape, self.geometry, self.tile)
+        if basis is None or not basis.matches(self.geometry, self.tile, size):
+            basis = PrincipalBasis(calib, self.geometry, self.tile, seed)
         if self.components is not None:
-            pca = PCA(
-                n_components=int(self.components),
-                svd_solver="full" if sample.shape[1] <= 512 else "randomized",
-                random_state=seed,
-            ).fit(sample)
-            self.mean, self.basis = pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
+            m = int(self.components)
+            self.mean, self.basis = basis.mean, basis.directions[:m]
+            lo, hi = basis.ranges(m)
+            coeffs = basis.coefficients(m) if self.coder_name != "raw" else None
         else:
-            self.mean, self.basis = np.zeros(v.shape[1], np.float32), None
-        coeffs = self._project(calib)
-        lo, hi = np.percentile(coeffs, _CLIP_PERCENTILES, axis=0)
+            self.mean, self.basis = np.zeros(size, np.float32), None
+            lo, hi = basis.raw_ranges()
+            coeffs = basis.vectors
         self.lo = lo.astype(np.float32)
         self.step = np.maximum((hi - lo) / ((1 << self.bits) - 1), 1e-8).astype(np.float32)
-        if self.coder_name != "raw":
+        if coeffs is not None and self.coder_name != "raw":
             self.coder = ENTROPY_CODERS[self.coder_name].fit(self.quantize(coeffs), 1 << self.bits)
         self.fitted = True
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from optimizer.models._evaluate import accuracy, predict
+from optimizer.models._runtime import OnnxRunner
 from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
 from optimizer.models._split import (
     SplitPoint,
@@ -31,6 +32,7 @@ __all__ = [
     "MIN_INPUT_SIZE",
     "ZOO_DIR",
     "LoadedModel",
+    "OnnxRunner",
     "SplitPoint",
     "TrainConfig",
     "TrainResult",

@@ -2,9 +2,10 @@
 
 A configuration is (alpha, input size, k, codec params). Scoring it on a split means: the head's
 activations for that split (cached in memory and, for calib and val, on disk per (weights file,
-alpha, size, k, split)), a codec fitted on the calib activations (cached per configuration), then
-one encode/decode per image and one batched tail forward. A trial therefore costs about one tail
-forward over val.
+alpha, size, k, split)), a codec fitted on the calib activations (one PCA basis per (model, k,
+geometry) shared by every component count, bit width and coder), then one encode/decode per image
+and one batched tail forward. A trial therefore costs about one tail forward over val. Heads and
+tails run in ONNX Runtime (see models._runtime): the same function as PyTorch, 2-4x faster.
 
 # NOTE: activations (not the logits of k = n + 1) are kept as float16 in both caches and widened
 # when used, so a result is the same whether they were computed now or read back from disk. The disk cache is capped
@@ -25,13 +26,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from optimizer.codecs import Codec, blocks_per_sample, make_codec
+from optimizer.codecs import Codec, PrincipalBasis, blocks_per_sample, make_codec
 from optimizer.data import DataSplits, ImageDataset, normalize
-from optimizer.models import LoadedModel, build_head, build_tail, load_model, weights_for_alpha
+from optimizer.models import LoadedModel, OnnxRunner, build_head, build_tail, load_model, weights_for_alpha
 
 __all__ = ["Config", "Evaluation", "Evaluator"]
 
 _BATCH = 250
+_MAX_BASES = 4  # each holds its calib vectors: up to a few hundred MB at the earliest splits
+_CACHE_FORMAT = 2  # bump when the cached activations' meaning changes (2: heads run by ONNX Runtime)
+_MAX_RUNNERS = 16  # exported heads and tails kept (a few MB each)
 _DISK_SPLITS = ("calib", "val")  # the test split is scored once, not worth the disk
 
 
@@ -78,22 +82,39 @@ class Evaluator:
         self.num_samples = num_samples
         self.cache_dir = cache_dir
         self._models: dict[float, LoadedModel] = {}
+        self._runners: OrderedDict[tuple[str, float, int, int], OnnxRunner] = OrderedDict()
         self._inputs: dict[tuple[int, str], torch.Tensor] = {}
         self._acts: OrderedDict[tuple[float, int, int, str], np.ndarray] = OrderedDict()
         self._max_acts = max_cached_activations
         self._codecs: dict[Config, Codec] = {}
+        self._bases: OrderedDict[tuple[float, int, int, str, int], PrincipalBasis] = OrderedDict()
 
     # --- cached pieces -----------------------------------------------------------------------
     def indices(self, split: str) -> np.ndarray:
         idx = self.splits[split]
         return idx[: self.num_samples[split]] if split in self.num_samples else idx
 
-    def model(self, alpha: float, input_size: int) -> torch.nn.Module:
-        """The model for ``alpha`` with the BatchNorm statistics of ``input_size``."""
+    def loaded(self, alpha: float) -> LoadedModel:
         if alpha not in self._models:
             kind = self.dataset.spec.split(":")[0]
             self._models[alpha] = load_model(alpha, weights_for_alpha(self.weights, alpha), kind)
-        return self._models[alpha].at_size(input_size)
+        return self._models[alpha]
+
+    def model(self, alpha: float, input_size: int) -> torch.nn.Module:
+        """The model for ``alpha`` with the BatchNorm statistics of ``input_size``."""
+        return self.loaded(alpha).at_size(input_size)
+
+    def runner(self, part: str, alpha: float, size: int, k: int, sample_shape: tuple[int, ...]) -> OnnxRunner:
+        """The head or tail at split k, exported once and run by ONNX Runtime (see models._runtime)."""
+        key = (part, alpha, size, k)
+        if key not in self._runners:
+            model = self.model(alpha, size)
+            module = build_head(model, k) if part == "head" else build_tail(model, k)
+            self._runners[key] = OnnxRunner(module, sample_shape)
+            while len(self._runners) > _MAX_RUNNERS:
+                self._runners.popitem(last=False)
+        self._runners.move_to_end(key)
+        return self._runners[key]
 
     def inputs(self, size: int, split: str) -> torch.Tensor:
         if (size, split) not in self._inputs:
@@ -103,10 +124,10 @@ class Evaluator:
     def _disk_path(self, key: tuple[float, int, int, str]) -> Path | None:
         if self.cache_dir is None or key[3] not in _DISK_SPLITS:
             return None
-        self.model(key[0], key[1])  # loads the weights, so their fingerprint is known
         ident = json.dumps(
             [
-                self._models[key[0]].fingerprint,
+                _CACHE_FORMAT,
+                self.loaded(key[0]).fingerprint,
                 self.dataset.spec,
                 self.splits.seed,
                 *key,
@@ -116,7 +137,6 @@ class Evaluator:
         )
         return self.cache_dir / "activations" / (hashlib.sha256(ident.encode()).hexdigest()[:24] + ".npy")
 
-    @torch.no_grad()
     def activations(self, alpha: float, size: int, k: int, split: str) -> np.ndarray:
         """Head outputs (float32) for the split's images; memory LRU, then disk, then compute."""
         key = (alpha, size, k, split)
@@ -127,9 +147,8 @@ class Evaluator:
         if path is not None and path.is_file():
             acts = np.load(path, allow_pickle=False)
         else:
-            head = build_head(self.model(alpha, size), k)
             x = self.inputs(size, split)
-            acts = torch.cat([head(x[i : i + _BATCH]) for i in range(0, len(x), _BATCH)]).numpy()
+            acts = self.runner("head", alpha, size, k, tuple(x.shape[1:]))(x, _BATCH)
             if acts.ndim > 2:  # logits (k = n + 1) stay exact: the device takes their argmax itself
                 acts = acts.astype(np.float16)
             if path is not None:
@@ -146,12 +165,26 @@ class Evaluator:
             if params["kind"] == "image":
                 codec = make_codec(params, ())
             else:
-                shape = self.activations(config.alpha, config.input_size, config.k, "calib").shape[1:]
-                codec = make_codec(params, shape)
-                if hasattr(codec, "fit"):
-                    codec.fit(self.activations(config.alpha, config.input_size, config.k, "calib"))
+                calib = self.activations(config.alpha, config.input_size, config.k, "calib")
+                codec = make_codec(params, calib.shape[1:])
+                if params["kind"] == "pca":
+                    codec.fit(calib, basis=self._basis(config, calib))  # type: ignore[attr-defined]
+                elif hasattr(codec, "fit"):
+                    codec.fit(calib)
             self._codecs[config] = codec
         return self._codecs[config]
+
+    def _basis(self, config: Config, calib: np.ndarray) -> PrincipalBasis:
+        """One PCA per (model, split, geometry), shared by every (components, bits, coder)."""
+        geometry = str(config.codec_params.get("geometry", "channel"))
+        tile = int(config.codec_params.get("tile", 1)) if geometry == "tile" else 1
+        key = (config.alpha, config.input_size, config.k, geometry, tile)
+        if key not in self._bases:
+            self._bases[key] = PrincipalBasis(calib, geometry, tile)
+            while len(self._bases) > _MAX_BASES:
+                self._bases.popitem(last=False)
+        self._bases.move_to_end(key)
+        return self._bases[key]
 
     # --- scoring -----------------------------------------------------------------------------
     def evaluate(self, config: Config, split: str = "val") -> Evaluation:
@@ -167,17 +200,13 @@ class Evaluator:
             logits.argmax(1) == labels, np.array([len(p) for p in payloads]), self._encode_macs(config, codec)
         )
 
-    @torch.no_grad()
     def _tail(self, config: Config, decoded: np.ndarray) -> np.ndarray:
-        model = self.model(config.alpha, config.input_size)
-        n = len(model.features)  # type: ignore[arg-type]
+        n = len(self.model(config.alpha, config.input_size).features)  # type: ignore[arg-type]
         if config.k == n + 1:
             return decoded  # the class-id codec decodes to a one-hot vector
-        tail = build_tail(model, config.k)
-        t = torch.from_numpy(decoded)
-        return torch.cat([tail(t[i : i + _BATCH]) for i in range(0, len(t), _BATCH)]).numpy()
+        runner = self.runner("tail", config.alpha, config.input_size, config.k, decoded.shape[1:])
+        return runner(decoded, _BATCH)
 
-    @torch.no_grad()
     def _evaluate_image(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
         idx = self.indices(split)
         payloads = [codec.encode(self.dataset.native(int(i))) for i in idx]
