@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from optimizer.models._evaluate import accuracy, predict
-from optimizer.models._runtime import OnnxRunner
 from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
+from optimizer.models._runtime import OnnxRunner
 from optimizer.models._split import (
     SplitPoint,
     build_head,
