@@ -33,7 +33,7 @@ class OnnxRunner:
             torch.onnx.export(
                 module.eval(),
                 (example,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # a file-like object works (TorchScript exporter)
                 input_names=["x"],
                 output_names=["y"],
                 dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
