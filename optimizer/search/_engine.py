@@ -35,7 +35,9 @@ __all__ = ["Config", "Evaluation", "Evaluator"]
 _BATCH = 250
 _MAX_BASES = 4  # each holds its calib vectors: up to a few hundred MB at the earliest splits
 _CACHE_FORMAT = 2  # bump when the cached activations' meaning changes (2: heads run by ONNX Runtime)
-_MAX_RUNNERS = 16  # exported heads and tails kept (a few MB each)
+# Exported runners kept: tails are reused by every trial at their split; a head only until its
+# split's activations are cached. Each holds its part's weights (at most ~10 MB here).
+_MAX_RUNNERS = {"head": 4, "tail": 48}
 _DISK_SPLITS = ("calib", "val")  # the test split is scored once, not worth the disk
 
 
@@ -111,8 +113,9 @@ class Evaluator:
             model = self.model(alpha, size)
             module = build_head(model, k) if part == "head" else build_tail(model, k)
             self._runners[key] = OnnxRunner(module, sample_shape)
-            while len(self._runners) > _MAX_RUNNERS:
-                self._runners.popitem(last=False)
+            same_part = [other for other in self._runners if other[0] == part]
+            for old in same_part[: max(0, len(same_part) - _MAX_RUNNERS[part])]:
+                del self._runners[old]
         self._runners.move_to_end(key)
         return self._runners[key]
 
