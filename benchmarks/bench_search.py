@@ -1,14 +1,14 @@
 """Search benchmark: trial throughput with the evaluation engine's caches vs a naive loop, and
 search quality (hypervolume share of the exhaustive front) for each sampler on a reduced space.
 
-    python benchmarks/bench_search.py [--val 300] [--trials-share 0.15] [--out FILE]
+    python benchmarks/bench_search.py [--val 300] [--shares 0.05,0.1,0.15] [--table FILE] [--out FILE]
 
 Quality: every configuration of the reduced space (alphas 0.35 and 1.0, sizes 32 and 64, every
 split 1..19, PCA channel geometry with 4 component counts x 4 bit widths, ANS) is evaluated once
 (the real evaluation, on --val images of the val split). Each sampler then runs a study whose
-objective looks those results up, for --trials-share of the grid, several seeds. Hypervolume is
-computed on (1 - accuracy, log10 payload bytes, device latency ms), all minimised, against a
-reference point just beyond the worst value of each. Payload budgets are not applied here.
+objective looks those results up, for several trial budgets (shares of the grid) and seeds.
+Hypervolume is computed on (1 - accuracy, log10 payload bytes, device latency ms), all minimised,
+against two reference points (see compare_samplers). Payload budgets are not applied here.
 """
 
 from __future__ import annotations
@@ -129,19 +129,100 @@ def to_min(values: np.ndarray) -> np.ndarray:
     return np.column_stack([1 - values[:, 0], np.log10(values[:, 1]), values[:, 2]])
 
 
+def dominated(values: np.ndarray, v: np.ndarray) -> bool:
+    """Whether some row of ``values`` is at least as good as ``v`` everywhere and better somewhere."""
+    return bool(np.any(np.all(values <= v, axis=1) & np.any(values < v, axis=1)))
+
+
 def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
     keep = np.all(points < ref, axis=1)
     return float(compute_hypervolume(points[keep], ref)) if keep.any() else 0.0
 
 
+def exhaustive_table(engine: Evaluator, device: Any, configs: list[Config], path: Path | None) -> dict[Config, Any]:
+    """Objectives of every configuration; read from / written to ``path`` (JSON) when given, so the
+    sampler comparison can be re-run without the exhaustive pass."""
+    if path is not None and path.is_file():
+        rows = json.loads(path.read_text())
+        return {Config.make(r["alpha"], r["input_size"], r["k"], r["codec"]): tuple(r["values"]) for r in rows}
+    t0 = time.perf_counter()
+    table = {}
+    for i, config in enumerate(configs):
+        table[config] = objectives(engine, device, config)
+        if i % 100 == 0:
+            print(f"  exhaustive: {i}/{len(configs)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"  exhaustive: {len(configs)} configurations in {time.perf_counter() - t0:.0f} s", flush=True)
+    if path is not None:
+        rows = [
+            {"alpha": c.alpha, "input_size": c.input_size, "k": c.k, "codec": c.codec_params, "values": list(v)}
+            for c, v in table.items()
+        ]
+        path.write_text(json.dumps(rows) + "\n")
+    return table
+
+
+def run_sampler(name: str, seed: int, table: dict[Config, Any], n_trials: int) -> np.ndarray:
+    """A study of ``n_trials`` whose objective looks the exhaustive results up; its values."""
+    channels = {
+        (a, s): [p.shape[0] for p in split_points(build_mobilenetv2(a, 10), s)] for a in (0.35, 1.0) for s in (32, 64)
+    }
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=make_sampler(name, seed))
+
+    def lookup(trial: optuna.trial.Trial) -> tuple[float, float, float]:
+        alpha = trial.suggest_categorical("alpha", [0.35, 1.0])
+        size = trial.suggest_categorical("input_size", [32, 64])
+        k = trial.suggest_int("k", 1, N_BLOCKS)
+        c = trial.suggest_categorical("components", list(COMPONENTS))
+        c = min(c, max(x for x in COMPONENTS if x <= channels[(alpha, size)][k]))
+        b = trial.suggest_categorical("bits", list(BITS))
+        codec = {"kind": "pca", "geometry": "channel", "tile": 1, "components": c, "bits": b, "coder": "ans"}
+        return table[Config.make(alpha, size, k, codec)]  # type: ignore[no-any-return]
+
+    study.optimize(lookup, n_trials=n_trials)
+    return to_min(np.array([t.values for t in study.trials]))
+
+
+def compare_samplers(table: dict[Config, Any], samplers: list[str], seeds: int, shares: list[float]) -> dict:
+    """Hypervolume share of the exhaustive front per sampler and trial budget, against two
+    reference points: just beyond the worst value of each objective over the grid (lenient: much of
+    the volume is easy to reach) and just beyond the exhaustive front's own worst values (strict)."""
+    values = to_min(np.array(list(table.values())))
+    front = values[[not dominated(values, v) for v in values]]
+    refs = {
+        "lenient": values.max(axis=0) + 1e-6 + 0.01 * np.abs(values.max(axis=0)),
+        "strict": front.max(axis=0) + 1e-6 + 0.01 * np.abs(front.max(axis=0)),
+    }
+    full = {name: hypervolume(values, ref) for name, ref in refs.items()}
+    out: dict[str, Any] = {"grid_size": len(values), "front_size": len(front), "results": []}
+    for share in shares:
+        n_trials = max(1, math.ceil(share * len(values)))
+        for name in samplers:
+            t0 = time.perf_counter()
+            found = [run_sampler(name, seed, table, n_trials) for seed in range(seeds)]
+            row: dict[str, Any] = {"sampler": name, "trials": n_trials, "grid_share": n_trials / len(values)}
+            for ref_name, ref in refs.items():
+                row[ref_name] = [hypervolume(f, ref) / full[ref_name] for f in found]
+            row["s_per_study"] = (time.perf_counter() - t0) / seeds
+            out["results"].append(row)
+            print(
+                f"{name:7s}: {n_trials:4d} trials ({row['grid_share']:.0%} of {len(values)}): hypervolume share "
+                f"lenient {np.mean(row['lenient']):.3f}, strict {np.mean(row['strict']):.3f} (mean of {seeds} seeds; "
+                f"strict per seed: {', '.join(f'{v:.3f}' for v in row['strict'])}); {row['s_per_study']:.1f} s/study",
+                flush=True,
+            )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--val", type=int, default=300)
-    parser.add_argument("--trials-share", type=float, default=0.15)
+    parser.add_argument("--shares", default="0.05,0.1,0.15", help="trial budgets as shares of the grid")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--samplers", default="nsga2,tpe,random")
+    parser.add_argument("--samplers", default="nsga2,tpe,random,gp")
     parser.add_argument("--throughput-trials", type=int, default=12)
+    parser.add_argument("--skip-throughput", action="store_true", help="measure the search quality only")
     parser.add_argument("--skip-quality", action="store_true", help="measure the throughput only")
+    parser.add_argument("--table", type=Path, default=None, help="JSON cache of the exhaustive evaluation")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -149,80 +230,18 @@ def main() -> None:
     dataset = open_dataset("fashion-mnist")
     splits = make_splits(dataset)
     configs = grid()
-    rng = np.random.default_rng(0)
-
-    # Throughput: the same configurations through a naive loop and through the engine.
-    sample = [configs[i] for i in rng.choice(len(configs), args.throughput_trials, replace=False)]
-    throughput = measure_throughput(dataset, splits, device, sample, args.val)
-    engine = Evaluator(dataset, splits, "zoo", {"calib": args.val, "val": args.val})
-
-    if args.skip_quality:
-        if args.out:
-            args.out.write_text(json.dumps({"val_samples": args.val, "throughput": throughput}, indent=2) + "\n")
-        return
-
-    # Quality: exhaustive evaluation, then samplers on a lookup of those evaluations.
-    t0 = time.perf_counter()
-    table = {}
-    for i, config in enumerate(configs):
-        table[config] = objectives(engine, device, config)
-        if i % 100 == 0:
-            print(f"  exhaustive: {i}/{len(configs)} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    values = to_min(np.array(list(table.values())))
-    ref = values.max(axis=0) + 1e-6 + 0.01 * np.abs(values.max(axis=0))
-    full_hv = hypervolume(values, ref)
-    n_trials = max(1, math.ceil(args.trials_share * len(configs)))
-    channels = {
-        (a, s): [p.shape[0] for p in split_points(build_mobilenetv2(a, 10), s)] for a in (0.35, 1.0) for s in (32, 64)
-    }
-    results: dict[str, list[float]] = {}
-    for name in args.samplers.split(","):
-        for seed in range(args.seeds):
-            study = optuna.create_study(
-                directions=["maximize", "minimize", "minimize"], sampler=make_sampler(name, seed)
-            )
-
-            def lookup(trial: optuna.trial.Trial) -> tuple[float, float, float]:
-                alpha = trial.suggest_categorical("alpha", [0.35, 1.0])
-                size = trial.suggest_categorical("input_size", [32, 64])
-                k = trial.suggest_int("k", 1, N_BLOCKS)
-                c = trial.suggest_categorical("components", list(COMPONENTS))
-                c = min(c, max(x for x in COMPONENTS if x <= channels[(alpha, size)][k]))
-                b = trial.suggest_categorical("bits", list(BITS))
-                config = Config.make(
-                    alpha,
-                    size,
-                    k,
-                    {"kind": "pca", "geometry": "channel", "tile": 1, "components": c, "bits": b, "coder": "ans"},
-                )
-                acc, payload, latency = table[config]
-                trial.set_user_attr("constraints", [0.0])
-                return acc, payload, latency
-
-            study.optimize(lookup, n_trials=n_trials)
-            found = to_min(np.array([t.values for t in study.trials]))
-            results.setdefault(name, []).append(hypervolume(found, ref) / full_hv)
-        share = results[name]
-        print(
-            f"{name:7s}: {n_trials} trials ({n_trials / len(configs):.0%} of {len(configs)}): hypervolume "
-            f"share {np.mean(share):.3f} (seeds: {', '.join(f'{s:.3f}' for s in share)})",
-            flush=True,
-        )
+    doc: dict[str, Any] = {"val_samples": args.val}
+    if not args.skip_throughput:
+        rng = np.random.default_rng(0)
+        sample = [configs[i] for i in rng.choice(len(configs), args.throughput_trials, replace=False)]
+        doc["throughput"] = measure_throughput(dataset, splits, device, sample, args.val)
+    if not args.skip_quality:
+        engine = Evaluator(dataset, splits, "zoo", {"calib": args.val, "val": args.val})
+        table = exhaustive_table(engine, device, configs, args.table)
+        shares = [float(x) for x in args.shares.split(",")]
+        doc["quality"] = compare_samplers(table, args.samplers.split(","), args.seeds, shares)
     if args.out:
-        args.out.write_text(
-            json.dumps(
-                {
-                    "val_samples": args.val,
-                    "grid_size": len(configs),
-                    "trials": n_trials,
-                    "throughput": throughput,
-                    "hypervolume_share": results,
-                    "exhaustive_s": time.perf_counter() - t0,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":
