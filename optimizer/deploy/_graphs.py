@@ -38,7 +38,7 @@ class _Blocks(nn.Module):
     def __init__(self, codec: FeatureCodec) -> None:
         super().__init__()
         self.shape, self.geometry, self.tile = codec.shape, codec.geometry, codec.tile
-        c, h, w = codec.shape
+        _, h, w = codec.shape
         self.padded = (-(-h // self.tile) * self.tile, -(-w // self.tile) * self.tile)
 
     def to_vectors(self, a: torch.Tensor) -> torch.Tensor:
@@ -65,6 +65,11 @@ def _buffer(module: nn.Module, name: str, value: object) -> None:
 class SymbolHead(nn.Module):
     """features[:k], then the codec's projection and quantization: (N, 3, S, S) -> (N, blocks, width) int32."""
 
+    mean: torch.Tensor
+    basis_t: torch.Tensor
+    lo: torch.Tensor
+    step: torch.Tensor
+
     def __init__(self, head: nn.Module, codec: FeatureCodec) -> None:
         super().__init__()
         self.head, self.blocks = head, _Blocks(codec)
@@ -85,6 +90,11 @@ class SymbolHead(nn.Module):
 
 class SymbolTail(nn.Module):
     """Dequantization and inverse PCA, then the rest of the network: symbols -> logits."""
+
+    mean: torch.Tensor
+    basis: torch.Tensor
+    lo: torch.Tensor
+    step: torch.Tensor
 
     def __init__(self, tail: nn.Module, codec: FeatureCodec) -> None:
         super().__init__()

@@ -8,6 +8,7 @@ codec's entropy coder (the same Python code the study used) turns them into byte
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +44,12 @@ def load_image(path: Path, preprocess: str) -> np.ndarray:
         raise UserError(f"cannot read image {path} ({exc}); give a PNG or JPEG file") from exc
 
 
-def model_input(native: np.ndarray, size: int, preprocess: str) -> np.ndarray:
-    """Native images (N, H, W) grey or (N, H, W, 3) RGB -> normalised model input (N, 3, size, size)."""
+def model_input(natives: Sequence[np.ndarray], size: int, preprocess: str) -> np.ndarray:
+    """Native images (grey H x W, or RGB H x W x 3 of any size) -> model input (N, 3, size, size),
+    exactly as the dataset feeds the model (optimizer.data)."""
     if preprocess == "grey":
-        return normalize(grey_input01(native, size)).numpy()
-    crops = np.stack([resize_crop(Image.fromarray(img), size) for img in native]).astype(np.float32) / 255
+        return normalize(grey_input01(np.stack(natives), size)).numpy()
+    crops = np.stack([resize_crop(Image.fromarray(img), size) for img in natives]).astype(np.float32) / 255
     return normalize(torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()).numpy()
 
 
@@ -69,10 +71,10 @@ class DeviceHalf:
         path = bundle.file("head")
         self.session = session(path, threads) if path is not None else None
 
-    def head(self, native: np.ndarray) -> np.ndarray:
-        """A batch of native images -> head.onnx outputs (symbols, activations or logits), batched."""
+    def head(self, natives: Sequence[np.ndarray]) -> np.ndarray:
+        """Native images -> head.onnx outputs (symbols, activations or logits), batched."""
         assert self.session is not None, "k = 0 has no head network"
-        x = model_input(native, self.bundle.input_size, self.preprocess)
+        x = model_input(natives, self.bundle.input_size, self.preprocess)
         return self.session.run(None, {"image": x})[0]  # type: ignore[no-any-return]
 
     def code(self, output: np.ndarray) -> bytes:
@@ -83,7 +85,7 @@ class DeviceHalf:
 
     def encode(self, native: np.ndarray) -> Encoded:
         start = time.perf_counter()
-        output = native if self.session is None else self.head(native[None])[0]
+        output = native if self.session is None else self.head([native])[0]
         mid = time.perf_counter()
         payload = self.code(output)
         return Encoded(payload, mid - start, time.perf_counter() - mid)
