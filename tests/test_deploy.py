@@ -182,7 +182,9 @@ def test_verify_agrees_with_the_manifest_and_catches_a_wrong_one(
     assert "DISAGREES" in captured.out and "does not reproduce its manifest" in captured.err
 
 
-def test_export_user_errors(tiny: TinyStudy, pca_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_user_errors(
+    tiny: TinyStudy, pca_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     space = ["--search-space", str(tiny.space)]
     assert main(["export", str(tmp_path), "--best", "--out", str(tmp_path / "x"), *space]) == 2
     assert "pareto.json does not exist" in capsys.readouterr().err
