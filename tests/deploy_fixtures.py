@@ -16,8 +16,8 @@ import numpy as np
 import optuna
 import torch
 import yaml
-
 from conftest import make_fake_fashion
+
 from optimizer.cli import main
 from optimizer.config import load_search_space
 from optimizer.models import build_mobilenetv2

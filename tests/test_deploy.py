@@ -10,10 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from deploy_fixtures import TinyStudy, build_tiny_study, engine_predictions
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from deploy_fixtures import TinyStudy, build_tiny_study, engine_predictions
 from optimizer.cli import main
 from optimizer.codecs import FeatureCodec
 from optimizer.deploy import MANIFEST, DeviceHalf, open_bundle

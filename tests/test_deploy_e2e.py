@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import psutil
 import pytest
+from deploy_fixtures import ROOT, TinyStudy, build_tiny_study, engine_predictions
 from PIL import Image
 
-from deploy_fixtures import ROOT, TinyStudy, build_tiny_study, engine_predictions
 from optimizer.cli import main
 from optimizer.deploy import DeviceHalf, ServerHalf, open_bundle
 from optimizer.search import Config
