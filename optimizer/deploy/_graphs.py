@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -161,3 +162,4 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, input_name
             dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
             opset_version=OPSET,
         )
+    onnx.checker.check_model(str(path), full_check=True)  # a malformed graph fails here, not on the device
