@@ -192,3 +192,13 @@ def test_export_user_errors(
     assert "trial 999 is not a completed trial" in capsys.readouterr().err
     assert main(["export", str(tiny.report), "--best", "--out", str(pca_bundle), *space]) == 2
     assert "already exists; pass --force" in capsys.readouterr().err
+
+
+def test_serve_listens_on_loopback_by_default_and_needs_a_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optimizer.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "deploy/x"]).host == "127.0.0.1"
+    assert main(["serve", str(tmp_path)]) == 2
+    assert "manifest.json is missing" in capsys.readouterr().err

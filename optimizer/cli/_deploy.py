@@ -34,7 +34,7 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
         "entropy-code, send to the server; print the prediction, bytes sent and the time in head, "
         "coding and network.",
     )
-    infer.add_argument("bundle", type=Path)
+    infer.add_argument("bundle", type=Path, help="a bundle folder written by `split-opt export`")
     infer.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     infer.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default: %(default)s)")
     infer.add_argument("--local", action="store_true", help="run the server half in this process instead")
@@ -47,7 +47,7 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
         description="Check every file's sha256, run the test split through both halves, and confirm "
         "that accuracy and mean payload agree with the manifest within the 95 %% interval (exit 1 if not).",
     )
-    verify.add_argument("bundle", type=Path)
+    verify.add_argument("bundle", type=Path, help="a bundle folder written by `split-opt export`")
     verify.add_argument("--dataset", default=None, help="override the dataset spec recorded in the manifest")
     verify.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images")
     add_format(verify)
