@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pytest
 import torch
 import yaml
 from conftest import make_fake_fashion
@@ -45,7 +46,10 @@ class TinyStudy:
         raise LookupError(params)
 
     def export(self, trial: int, name: str) -> Path:
+        """The bundle of ``trial`` (exported once per test session)."""
         out = self.root / "deploy" / name
+        if out.is_dir():
+            return out
         args = ["export", str(self.report), "--trial", str(trial), "--out", str(out)]
         assert main([*args, "--search-space", str(self.space), "--format", "json"]) == 0
         return out
@@ -74,6 +78,16 @@ def _space(root: Path) -> Path:
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+_SHARED: list[TinyStudy] = []
+
+
+def shared_tiny_study(factory: pytest.TempPathFactory) -> TinyStudy:
+    """One tiny study for every deploy test module of the session (it takes a search to build)."""
+    if not _SHARED:
+        _SHARED.append(build_tiny_study(factory.mktemp("deploy")))
+    return _SHARED[0]
 
 
 def build_tiny_study(root: Path) -> TinyStudy:

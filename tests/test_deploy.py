@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from deploy_fixtures import TinyStudy, build_tiny_study, engine_predictions
+from deploy_fixtures import TinyStudy, engine_predictions, shared_tiny_study
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -28,7 +28,7 @@ OCTET = {"content-type": "application/octet-stream"}
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
-    return build_tiny_study(tmp_path_factory.mktemp("deploy"))
+    return shared_tiny_study(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

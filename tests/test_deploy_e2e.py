@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-from deploy_fixtures import ROOT, TinyStudy, build_tiny_study, engine_predictions
+from deploy_fixtures import ROOT, TinyStudy, engine_predictions, shared_tiny_study
 from PIL import Image
 
 from optimizer.cli import main
@@ -30,7 +30,7 @@ OCTET = {"content-type": "application/octet-stream"}
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
-    return build_tiny_study(tmp_path_factory.mktemp("e2e"))
+    return shared_tiny_study(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from optimizer.codecs import CodecError
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import DeviceHalf, ServerHalf, load_image
 from optimizer.deploy._server import CONTENT_TYPE
@@ -85,7 +86,10 @@ def infer_images(
     device = device or DeviceHalf(bundle)
     results = []
     for path in images:
-        encoded = device.encode(load_image(path, device.preprocess))
+        try:
+            encoded = device.encode(load_image(path, device.preprocess))
+        except CodecError as exc:
+            raise UserError(f"image {path} cannot be encoded by this bundle's codec: {exc}") from exc
         answer, network_s = server.send(encoded.payload)
         results.append(
             InferResult(
