@@ -24,6 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from optimizer.cli._deploy import add_deploy_parsers
+    from optimizer.cli._export import add_export_parser
     from optimizer.cli._profile import add_profile_parsers
     from optimizer.cli._search import add_search_parser
     from optimizer.cli._splits import add_splits_parser
@@ -39,12 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"split-opt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{zoo,splits,profile,calibrate,search}"
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        metavar="{zoo,splits,profile,calibrate,search,export,serve,infer,verify}",
     )
     add_zoo_parser(sub)
     add_splits_parser(sub)
     add_profile_parsers(sub)
     add_search_parser(sub)
+    add_export_parser(sub)
+    add_deploy_parsers(sub)
     return parser
 
 

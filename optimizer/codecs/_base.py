@@ -12,6 +12,7 @@ import abc
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -76,23 +77,33 @@ class Codec(abc.ABC):
         """One sample -> the payload (header + body); ``len()`` of it is what crosses the network."""
         self._require_fitted()
         shape = self.header_shape(np.asarray(x))
-        return pack(Header(self.codec_id, self._hash(), shape), self.encode_body(np.asarray(x)))
+        return self.wrap(self.encode_body(np.asarray(x)), shape)
+
+    def wrap(self, body: bytes, shape: tuple[int, ...] | None = None) -> bytes:
+        """A body this codec made -> the payload: the wire header (codec id, state hash, shape) + body."""
+        return pack(Header(self.codec_id, self._hash(), self.shape if shape is None else shape), body)
+
+    def unwrap(self, payload: bytes) -> tuple[tuple[int, ...], bytes]:
+        """The payload -> (declared shape, body), after every header check; CodecError otherwise."""
+        self._require_fitted()
+        return unpack(payload, Header(self.codec_id, self._hash(), self.shape), self.max_body_bytes(), self.max_dim())
 
     def decode(self, payload: bytes) -> np.ndarray:
         """The payload -> one sample of the declared shape, or CodecError (never anything else)."""
-        self._require_fitted()
-        shape, body = unpack(
-            payload, Header(self.codec_id, self._hash(), self.shape), self.max_body_bytes(), self.max_dim()
-        )
+        shape, body = self.unwrap(payload)
+        out = self.guarded(self.decode_body, body, shape)
+        if tuple(out.shape) != shape:
+            raise CodecError(f"decoded shape {tuple(out.shape)} differs from the declared {shape}")
+        return out
+
+    def guarded(self, decode: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
+        """Run a body decoder so that whatever goes wrong surfaces as CodecError (never a crash)."""
         try:
-            out = self.decode_body(body, shape)
+            return decode(*args)
         except CodecError:
             raise
         except Exception as exc:
             raise CodecError(f"{self.kind} body cannot be decoded: {type(exc).__name__}: {exc}") from exc
-        if tuple(out.shape) != shape:
-            raise CodecError(f"decoded shape {tuple(out.shape)} differs from the declared {shape}")
-        return out
 
     def _hash(self) -> bytes:
         cached = getattr(self, "_hash_cache", None)

@@ -109,13 +109,25 @@ class FeatureCodec(Codec):
         return self.quantize(self._project(x[None]))
 
     def encode_body(self, x: np.ndarray) -> bytes:
-        symbols = self.symbols(x)
+        return self.encode_symbols(self.symbols(x))
+
+    def encode_symbols(self, symbols: np.ndarray) -> bytes:
+        """The body for one sample's (blocks, width) symbols; a deployed head computes the symbols
+        itself (see optimizer.deploy) and calls this, so its payloads are the codec's, byte for byte."""
+        symbols = np.asarray(symbols, dtype=np.int64)
+        expected = (blocks_per_sample(self.shape, self.geometry, self.tile), self.width)
+        if symbols.shape != expected or symbols.min() < 0 or symbols.max() >= 1 << self.bits:
+            raise CodecError(f"symbols must be a {expected} array of {self.bits}-bit values, got {symbols.shape}")
         if self.coder is None:
             bits = ((symbols[..., None] >> np.arange(self.bits - 1, -1, -1)) & 1).astype(np.uint8)
             return np.packbits(bits.ravel()).tobytes()
         return self.coder.encode(symbols)
 
     def decode_body(self, body: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        return self._unproject(self.dequantize(self.decode_symbols(body)), 1)[0]
+
+    def decode_symbols(self, body: bytes) -> np.ndarray:
+        """A body -> its (blocks, width) integer symbols (the inverse of :meth:`encode_symbols`)."""
         n_blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
         if self.coder is None:
             need = -(-n_blocks * self.width * self.bits // 8)
@@ -124,9 +136,8 @@ class FeatureCodec(Codec):
             bits = np.unpackbits(np.frombuffer(body, np.uint8))[: n_blocks * self.width * self.bits]
             weights = 1 << np.arange(self.bits - 1, -1, -1)
             symbols = (bits.reshape(n_blocks, self.width, self.bits) * weights).sum(-1)
-        else:
-            symbols = self.coder.decode(body, n_blocks)
-        return self._unproject(self.dequantize(symbols), 1)[0]
+            return symbols  # type: ignore[no-any-return]
+        return self.coder.decode(body, n_blocks)
 
     def max_body_bytes(self) -> int:
         n_blocks = blocks_per_sample(self.shape, self.geometry, self.tile)

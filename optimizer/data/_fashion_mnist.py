@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from optimizer.data._dataset import ImageDataset, Indices
 from optimizer.data._idx import read_idx
+from optimizer.data._preprocess import grey_input01
 from optimizer.errors import UserError
 
 __all__ = ["DEBIAN_ROOT", "ENV_VAR", "FashionMNIST"]
@@ -94,10 +94,4 @@ class FashionMNIST(ImageDataset):
         return self._images[index]
 
     def images01(self, indices: Indices, size: int) -> torch.Tensor:
-        grey = torch.from_numpy(self._images[np.asarray(indices, dtype=np.int64)]).float().div_(255)
-        grey = grey.unsqueeze(1)
-        if grey.shape[-1] != size:
-            grey = F.interpolate(
-                grey, size=(size, size), mode="bilinear", align_corners=False, antialias=size < grey.shape[-1]
-            ).clamp_(0, 1)
-        return grey.expand(-1, 3, -1, -1).contiguous()
+        return grey_input01(self._images[np.asarray(indices, dtype=np.int64)], size)

@@ -13,6 +13,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from optimizer.data._dataset import ImageDataset, Indices, SplitSizes
+from optimizer.data._preprocess import resize_crop
 from optimizer.errors import UserError
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolder"]
@@ -30,15 +31,6 @@ def _scan(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
                 paths.append(path)
                 labels.append(label)
     return classes, paths, np.asarray(labels, dtype=np.int64)
-
-
-def _resize_crop(image: Image.Image, size: int) -> np.ndarray:
-    w, h = image.size
-    scale = size / min(w, h)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
 class ImageFolder(ImageDataset):
@@ -73,5 +65,5 @@ class ImageFolder(ImageDataset):
         return np.asarray(self._open(index), dtype=np.uint8)
 
     def images01(self, indices: Indices, size: int) -> torch.Tensor:
-        crops = np.stack([_resize_crop(self._open(int(i)), size) for i in indices])
+        crops = np.stack([resize_crop(self._open(int(i)), size) for i in indices])
         return torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255)

@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from optimizer.codecs import Codec, PrincipalBasis, blocks_per_sample, make_codec
-from optimizer.data import DataSplits, ImageDataset, normalize
+from optimizer.data import DataSplits, ImageDataset, decoded_image_input
 from optimizer.models import LoadedModel, OnnxRunner, build_head, build_tail, load_model, weights_for_alpha
 
 __all__ = ["Config", "Evaluation", "Evaluator"]
@@ -214,7 +213,7 @@ class Evaluator:
         idx = self.indices(split)
         payloads = [codec.encode(self.dataset.native(int(i))) for i in idx]
         images = [codec.decode(p) for p in payloads]
-        x = torch.stack([_to_input(img, config.input_size) for img in images])
+        x = torch.stack([decoded_image_input(img, config.input_size) for img in images])
         logits = self._tail(config, x.numpy())
         return Evaluation(logits.argmax(1) == labels, np.array([len(p) for p in payloads]), 0)
 
@@ -245,11 +244,3 @@ def _store(path: Path, acts: np.ndarray) -> None:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # a full or read-only disk costs recomputation, not the search
-
-
-def _to_input(image: np.ndarray, size: int) -> torch.Tensor:
-    """A decoded native image (uint8) -> normalised model input, resized on the server side."""
-    x = torch.from_numpy(image.astype(np.float32) / 255)
-    x = x.unsqueeze(0).expand(3, -1, -1) if x.ndim == 2 else x.permute(2, 0, 1)
-    x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False)[0]
-    return normalize(x[None])[0]

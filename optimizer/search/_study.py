@@ -258,6 +258,7 @@ def summarize(
         "max_latency_ms": request.limits.max_latency_ms,
         "min_accuracy": request.limits.min_accuracy,
         "search_space": request.space.name,
+        "search_space_path": str(Path(request.space.path).resolve()),  # `split-opt export` reads it
         "dataset": evaluator.dataset.spec,
         "split_sizes": sizes,
         "sampler": request.sampler,

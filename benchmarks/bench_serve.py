@@ -1,0 +1,169 @@
+"""Serve a bundle on loopback and measure it: requests/s and p50/p99 latency, and the device half's
+time per image for head + coding with onnxruntime (head.onnx) vs. PyTorch (the study's path).
+
+    python benchmarks/bench_serve.py deploy/NAME [--requests N] [--concurrency C] [--images N] [--out FILE]
+
+Server: ``split-opt serve`` in its own process on 127.0.0.1 (a free port); payloads are the
+bundle's own, made from the first ``--images`` test images; every request must answer 200. Latency
+is the client's round trip (httpx), measured once with one client and once with ``--concurrency``
+clients at the same time. Device: per image, batch 1, one thread in both engines; "head" includes
+the preprocessing, "coding" the projection/quantization (PyTorch path only: ONNX does it in the
+graph) and the entropy coding + wire header.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import torch
+
+from optimizer.data import grey_input01, make_splits, normalize, open_dataset
+from optimizer.deploy import Bundle, DeviceHalf, open_bundle
+from optimizer.models import build_head, load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+OCTET = {"content-type": "application/octet-stream"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(bundle: Path) -> tuple[str, subprocess.Popen]:
+    port = _free_port()
+    command = [sys.executable, "-m", "optimizer", "serve", str(bundle), "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url, end = f"http://127.0.0.1:{port}", time.monotonic() + 120
+    while time.monotonic() < end and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return url, process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.terminate()
+    raise SystemExit(f"the server for {bundle} did not start (exit code {process.poll()})")
+
+
+def _client_run(url: str, payloads: list[bytes]) -> list[float]:
+    times = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for payload in payloads:
+            t0 = time.perf_counter()
+            response = client.post("/v1/infer", content=payload, headers=OCTET)
+            times.append(time.perf_counter() - t0)
+            if response.status_code != 200:
+                raise SystemExit(f"the server answered {response.status_code}: {response.text}")
+    return times
+
+
+def serve_figures(url: str, payloads: list[bytes], requests: int, clients: int) -> dict[str, Any]:
+    per_client = [
+        [payloads[(c + i * clients) % len(payloads)] for i in range(requests // clients)] for c in range(clients)
+    ]
+    _client_run(url, payloads[:20])  # warm-up
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        latencies = [t for times in pool.map(lambda p: _client_run(url, p), per_client) for t in times]
+    wall = time.perf_counter() - start
+    ms = np.array(latencies) * 1e3
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+    }
+
+
+def _median_ms(times: list[float]) -> float:
+    return round(statistics.median(times) * 1e3, 3)
+
+
+def device_onnx(bundle: Bundle, natives: list[np.ndarray]) -> dict[str, float]:
+    device = DeviceHalf(bundle, threads=1)
+    device.encode(natives[0])  # warm-up
+    encoded = [device.encode(n) for n in natives]
+    head, coding = [e.head_s for e in encoded], [e.coding_s for e in encoded]
+    return {
+        "head_ms": _median_ms(head),
+        "coding_ms": _median_ms(coding),
+        "total_ms": _median_ms([h + c for h, c in zip(head, coding, strict=True)]),
+    }
+
+
+@torch.no_grad()
+def device_torch(bundle: Bundle, natives: list[np.ndarray]) -> dict[str, float] | None:
+    """The study's path: torch head, float16 copy, then the codec (numpy projection, quantization, coding)."""
+    model_info = bundle.manifest["model"]
+    if bundle.k == 0 or bundle.manifest["dataset"]["preprocess"] != "grey":
+        return None  # k = 0 has no head; this benchmark preprocesses grey datasets only
+    weights = None if model_info["weights"] == "zoo" else model_info["weights"]
+    model = load_model(model_info["alpha"], weights).at_size(bundle.input_size)
+    head = build_head(model, bundle.k).eval()
+    head_times, coding_times = [], []
+    for native in [natives[0], *natives]:
+        t0 = time.perf_counter()
+        out = head(normalize(grey_input01(native[None], bundle.input_size)))[0].numpy()
+        t1 = time.perf_counter()
+        bundle.codec.encode(out.astype(np.float16).astype(np.float32) if out.ndim == 3 else out)
+        head_times.append(t1 - t0)
+        coding_times.append(time.perf_counter() - t1)
+    head_times, coding_times = head_times[1:], coding_times[1:]  # drop the warm-up
+    total = [h + c for h, c in zip(head_times, coding_times, strict=True)]
+    return {"head_ms": _median_ms(head_times), "coding_ms": _median_ms(coding_times), "total_ms": _median_ms(total)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bundle", type=Path, help="a bundle written by `split-opt export`")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per serving measurement")
+    parser.add_argument("--concurrency", type=int, default=8, help="clients at once in the second measurement")
+    parser.add_argument("--images", type=int, default=200, help="test images for payloads and device timing")
+    parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    bundle = open_bundle(args.bundle)
+    dataset = open_dataset(bundle.manifest["dataset"]["spec"])
+    test = make_splits(dataset, seed=int(bundle.manifest["dataset"]["split_seed"])).test[: args.images]
+    natives = [dataset.native(int(i)) for i in test]
+    onnx_device, torch_device = device_onnx(bundle, natives), device_torch(bundle, natives)
+    print(f"device, onnxruntime: {onnx_device}", flush=True)
+    print(f"device, PyTorch:     {torch_device}", flush=True)
+    payloads = [DeviceHalf(bundle).encode(n).payload for n in natives]
+    url, process = start_server(args.bundle)
+    try:
+        serving = [serve_figures(url, payloads, args.requests, c) for c in (1, args.concurrency)]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    for row in serving:
+        print(f"serve, {row['clients']} client(s): {row}", flush=True)
+    result = {
+        "bundle": bundle.name,
+        "k": bundle.k,
+        "codec": bundle.manifest["codec"],
+        "payload_bytes_mean": float(np.mean([len(p) for p in payloads])),
+        "device_onnxruntime": onnx_device,
+        "device_pytorch": torch_device,
+        "serve": serving,
+        "versions": bundle.manifest["versions"],
+    }
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""``split-opt serve``, ``infer`` and ``verify``: a bundle's server half, device half, and check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from optimizer.cli._common import add_format, emit_json, positive_int, table
+from optimizer.deploy import open_bundle
+
+__all__ = ["add_deploy_parsers"]
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="serve a bundle's tail over HTTP (POST /v1/infer, GET /healthz, GET /v1/manifest)",
+        description="Check the bundle's files against their sha256, then answer POST /v1/infer (one "
+        "payload, application/octet-stream) with the class index, label and score.",
+    )
+    serve.add_argument("bundle", type=Path, help="a bundle folder written by `split-opt export`")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=_serve)
+
+    infer = sub.add_parser(
+        "infer",
+        help="the device half: run head.onnx on images, send the payloads, print the predictions",
+        description="For each image: preprocess as the dataset does, run head.onnx (onnxruntime), "
+        "entropy-code, send to the server; print the prediction, bytes sent and the time in head, "
+        "coding and network.",
+    )
+    infer.add_argument("bundle", type=Path, help="a bundle folder written by `split-opt export`")
+    infer.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    infer.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default: %(default)s)")
+    infer.add_argument("--local", action="store_true", help="run the server half in this process instead")
+    add_format(infer)
+    infer.set_defaults(func=_infer)
+
+    verify = sub.add_parser(
+        "verify",
+        help="check a bundle's hashes and that it reproduces the study's test accuracy and payload",
+        description="Check every file's sha256, run the test split through both halves, and confirm "
+        "that accuracy and mean payload agree with the manifest within the 95 %% interval (exit 1 if not).",
+    )
+    verify.add_argument("bundle", type=Path, help="a bundle folder written by `split-opt export`")
+    verify.add_argument("--dataset", default=None, help="override the dataset spec recorded in the manifest")
+    verify.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images")
+    add_format(verify)
+    verify.set_defaults(func=_verify)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from optimizer.deploy._server import create_app
+
+    bundle = open_bundle(args.bundle)  # a tampered bundle stops here: one line, exit 2
+    app = create_app(bundle)
+    where = "" if args.host in _LOOPBACK else " (NOT loopback: reachable from the network)"
+    sys.stderr.write(
+        f"split-opt: serving bundle {bundle.name} (k={bundle.k}, codec {bundle.codec.kind}) on "
+        f"http://{args.host}:{args.port}{where}; Ctrl-C stops\n"
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from optimizer.deploy._client import LocalServer, RemoteServer, infer_images
+
+    bundle = open_bundle(args.bundle)
+    server = LocalServer(bundle) if args.local else RemoteServer(args.url)
+    try:
+        results = infer_images(bundle, args.images, server)
+    finally:
+        server.close()
+    doc = {"bundle": bundle.name, "url": None if args.local else args.url, "results": [r.to_json() for r in results]}
+    if args.format == "json":
+        emit_json(doc)
+    else:
+        _print_infer(doc)
+    return 0
+
+
+def _print_infer(doc: dict[str, Any]) -> None:
+    rows = [
+        [
+            r["image"],
+            str(r["class_index"]),
+            r["label"],
+            "-" if r["score"] is None else f"{r['score']:.3f}",
+            str(r["payload_bytes"]),
+            f"{r['head_ms']:.2f}",
+            f"{r['coding_ms']:.2f}",
+            f"{r['network_ms']:.2f}",
+        ]
+        for r in doc["results"]
+    ]
+    print(table(rows, ["image", "class", "label", "score", "bytes sent", "head ms", "coding ms", "network ms"]))
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from optimizer.deploy._verify import verify_bundle
+
+    bundle = open_bundle(args.bundle)
+    result = verify_bundle(bundle, args.dataset, args.limit)
+    doc = {"bundle": bundle.name, "hashes_ok": True, **result.to_json()}
+    if args.format == "json":
+        emit_json(doc)
+    else:
+        lo, hi = result.accuracy_ci
+        plo, phi = result.payload_bytes_ci
+        print(f"{bundle.name}: every file matches its sha256")
+        print(
+            f"accuracy {result.accuracy:.4f} [{lo:.4f}, {hi:.4f}] on {result.samples} test images; the study "
+            f"measured {result.expected_accuracy:.4f}: {'agrees' if result.accuracy_ok else 'DISAGREES'}"
+        )
+        print(
+            f"mean payload {result.payload_bytes_mean:.1f} B [{plo:.1f}, {phi:.1f}]; the study measured "
+            f"{result.expected_payload_bytes_mean:.1f} B: {'agrees' if result.payload_ok else 'DISAGREES'}"
+        )
+    if not result.ok:
+        sys.stderr.write(
+            f"split-opt: bundle {bundle.name} does not reproduce its manifest within the 95 % interval; "
+            "re-export it from the study, or check that --dataset is the study's data\n"
+        )
+        return 1
+    return 0

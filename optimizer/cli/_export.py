@@ -1,0 +1,153 @@
+"""``split-opt export``: a study's chosen configuration as a deployment bundle.
+
+The CLI is the one place that may read the study (optimizer.search) and write a bundle
+(optimizer.deploy): it rebuilds the configuration exactly as the study scored it (the model at its
+input size, the codec fitted on the same calib images) and hands both to deploy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from optimizer.cli._common import add_format, emit_json
+from optimizer.cli._search import DEFAULT_SPACE
+from optimizer.config import SearchSpace, load_search_space
+from optimizer.deploy import ExportSpec, export_bundle
+from optimizer.errors import UserError
+from optimizer.models import FAMILY, weights_for_alpha
+from optimizer.profiler import cache_dir
+from optimizer.search import Config, Evaluator, build_evaluator
+from optimizer.search._pareto import config_key, entry_of
+
+__all__ = ["add_export_parser"]
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a study's configuration as a bundle: head.onnx, codec state, tail.onnx, manifest",
+        description="Rebuild one configuration of a study (the model at its input size, the codec fitted "
+        "on the same calib images) and write deploy/NAME/: head.onnx (device half, outputs integer "
+        "symbols), codec.npz, tail.onnx (server half) and manifest.json (sha256 of every file).",
+    )
+    p.add_argument("report", type=Path, help="the study's folder, e.g. reports/NAME (holds pareto.json)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--best", action="store_true", help="the study's best configuration within the budget")
+    which.add_argument("--trial", type=int, help="the trial number (see pareto.json or the report)")
+    p.add_argument("--out", type=Path, required=True, help="the bundle folder to write, e.g. deploy/NAME")
+    p.add_argument("--search-space", type=Path, default=None, help="the study's search space file, if not found")
+    p.add_argument("--storage", default=None, help="the study's Optuna storage (default: study.db in the report)")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    add_format(p)
+    p.set_defaults(func=_export)
+
+
+def _read_pareto(report: Path) -> dict[str, Any]:
+    path = report / "pareto.json"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; give a study folder written by `split-opt search` (reports/NAME)")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def _space(args: argparse.Namespace, pareto: dict[str, Any]) -> SearchSpace:
+    candidates = [
+        args.search_space,
+        pareto.get("search_space_path"),
+        DEFAULT_SPACE.parent / f"{pareto['search_space']}.yaml",
+    ]
+    for candidate in candidates:
+        if candidate is not None and Path(candidate).is_file():
+            return load_search_space(candidate)
+    raise UserError(
+        f"the study's search space {pareto['search_space']!r} is not in {DEFAULT_SPACE.parent}; "
+        "pass its file with --search-space"
+    )
+
+
+def _trial_entry(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Evaluator) -> dict[str, Any]:
+    """The study's entry for --best / --trial N; a trial outside the Pareto set is re-scored on test."""
+    if args.best:
+        if pareto["best"] is None:
+            raise UserError(f"the study has no best configuration ({pareto.get('message')}); pick one with --trial N")
+        return pareto["best"]  # type: ignore[no-any-return]
+    for entry in pareto["pareto"]:
+        if entry["trial"] == args.trial:
+            return entry  # type: ignore[no-any-return]
+    storage = args.storage or f"sqlite:///{args.report / 'study.db'}"
+    study = optuna.load_study(study_name=pareto["study"], storage=storage)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number == args.trial]
+    if not trials or trials[0].state != optuna.trial.TrialState.COMPLETE:
+        raise UserError(f"trial {args.trial} is not a completed trial of study {pareto['study']!r}; see pareto.json")
+    return entry_of(trials[0], evaluator.evaluate(config_key(trials[0]), "test"))
+
+
+def _config(entry: dict[str, Any]) -> Config:
+    p = entry["params"]
+    codec = {"kind": p["codec"], **{k: v for k, v in p.items() if k not in ("alpha", "input_size", "k", "codec")}}
+    return Config.make(p["alpha"], p["input_size"], p["k"], codec)
+
+
+_EXPECTED_KEYS = (
+    "val_accuracy",
+    "test_accuracy",
+    "test_accuracy_ci",
+    "payload_bytes_mean",
+    "payload_bytes_p95",
+    "test_payload_bytes_mean",
+    "device_latency_ms",
+    "device_macs",
+)
+
+
+def _expected(entry: dict[str, Any]) -> dict[str, Any]:
+    """What the study measured for this configuration, for verify and for the people deploying it."""
+    return {key: entry.get(key) for key in _EXPECTED_KEYS}
+
+
+def _spec(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Evaluator, entry: dict[str, Any]) -> ExportSpec:
+    config = _config(entry)
+    dataset = evaluator.dataset
+    model_info = {
+        "family": FAMILY,
+        "alpha": config.alpha,
+        "input_size": config.input_size,
+        "num_classes": dataset.num_classes,
+        "weights": weights_for_alpha(evaluator.weights, config.alpha) or "zoo",
+        "classes": list(dataset.classes),
+    }
+    data = {
+        "spec": dataset.spec,
+        "split_seed": evaluator.splits.seed,
+        "test_samples": len(evaluator.indices("test")),
+        "preprocess": "grey" if dataset.spec.startswith("fashion-mnist") else "rgb-crop",
+    }
+    study = {"name": pareto["study"], "trial": entry["trial"], "device": pareto["device"]}
+    study["budget_bytes"] = pareto["budget_bytes"]
+    model = evaluator.model(config.alpha, config.input_size)
+    return ExportSpec(
+        args.out.name, model, model_info, config.k, evaluator.codec(config), _expected(entry), data, study
+    )
+
+
+def _export(args: argparse.Namespace) -> int:
+    pareto = _read_pareto(args.report)
+    evaluator = build_evaluator(_space(args, pareto), pareto.get("dataset"), cache_dir())
+    entry = _trial_entry(args, pareto, evaluator)
+    manifest = export_bundle(_spec(args, pareto, evaluator, entry), args.out, args.force)
+    if args.format == "json":
+        emit_json(manifest)
+        return 0
+    e = manifest["expected"]
+    print(
+        f"wrote {args.out}: trial {entry['trial']}, k={manifest['k']}, codec {manifest['codec']['kind']}; "
+        f"expected test accuracy {e['test_accuracy']:.4f}, {e['payload_bytes_mean']:.0f} B per inference, "
+        f"{e['device_latency_ms']:.2f} ms on {pareto['device']}"
+    )
+    for name, digest in manifest["files"].items():
+        print(f"  {name}  sha256 {digest}")
+    return 0

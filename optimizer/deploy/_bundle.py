@@ -1,0 +1,121 @@
+"""A deployment bundle on disk: its files, its manifest, and the sha256 check done before any use.
+
+    deploy/NAME/
+      manifest.json   model spec, k, codec parameters, expected figures, sha256 of every other file
+      head.onnx       device half: image -> integer symbols (or float16 activation, or logits);
+                      absent at k = 0, where the device sends the image itself
+      codec.npz       codec state (numpy arrays + JSON metadata, read with allow_pickle=False)
+      tail.onnx       server half: symbols (or activation, or image) -> logits; absent at k = n + 1,
+                      where the device sends the class id
+
+The manifest cannot list its own hash, so it is the root of trust: its ``files`` table pins every
+other file, and the codec state additionally carries its own state hash (stamped in every payload).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optimizer.codecs import Codec, CodecError, load_codec
+from optimizer.errors import UserError
+
+__all__ = ["BUNDLE_FORMAT", "MANIFEST", "Bundle", "BundleError", "open_bundle", "sha256_of"]
+
+MANIFEST = "manifest.json"
+BUNDLE_FORMAT = 1
+_REQUIRED_KEYS = ("format", "model", "k", "codec", "expected", "files", "head", "tail", "dataset")
+
+
+class BundleError(UserError):
+    """A bundle that is missing, malformed or altered: it must not be served or run."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle whose files matched their sha256 when it was opened."""
+
+    root: Path
+    manifest: dict[str, Any]
+    codec: Codec
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.root.name))
+
+    @property
+    def k(self) -> int:
+        return int(self.manifest["k"])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.manifest["model"]["input_size"])
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.manifest["model"]["classes"])
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return int(self.manifest["limits"]["max_payload_bytes"])
+
+    def file(self, role: str) -> Path | None:
+        """The path of the ``head`` or ``tail`` graph, or None where this split has none."""
+        name = self.manifest[role]["file"]
+        return None if name is None else self.root / name
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{root} is not a bundle: {MANIFEST} is missing; create one with `split-opt export`")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}); re-export the bundle") from exc
+    missing = [key for key in _REQUIRED_KEYS if not isinstance(manifest, dict) or key not in manifest]
+    if missing:
+        raise BundleError(f"{path} lacks {', '.join(missing)}; re-export the bundle with `split-opt export`")
+    if manifest["format"] != BUNDLE_FORMAT:
+        raise BundleError(f"{path} has bundle format {manifest['format']}, this build reads {BUNDLE_FORMAT}")
+    return manifest
+
+
+def check_files(root: Path, manifest: dict[str, Any]) -> None:
+    """Every file the manifest lists exists and has its recorded sha256; else BundleError."""
+    for name, expected in sorted(manifest["files"].items()):
+        path = root / name
+        if Path(name).name != name or not path.is_file():
+            raise BundleError(f"bundle file {name} listed in {root / MANIFEST} is missing; re-export the bundle")
+        actual = sha256_of(path)
+        if actual != expected:
+            raise BundleError(
+                f"bundle file {path} has sha256 {actual[:16]}..., the manifest says {expected[:16]}...: "
+                "the bundle was altered; re-export it or restore the file"
+            )
+
+
+def open_bundle(root: Path) -> Bundle:
+    """Read the manifest, check every file's sha256, and load the codec state; BundleError if any fails."""
+    root = Path(root)
+    manifest = _read_manifest(root)
+    check_files(root, manifest)
+    codec_file = root / manifest["codec"]["state_file"]
+    try:
+        codec = load_codec(codec_file)
+    except CodecError as exc:
+        raise BundleError(str(exc)) from exc
+    if codec.state_hash().hex() != manifest["codec"]["state_hash"]:
+        raise BundleError(f"codec state {codec_file} is not the one the manifest names; re-export the bundle")
+    return Bundle(root, manifest, codec)

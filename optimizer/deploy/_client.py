@@ -1,0 +1,107 @@
+"""The device side end to end: image files -> head.onnx -> payload -> a server (or the server half
+in this process) -> prediction, with the time spent in each stage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from optimizer.codecs import CodecError
+from optimizer.deploy._bundle import Bundle
+from optimizer.deploy._halves import DeviceHalf, ServerHalf, load_image
+from optimizer.deploy._server import CONTENT_TYPE
+from optimizer.errors import UserError
+
+__all__ = ["InferResult", "LocalServer", "RemoteServer", "infer_images"]
+
+
+@dataclass(frozen=True)
+class InferResult:
+    image: str
+    class_index: int
+    label: str
+    score: float | None
+    payload_bytes: int
+    head_ms: float  # preprocessing + head.onnx
+    coding_ms: float  # entropy coding + wire header
+    network_ms: float  # request round trip, server compute included (0 with --local)
+    server_ms: float  # the server half's own time
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RemoteServer:
+    """A split-opt server over HTTP; every failure becomes one UserError line that says what to do."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.client = httpx.Client(timeout=timeout_s)
+
+    def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
+        start = time.perf_counter()
+        try:
+            response = self.client.post(f"{self.url}/v1/infer", content=payload, headers={"content-type": CONTENT_TYPE})
+        except httpx.HTTPError as exc:
+            raise UserError(
+                f"cannot reach the server at {self.url} ({type(exc).__name__}: {exc}); start it with "
+                "`split-opt serve deploy/NAME` or pass --url (or --local)"
+            ) from exc
+        elapsed = time.perf_counter() - start
+        if response.status_code != 200:
+            detail = response.json().get("detail", response.text) if response.content else response.reason_phrase
+            raise UserError(f"the server at {self.url} answered {response.status_code}: {detail}")
+        return response.json(), elapsed
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class LocalServer:
+    """The server half in this process (``--local``): no network, same answers."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.half = ServerHalf(bundle)
+
+    def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
+        start = time.perf_counter()
+        prediction = self.half.infer(payload)
+        elapsed = time.perf_counter() - start
+        answer = {**asdict(prediction), "server_ms": elapsed * 1e3}
+        return answer, 0.0
+
+    def close(self) -> None:
+        pass
+
+
+def infer_images(
+    bundle: Bundle, images: Sequence[Path], server: RemoteServer | LocalServer, device: DeviceHalf | None = None
+) -> list[InferResult]:
+    """Run every image through the device half and ``server``, in order."""
+    device = device or DeviceHalf(bundle)
+    results = []
+    for path in images:
+        try:
+            encoded = device.encode(load_image(path, device.preprocess))
+        except CodecError as exc:
+            raise UserError(f"image {path} cannot be encoded by this bundle's codec: {exc}") from exc
+        answer, network_s = server.send(encoded.payload)
+        results.append(
+            InferResult(
+                image=str(path),
+                class_index=int(answer["class_index"]),
+                label=str(answer["label"]),
+                score=answer["score"],
+                payload_bytes=len(encoded.payload),
+                head_ms=encoded.head_s * 1e3,
+                coding_ms=encoded.coding_s * 1e3,
+                network_ms=network_s * 1e3,
+                server_ms=float(answer["server_ms"]),
+            )
+        )
+    return results

@@ -1,0 +1,134 @@
+"""The two halves of a bundle at run time: the device half (image -> payload) and the server half
+(payload -> prediction). Both run their graph with onnxruntime; neither needs the study.
+
+The device half's payload is the codec's own: head.onnx computes the integer symbols, and the
+codec's entropy coder (the same Python code the study used) turns them into bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from optimizer.codecs import CodecError, FeatureCodec
+from optimizer.data import decoded_image_input, grey_input01, normalize, resize_crop
+from optimizer.deploy._bundle import Bundle
+from optimizer.errors import UserError
+
+__all__ = ["DeviceHalf", "Encoded", "Prediction", "ServerHalf", "load_image", "session"]
+
+PREPROCESS = ("grey", "rgb-crop")  # Fashion-MNIST's path, image folders' path (see optimizer.data)
+
+
+def session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    """An onnxruntime CPU session; one intra-op thread by default (servers get parallelism from requests)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load_image(path: Path, preprocess: str) -> np.ndarray:
+    """An image file as the device captures it: uint8 H x W (grey bundles) or H x W x 3 (RGB ones)."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L" if preprocess == "grey" else "RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise UserError(f"cannot read image {path} ({exc}); give a PNG or JPEG file") from exc
+
+
+def model_input(natives: Sequence[np.ndarray], size: int, preprocess: str) -> np.ndarray:
+    """Native images (grey H x W, or RGB H x W x 3 of any size) -> model input (N, 3, size, size),
+    exactly as the dataset feeds the model (optimizer.data)."""
+    if preprocess == "grey":
+        return normalize(grey_input01(np.stack(natives), size)).numpy()
+    crops = np.stack([resize_crop(Image.fromarray(img), size) for img in natives]).astype(np.float32) / 255
+    return normalize(torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()).numpy()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    payload: bytes
+    head_s: float  # preprocessing + head.onnx
+    coding_s: float  # entropy coding (or the image codec) + wire header
+
+
+class DeviceHalf:
+    """head.onnx + the codec: an image in, the payload out."""
+
+    def __init__(self, bundle: Bundle, threads: int = 1) -> None:
+        self.bundle, self.codec = bundle, bundle.codec
+        self.preprocess = str(bundle.manifest["dataset"]["preprocess"])
+        if self.preprocess not in PREPROCESS:
+            raise UserError(f"bundle preprocessing {self.preprocess!r} is unknown; use one of {PREPROCESS}")
+        path = bundle.file("head")
+        self.session = session(path, threads) if path is not None else None
+
+    def head(self, natives: Sequence[np.ndarray]) -> np.ndarray:
+        """Native images -> head.onnx outputs (symbols, activations or logits), batched."""
+        assert self.session is not None, "k = 0 has no head network"
+        x = model_input(natives, self.bundle.input_size, self.preprocess)
+        return self.session.run(None, {"image": x})[0]  # type: ignore[no-any-return]
+
+    def code(self, output: np.ndarray) -> bytes:
+        """One sample's head output (or, at k = 0, the native image) -> the payload."""
+        if isinstance(self.codec, FeatureCodec):
+            return self.codec.wrap(self.codec.encode_symbols(output))
+        return self.codec.encode(output)
+
+    def encode(self, native: np.ndarray) -> Encoded:
+        start = time.perf_counter()
+        output = native if self.session is None else self.head([native])[0]
+        mid = time.perf_counter()
+        payload = self.code(output)
+        return Encoded(payload, mid - start, time.perf_counter() - mid)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    class_index: int
+    label: str
+    score: float | None  # softmax probability of the class; None at k = n + 1 (only the id was sent)
+
+
+class ServerHalf:
+    """The codec's decoder + tail.onnx: a payload in, a prediction out (CodecError for bad payloads)."""
+
+    def __init__(self, bundle: Bundle, threads: int = 1) -> None:
+        self.bundle, self.codec = bundle, bundle.codec
+        path = bundle.file("tail")
+        self.session = session(path, threads) if path is not None else None
+        self.input_name = bundle.manifest["tail"]["input"]
+
+    def tail_input(self, payload: bytes) -> np.ndarray:
+        """Decode the payload into what tail.onnx takes, with a batch dimension of one."""
+        if isinstance(self.codec, FeatureCodec):
+            _, body = self.codec.unwrap(payload)
+            return self.codec.guarded(self.codec.decode_symbols, body)[None].astype(np.int32)
+        decoded = self.codec.decode(payload)
+        if self.input_name == "image":
+            return decoded_image_input(decoded, self.bundle.input_size).numpy()[None]
+        return decoded[None].astype(np.float32)
+
+    def logits(self, payload: bytes) -> np.ndarray:
+        if self.session is None:
+            return self.codec.decode(payload)  # the class-id codec decodes to a one-hot vector
+        return self.session.run(None, {self.input_name: self.tail_input(payload)})[0][0]  # type: ignore[no-any-return]
+
+    def infer(self, payload: bytes) -> Prediction:
+        if not isinstance(payload, bytes):
+            raise CodecError(f"a payload must be bytes, got {type(payload).__name__}")
+        logits = self.logits(payload).astype(np.float64)
+        index = int(np.argmax(logits))
+        score = None
+        if self.session is not None:
+            probs = np.exp(logits - logits.max())
+            score = float(probs[index] / probs.sum())
+        return Prediction(index, self.bundle.classes[index], score)

@@ -1,0 +1,94 @@
+"""The server half over HTTP (FastAPI): one payload in, one prediction out.
+
+    POST /v1/infer    body: one payload in the wire format (application/octet-stream)
+                      200 {"class_index", "label", "score", "payload_bytes", "server_ms"}
+                      400 corrupt payload (the reason in "detail"), 409 payload of another bundle,
+                      413 body over the codec's largest payload, 415 another content type
+    GET  /healthz     {"status": "ok", "bundle", "k", "codec"}
+    GET  /v1/manifest the bundle's manifest.json
+
+Request bodies only ever reach the codec's wire-format parser (never pickle, never np.load), and
+the body is read at most up to the codec's largest payload, so a client cannot make the server
+buffer more than that.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from optimizer.codecs import CodecError, PayloadMismatch
+from optimizer.deploy._bundle import Bundle
+from optimizer.deploy._halves import ServerHalf
+
+__all__ = ["CONTENT_TYPE", "create_app"]
+
+CONTENT_TYPE = "application/octet-stream"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The request body, or _TooLarge as soon as it (or its declared length) passes ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)
+
+
+def create_app(bundle: Bundle) -> FastAPI:
+    """The app for one bundle that has already passed its sha256 check (see open_bundle)."""
+    server = ServerHalf(bundle)
+    limit = bundle.max_payload_bytes
+    app = FastAPI(title=f"split-opt {bundle.name}", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "bundle": bundle.name, "k": bundle.k, "codec": bundle.codec.kind}
+
+    @app.get("/v1/manifest")
+    def manifest() -> dict[str, Any]:
+        return bundle.manifest
+
+    @app.post("/v1/infer")
+    async def infer(request: Request) -> JSONResponse:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != CONTENT_TYPE:
+            return _error(415, f"send the payload as {CONTENT_TYPE}, got content type {content_type or 'none'!r}")
+        try:
+            payload = await _read_capped(request, limit)
+        except _TooLarge:
+            return _error(413, f"payload over this bundle's largest possible payload of {limit} bytes")
+        start = time.perf_counter()
+        try:
+            prediction = await run_in_threadpool(server.infer, payload)
+        except PayloadMismatch as exc:
+            return _error(409, f"{exc} (this server runs bundle {bundle.name!r})")
+        except CodecError as exc:
+            return _error(400, f"corrupt payload: {exc}")
+        return JSONResponse(
+            {
+                "class_index": prediction.class_index,
+                "label": prediction.label,
+                "score": prediction.score,
+                "payload_bytes": len(payload),
+                "server_ms": round((time.perf_counter() - start) * 1e3, 3),
+            }
+        )
+
+    return app

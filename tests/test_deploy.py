@@ -1,0 +1,204 @@
+"""Deploy: export, the folded ONNX graphs, the server's status codes, tampering, infer --local, verify."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from deploy_fixtures import TinyStudy, engine_predictions, shared_tiny_study
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from optimizer.cli import main
+from optimizer.codecs import FeatureCodec
+from optimizer.deploy import MANIFEST, DeviceHalf, open_bundle
+from optimizer.deploy._graphs import SymbolHead, SymbolTail, export_onnx
+from optimizer.deploy._server import create_app
+from optimizer.deploy._verify import run_split
+from optimizer.models import build_head
+from optimizer.search import Config
+
+OCTET = {"content-type": "application/octet-stream"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
+    return shared_tiny_study(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pca_bundle(tiny: TinyStudy) -> Path:
+    return tiny.export(tiny.trial_of(k=5, codec="pca"), "pca")
+
+
+def _config(manifest: dict) -> Config:
+    codec = {k: v for k, v in manifest["codec"].items() if k not in ("shape", "state_file", "state_hash")}
+    return Config.make(manifest["model"]["alpha"], manifest["model"]["input_size"], manifest["k"], codec)
+
+
+def test_export_writes_the_manifest_contract(pca_bundle: Path, tiny: TinyStudy) -> None:
+    manifest = json.loads((pca_bundle / MANIFEST).read_text())
+    for key in ("model", "k", "codec", "expected", "files", "versions", "dataset"):
+        assert key in manifest, key
+    for key in ("test_accuracy", "payload_bytes_mean", "device_latency_ms"):
+        assert isinstance(manifest["expected"][key], float), key
+    assert set(manifest["files"]) == {"head.onnx", "tail.onnx", "codec.npz"}
+    assert manifest["k"] == 5 and manifest["codec"]["kind"] == "pca" and manifest["model"]["alpha"] == 0.35
+    assert manifest["study"]["trial"] == tiny.trial_of(k=5, codec="pca")
+    with np.load(pca_bundle / "codec.npz", allow_pickle=False) as npz:  # plain arrays only: no pickle
+        assert all(npz[name].dtype != object for name in npz.files)
+
+
+def _activations_codec(geometry: str, components: int | None, coder: str) -> tuple[FeatureCodec, np.ndarray]:
+    rng = np.random.default_rng(0)
+    calib = (rng.normal(size=(30, 6, 5, 5)) * rng.uniform(0.1, 3, size=(1, 6, 1, 1))).astype(np.float32)
+    params = {"geometry": geometry, "tile": 2, "components": components, "bits": 3, "coder": coder}
+    return FeatureCodec(params, (6, 5, 5)).fit(calib), calib
+
+
+@pytest.mark.parametrize(
+    ("geometry", "components", "coder"),
+    [("channel", 3, "ans"), ("tile", 5, "huffman"), ("channel", None, "raw"), ("tile", None, "ans")],
+)
+def test_folded_projection_and_quantization_equal_the_codec_exactly(
+    geometry: str, components: int | None, coder: str, tmp_path: Path
+) -> None:
+    codec, acts = _activations_codec(geometry, components, coder)
+    acts = acts.astype(np.float16).astype(np.float32)  # what the head hands the projection
+    export_onnx(SymbolHead(torch.nn.Identity(), codec), torch.zeros(1, 6, 5, 5), tmp_path / "h.onnx", "a", "s")
+    symbols = ort.InferenceSession(str(tmp_path / "h.onnx")).run(None, {"a": acts})[0]
+    for a, s in zip(acts, symbols, strict=True):
+        np.testing.assert_array_equal(s, codec.symbols(a))
+        assert codec.wrap(codec.encode_symbols(s)) == codec.encode(a)  # byte-identical payloads
+    tail = SymbolTail(torch.nn.Identity(), codec)
+    export_onnx(tail, torch.zeros(1, *symbols.shape[1:], dtype=torch.int32), tmp_path / "t.onnx", "s", "a")
+    decoded = ort.InferenceSession(str(tmp_path / "t.onnx")).run(None, {"s": symbols})[0]
+    expected = np.stack([codec.decode(codec.encode(a)) for a in acts])
+    np.testing.assert_allclose(decoded, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_head_symbols_equal_the_pytorch_codec_symbols(pca_bundle: Path, tiny: TinyStudy) -> None:
+    bundle = open_bundle(pca_bundle)
+    evaluator = tiny.evaluator()
+    config = _config(bundle.manifest)
+    idx = evaluator.indices("test")[:50]
+    onnx_symbols = DeviceHalf(bundle).head([evaluator.dataset.native(int(i)) for i in idx])
+    with torch.no_grad():
+        acts = build_head(evaluator.model(0.35, 32), 5)(evaluator.dataset.batch(idx, 32)).numpy()
+    codec = evaluator.codec(config)
+    torch_symbols = np.stack([codec.symbols(a) for a in acts.astype(np.float16).astype(np.float32)])
+    np.testing.assert_array_equal(onnx_symbols, torch_symbols)
+    assert bundle.codec.state_hash() == codec.state_hash()  # the exported codec is the study's codec
+
+
+@pytest.mark.parametrize(("params", "name"), [({"k": 0}, "image"), ({"k": 10}, "float16"), ({"k": 20}, "class")])
+def test_every_kind_of_split_reproduces_the_study(tiny: TinyStudy, params: dict, name: str) -> None:
+    bundle = open_bundle(tiny.export(tiny.trial_of(**params), name))
+    assert (bundle.file("head") is None) == (params["k"] == 0)  # k = 0: the device sends the image itself
+    assert (bundle.file("tail") is None) == (params["k"] == 20)  # k = n + 1: the class id is the answer
+    correct, sizes = run_split(bundle)
+    evaluation = tiny.evaluator().evaluate(_config(bundle.manifest), "test")
+    np.testing.assert_array_equal(correct, evaluation.correct)
+    np.testing.assert_array_equal(sizes, evaluation.payload_bytes)
+
+
+def test_server_answers_good_foreign_corrupt_and_oversized_payloads(pca_bundle: Path, tiny: TinyStudy) -> None:
+    bundle = open_bundle(pca_bundle)
+    native = tiny.evaluator().dataset.native(0)
+    payload = DeviceHalf(bundle).encode(native).payload
+    foreign = DeviceHalf(open_bundle(tiny.export(tiny.trial_of(k=10), "foreign"))).encode(native).payload
+    client = TestClient(create_app(bundle))
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/v1/manifest").json()["files"] == bundle.manifest["files"]
+    good = client.post("/v1/infer", content=payload, headers=OCTET)
+    assert good.status_code == 200 and set(good.json()) >= {"class_index", "label", "score"}
+    assert good.json()["label"] == bundle.classes[good.json()["class_index"]]
+    assert client.post("/v1/infer", content=foreign, headers=OCTET).status_code == 409
+    corrupt = client.post("/v1/infer", content=payload[:-3], headers=OCTET)
+    assert corrupt.status_code == 400 and "body is" in corrupt.json()["detail"]
+    assert client.post("/v1/infer", content=b"\0" * (bundle.max_payload_bytes + 1), headers=OCTET).status_code == 413
+    assert client.post("/v1/infer", content=payload, headers={"content-type": "application/json"}).status_code == 415
+
+
+def _tampered(bundle: Path, tmp_path: Path, name: str) -> Path:
+    copy = tmp_path / "tampered"
+    shutil.copytree(bundle, copy)
+    data = bytearray((copy / name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / name).write_bytes(bytes(data))
+    return copy
+
+
+@pytest.mark.parametrize("name", ["tail.onnx", "codec.npz", "head.onnx"])
+def test_a_tampered_bundle_does_not_start(
+    pca_bundle: Path, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = _tampered(pca_bundle, tmp_path, name)
+    assert main(["serve", str(copy), "--port", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and name in err and "altered" in err
+    (copy / name).unlink()
+    assert main(["verify", str(copy)]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_infer_local_prints_predictions_bytes_and_times(
+    pca_bundle: Path, tiny: TinyStudy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evaluator = tiny.evaluator()
+    idx = evaluator.indices("test")[:5]
+    paths = []
+    for i in idx:
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(evaluator.dataset.native(int(i))).save(paths[-1])
+    assert main(["infer", str(pca_bundle), *map(str, paths), "--local", "--format", "json"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    predictions, sizes = engine_predictions(evaluator, _config(open_bundle(pca_bundle).manifest))
+    assert [r["class_index"] for r in results] == predictions[:5].tolist()
+    assert [r["payload_bytes"] for r in results] == sizes[:5].tolist()
+    assert all(r["head_ms"] > 0 and r["coding_ms"] > 0 for r in results)
+    assert main(["infer", str(pca_bundle), str(paths[0]), "--url", "http://127.0.0.1:9"]) == 2
+    assert "cannot reach the server" in capsys.readouterr().err
+
+
+def test_verify_agrees_with_the_manifest_and_catches_a_wrong_one(
+    pca_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(pca_bundle), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["samples"] == 200 and doc["hashes_ok"]
+    copy = tmp_path / "wrong"
+    shutil.copytree(pca_bundle, copy)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["expected"]["test_payload_bytes_mean"] += 20
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    assert main(["verify", str(copy)]) == 1
+    captured = capsys.readouterr()
+    assert "DISAGREES" in captured.out and "does not reproduce its manifest" in captured.err
+
+
+def test_export_user_errors(
+    tiny: TinyStudy, pca_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = ["--search-space", str(tiny.space)]
+    assert main(["export", str(tmp_path), "--best", "--out", str(tmp_path / "x"), *space]) == 2
+    assert "pareto.json does not exist" in capsys.readouterr().err
+    assert main(["export", str(tiny.report), "--trial", "999", "--out", str(tmp_path / "x"), *space]) == 2
+    assert "trial 999 is not a completed trial" in capsys.readouterr().err
+    assert main(["export", str(tiny.report), "--best", "--out", str(pca_bundle), *space]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+
+
+def test_serve_listens_on_loopback_by_default_and_needs_a_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optimizer.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "deploy/x"]).host == "127.0.0.1"
+    assert main(["serve", str(tmp_path)]) == 2
+    assert "manifest.json is missing" in capsys.readouterr().err
