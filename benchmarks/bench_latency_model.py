@@ -1,11 +1,12 @@
 """How well does the calibrated latency model predict measured head latency on this machine?
 
-    python benchmarks/bench_latency_model.py [--threads 1] [--repeats 9] [--out FILE]
+    python benchmarks/bench_latency_model.py [--runtime onnxruntime|torch] [--threads 1] [--repeats 9] [--out FILE]
 
 1. Calibrate (the same fit as `split-opt calibrate`) on two models, by default 1.0/224 and 0.35/96.
 2. For every other (alpha, size) in {0.35, 0.5, 0.75, 1.0} x {96, 160, 224} and every split
-   k = 1..n+1, predict the cumulative head latency and measure it (the real head, batch 1, median
-   of --repeats runs after warm-up, fixed threads).
+   k = 1..n+1, predict the cumulative head latency and measure it (the real head as one graph,
+   batch 1, median of --repeats runs after warm-up, fixed threads, in --runtime: ONNX Runtime as a
+   deployed head runs, or PyTorch eager).
 3. Report the share of predictions within +-10 % and +-20 % and the median absolute error.
 Also times `profile_model` for one model with a cold and a warm cost cache (the CLI target: < 5 s).
 """
@@ -24,7 +25,7 @@ import torch
 
 from optimizer.config import load_device_profile
 from optimizer.models import build_head, build_mobilenetv2, split_range
-from optimizer.profiler import fixed_threads, model_costs, profile_model, time_ms
+from optimizer.profiler import RUNTIMES, compiled, fixed_threads, model_costs, profile_model, time_ms
 from optimizer.profiler._calibrate import calibrate_profile
 
 ALPHAS = (0.35, 0.5, 0.75, 1.0)
@@ -32,11 +33,15 @@ SIZES = (96, 160, 224)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measured_heads(alpha: float, size: int, threads: int, repeats: int) -> list[float]:
+def measured_heads(alpha: float, size: int, threads: int, repeats: int, runtime: str) -> list[float]:
+    """The whole head for every k, timed as one call (one ONNX graph per head with onnxruntime)."""
     model = build_mobilenetv2(alpha, 10).eval()
     x = torch.randn(1, 3, size, size)
     with fixed_threads(threads):
-        return [time_ms(build_head(model, k), x, 2, repeats).median_ms for k in split_range(model)]
+        return [
+            time_ms(compiled(build_head(model, k), x, runtime, threads), 2, repeats).median_ms
+            for k in split_range(model)
+        ]
 
 
 def profile_timing() -> dict[str, float]:
@@ -63,13 +68,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime")
     parser.add_argument("--calibrate-on", default="1.0:224,0.35:96")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     calib = [(float(a), int(s)) for a, s in (item.split(":") for item in args.calibrate_on.split(","))]
     with tempfile.TemporaryDirectory() as tmp:
         host, fit = calibrate_profile(
-            ROOT / "profiles" / "host.yaml", Path(tmp) / "h.yaml", calib, args.threads, repeats=args.repeats
+            ROOT / "profiles" / "host.yaml",
+            Path(tmp) / "h.yaml",
+            calib,
+            args.threads,
+            repeats=args.repeats,
+            runtime=args.runtime,
         )
     print(f"calibrated on {calib}: rms residual {fit.residual_ms:.3f} ms per block; {fit.values}", flush=True)
     errors, rows = [], []
@@ -78,7 +89,7 @@ def main() -> None:
             if (alpha, size) in calib:
                 continue
             predicted = [s.latency_ms for s in profile_model(host, alpha, size, 10).splits]
-            measured = measured_heads(alpha, size, args.threads, args.repeats)
+            measured = measured_heads(alpha, size, args.threads, args.repeats, args.runtime)
             errs = [(p - m) / m for p, m in zip(predicted[1:], measured[1:], strict=True)]
             errors.extend(errs)
             rows.append(
@@ -111,6 +122,7 @@ def main() -> None:
         args.out.write_text(
             json.dumps(
                 {
+                    "runtime": args.runtime,
                     "threads": args.threads,
                     "repeats": args.repeats,
                     "calibrated_on": calib,

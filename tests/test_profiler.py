@@ -193,8 +193,9 @@ def test_fit_recovers_known_throughputs() -> None:
     assert fit.residual_ms < 1e-6
 
 
-def test_measure_blocks_times_every_stage() -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
+def test_measure_blocks_times_every_stage(runtime: str) -> None:
     from optimizer.models import build_mobilenetv2
 
-    timings = measure_blocks(build_mobilenetv2(0.35, 10), 32, threads=1, warmup=1, repeats=3)
+    timings = measure_blocks(build_mobilenetv2(0.35, 10), 32, threads=1, warmup=1, repeats=3, runtime=runtime)
     assert len(timings) == 20 and all(0 < t.p25_ms <= t.median_ms <= t.p75_ms for t in timings)

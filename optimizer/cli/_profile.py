@@ -15,7 +15,14 @@ from optimizer.cli._common import add_format, emit_json, positive_int, table
 from optimizer.config import load_device_profile
 from optimizer.errors import UserError
 from optimizer.models import build_mobilenetv2, check_input_size, load_model
-from optimizer.profiler import CONVENTION, ModelProfile, calibrate_profile, measure_blocks, profile_model
+from optimizer.profiler import (
+    CONVENTION,
+    RUNTIMES,
+    ModelProfile,
+    calibrate_profile,
+    measure_blocks,
+    profile_model,
+)
 
 __all__ = ["add_profile_parsers"]
 
@@ -46,6 +53,12 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=positive_int, default=1, help="threads for --measure (default: 1)")
     p.add_argument("--repeats", type=positive_int, default=15, help="timed repeats for --measure")
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="onnxruntime",
+        help="what runs the blocks: ONNX Runtime, as a deployed head does (default), or PyTorch eager",
+    )
     add_format(p, ("table", "json", "csv"))
     p.set_defaults(func=_profile)
 
@@ -67,6 +80,12 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--repeats", type=positive_int, default=15)
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="onnxruntime",
+        help="what runs the blocks: ONNX Runtime, as a deployed head does (default), or PyTorch eager",
+    )
     add_format(p)
     p.set_defaults(func=_calibrate)
 
@@ -84,9 +103,8 @@ def _num_classes(args: argparse.Namespace) -> int:
 
 
 def _measured_cumulative(args: argparse.Namespace, num_classes: int) -> list[float]:
-    timings = measure_blocks(
-        build_mobilenetv2(args.alpha, num_classes), args.input_size, args.threads, repeats=args.repeats
-    )
+    model = build_mobilenetv2(args.alpha, num_classes)
+    timings = measure_blocks(model, args.input_size, args.threads, repeats=args.repeats, runtime=args.runtime)
     cumulative, total = [0.0], 0.0
     for t in timings:
         total += t.median_ms
@@ -116,7 +134,12 @@ def _profile(args: argparse.Namespace) -> int:
         doc = result.to_json()
         doc["splits"] = rows
         if measured is not None:
-            doc["measurement"] = {"threads": args.threads, "repeats": args.repeats, "statistic": "median per block"}
+            doc["measurement"] = {
+                "runtime": args.runtime,
+                "threads": args.threads,
+                "repeats": args.repeats,
+                "statistic": "median per block",
+            }
         emit_json(doc)
     elif args.format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
@@ -185,7 +208,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     models = _parse_models(args.models)
     load_device_profile(args.device)
     with tqdm(total=1, desc=f"measuring {len(models)} model(s)", disable=args.format == "json") as bar:
-        profile, fit = calibrate_profile(args.device, args.out, models, args.threads, args.name, args.repeats)
+        profile, fit = calibrate_profile(
+            args.device, args.out, models, args.threads, args.name, args.repeats, args.runtime
+        )
         bar.update(1)
     compute = {k: v["value"] for k, v in asdict(profile.compute).items()}
     summary = {

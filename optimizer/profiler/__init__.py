@@ -7,11 +7,12 @@ from optimizer.profiler._cache import cache_dir, model_costs
 from optimizer.profiler._calibrate import Calibration, calibrate_profile, fit_compute, measure_samples
 from optimizer.profiler._costs import OP_CLASSES, BlockCost, LayerCost, ModelCosts, count_costs
 from optimizer.profiler._latency import block_ms, energy_mj, send_ms, server_ms
-from optimizer.profiler._measure import BlockTiming, fixed_threads, measure_blocks, time_ms
+from optimizer.profiler._measure import RUNTIMES, BlockTiming, compiled, fixed_threads, measure_blocks, time_ms
 from optimizer.profiler._profile import profile_model
 from optimizer.profiler._table import CONVENTION, ModelProfile, SplitProfile, build_profile
 
 __all__ = [
+    "RUNTIMES",
     "CONVENTION",
     "OP_CLASSES",
     "BlockCost",
@@ -28,6 +29,7 @@ __all__ = [
     "count_costs",
     "energy_mj",
     "fit_compute",
+    "compiled",
     "fixed_threads",
     "measure_blocks",
     "measure_samples",

@@ -58,12 +58,17 @@ def fit_compute(samples: Sequence[tuple[BlockCost, float]]) -> Calibration:
 
 
 def measure_samples(
-    models: Sequence[tuple[float, int]], threads: int, repeats: int = 15, num_classes: int = 10
+    models: Sequence[tuple[float, int]],
+    threads: int,
+    repeats: int = 15,
+    num_classes: int = 10,
+    runtime: str = "onnxruntime",
 ) -> list[tuple[BlockCost, float]]:
     """(block cost, measured median ms) for every block of every (alpha, input size)."""
     out: list[tuple[BlockCost, float]] = []
     for alpha, size in models:
-        timings = measure_blocks(build_mobilenetv2(alpha, num_classes), size, threads, repeats=repeats)
+        model = build_mobilenetv2(alpha, num_classes)
+        timings = measure_blocks(model, size, threads, repeats=repeats, runtime=runtime)
         blocks = model_costs(alpha, num_classes, size).blocks
         out.extend((block, t.median_ms) for block, t in zip(blocks, timings, strict=True))
     return out
@@ -76,15 +81,16 @@ def calibrate_profile(
     threads: int,
     name: str | None = None,
     repeats: int = 15,
+    runtime: str = "onnxruntime",
 ) -> tuple[DeviceProfile, Calibration]:
     """Measure here, fit, and write a profile: ``base_path`` with its compute section replaced."""
     data: dict[str, Any] = load_yaml_mapping(base_path)
     parse_device_profile(data, base_path)  # refuse to start from a broken profile
-    fit = fit_compute(measure_samples(models, threads, repeats))
+    fit = fit_compute(measure_samples(models, threads, repeats, runtime=runtime))
     where = (
         f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} "
         f"({platform.machine()}, {platform.processor() or 'cpu'}) on {dt.date.today()}, "
-        f"{threads} thread(s), models {', '.join(f'{a:g}/{s}' for a, s in models)}, "
+        f"{runtime}, {threads} thread(s), models {', '.join(f'{a:g}/{s}' for a, s in models)}, "
         f"{fit.samples} blocks, rms residual {fit.residual_ms:.3f} ms"
     )
     compute = data["compute"]

@@ -1,8 +1,9 @@
 """Measured latency on the current machine: each block timed alone, with warm-up and repeats.
 
-Threads are fixed for the measurement (``torch.set_num_threads``) and restored afterwards. The
-block input is the real output of the previous block, so shapes and memory layout are the ones the
-head sees. Report the median; the spread is the inter-quartile range.
+Blocks run as the device runs its head (see optimizer.deploy): exported to ONNX and executed by
+ONNX Runtime, the default ``runtime``; ``torch`` times PyTorch eager instead. Threads are fixed for
+the measurement and restored afterwards. The block input is the real output of the previous block,
+so shapes are the ones the head sees. Report the median; the spread is the inter-quartile range.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from optimizer.models import build_tail, features_of
+from optimizer.models import OnnxRunner, build_tail, features_of
 
-__all__ = ["BlockTiming", "fixed_threads", "measure_blocks", "time_ms"]
+__all__ = ["RUNTIMES", "BlockTiming", "compiled", "fixed_threads", "measure_blocks", "time_ms"]
+
+RUNTIMES = ("onnxruntime", "torch")
 
 
 @dataclass(frozen=True)
@@ -38,15 +41,27 @@ def fixed_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def compiled(module: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> Callable[[], object]:
+    """A zero-argument call of ``module`` on ``x`` in ``runtime`` (ONNX export happens here, untimed)."""
+    if runtime == "onnxruntime":
+        runner = OnnxRunner(module, tuple(x.shape[1:]), threads)
+        feed = {"x": x.numpy()}
+        return lambda: runner.session.run(None, feed)
+    if runtime == "torch":
+        module = module.eval()
+        return lambda: module(x)
+    raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+
+
 @torch.no_grad()
-def time_ms(fn: nn.Module, x: torch.Tensor, warmup: int, repeats: int) -> BlockTiming:
-    """Median and quartiles of ``repeats`` calls of ``fn(x)`` after ``warmup`` calls."""
+def time_ms(call: Callable[[], object], warmup: int, repeats: int) -> BlockTiming:
+    """Median and quartiles of ``repeats`` calls after ``warmup`` calls."""
     for _ in range(warmup):
-        fn(x)
+        call()
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(x)
+        call()
         samples.append((time.perf_counter() - start) * 1e3)
     q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
     return BlockTiming(statistics.median(samples), q[0], q[2])
@@ -54,7 +69,12 @@ def time_ms(fn: nn.Module, x: torch.Tensor, warmup: int, repeats: int) -> BlockT
 
 @torch.no_grad()
 def measure_blocks(
-    model: nn.Module, input_size: int, threads: int = 1, warmup: int = 3, repeats: int = 15
+    model: nn.Module,
+    input_size: int,
+    threads: int = 1,
+    warmup: int = 3,
+    repeats: int = 15,
+    runtime: str = "onnxruntime",
 ) -> list[BlockTiming]:
     """Time every block of the body, then the classifier stage, at batch size 1."""
     model = model.eval()
@@ -64,6 +84,6 @@ def measure_blocks(
     timings = []
     with fixed_threads(threads):
         for stage in stages:
-            timings.append(time_ms(stage, x, warmup, repeats))
+            timings.append(time_ms(compiled(stage, x, runtime, threads), warmup, repeats))
             x = stage(x)
     return timings
