@@ -154,3 +154,41 @@ def synthetic_results(
     trials = synthetic_trials(n, seed, budget_bytes)
     summary = summary_of(trials, budget_bytes) if with_summary else {}
     return results_from_trials(report_dir, "synthetic", trials, summary)
+
+
+def hand_trial(
+    alpha: float,
+    size: int,
+    k: int,
+    codec: dict[str, Any],
+    accuracy: float,
+    payload: float,
+    latency: float = 1.0,
+    feasible: bool = True,
+) -> optuna.trial.FrozenTrial:
+    """One completed trial with exactly these numbers (for hand-checked figure data)."""
+    return optuna.trial.create_trial(
+        params={"alpha": alpha, "input_size": size, "k": k},
+        distributions={
+            "alpha": CategoricalDistribution([alpha]),
+            "input_size": CategoricalDistribution([size]),
+            "k": IntDistribution(0, 20),
+        },
+        values=[accuracy, payload, latency],
+        user_attrs={
+            "codec_params": codec,
+            "feasible": feasible,
+            "within_budget": feasible,
+            "fits_memory": True,
+            "payload_bytes_p95": payload,
+            "device_macs": 1000,
+            "val_samples": VAL,
+        },
+    )
+
+
+def numbered(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The trials added to an in-memory study, so they get the numbers 0, 1, 2, ..."""
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    study.add_trials(trials)
+    return study.get_trials(deepcopy=False)

@@ -25,6 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from optimizer.cli._profile import add_profile_parsers
+    from optimizer.cli._report import add_report_parser
     from optimizer.cli._search import add_search_parser
     from optimizer.cli._splits import add_splits_parser
     from optimizer.cli._zoo import add_zoo_parser
@@ -39,12 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"split-opt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{zoo,splits,profile,calibrate,search}"
+        dest="command", required=True, parser_class=_Parser, metavar="{zoo,splits,profile,calibrate,search,report}"
     )
     add_zoo_parser(sub)
     add_splits_parser(sub)
     add_profile_parsers(sub)
     add_search_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

@@ -76,12 +76,27 @@ def _device_rows(results: StudyResults) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _space_rows(results: StudyResults) -> list[tuple[str, str]]:
+    """The search space file as the search read it (pareto.json), else what the trials show of it."""
+    spec = results.summary.get("search_space_spec")
+    if not isinstance(spec, dict):
+        return [(name, _text(values)) for name, values in results.space.items()]
+    rows = []
+    for key, value in spec.items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        rows += [(f"{key}.{sub}" if sub else key, _text(v)) for sub, v in items]
+    return rows
+
+
 def context_info(results: StudyResults) -> ContextInfo:
     device = results.device
-    space_rows = [
-        (name, ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values))
-        for name, values in results.space.items()
-    ]
+    space_rows = _space_rows(results)
     return ContextInfo(
         _facts(results),
         device.name if device else str(results.summary.get("device", "unknown")),

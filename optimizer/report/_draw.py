@@ -80,15 +80,16 @@ def _vertical(x: float, y: tuple[float, float], name: str) -> go.Scatter:
     )
 
 
-def _stairs(stairs: Staircase, col: int) -> go.Scatter:
+def _stairs(stairs: Staircase, col: int, splits_only: bool) -> go.Scatter:
+    color = "#ff7f0e" if splits_only else "black"
     return go.Scatter(
         x=stairs.cost,
         y=stairs.accuracy,
         mode="lines+markers",
-        line={"shape": "hv", "color": "black", "width": 1.5},
-        marker={"size": 5, "color": "black"},
+        line={"shape": "hv", "color": color, "width": 1.5, "dash": "dot" if splits_only else "solid"},
+        marker={"size": 5, "color": color},
         name=f"2-D front ({stairs.over})",
-        legendgroup="stairs",
+        legendgroup=f"stairs-{splits_only}",
         showlegend=col == 1,
         text=[f"trial {t}" for t in stairs.trials],
         hovertemplate="%{text}: %{y:.4f}, %{x:.3g}<extra>2-D front</extra>",
@@ -121,7 +122,8 @@ def draw_projections(info: ProjectionInfo) -> go.Figure:
                 row=1,
                 col=col,
             )
-        fig.add_trace(_stairs(info.payload if col == 1 else info.latency, col), row=1, col=col)
+        fig.add_trace(_stairs(info.payload if col == 1 else info.latency, col, False), row=1, col=col)
+        fig.add_trace(_stairs(info.payload_splits if col == 1 else info.latency_splits, col, True), row=1, col=col)
     span = _y_span(info.front)
     if info.front.budget_kb is not None:
         fig.add_trace(_vertical(info.front.budget_kb, span, f"budget {info.front.budget_kb:g} KB"), row=1, col=1)

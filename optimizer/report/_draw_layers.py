@@ -16,6 +16,16 @@ __all__ = ["draw_compression", "draw_tradeoff"]
 _GREY = "#c8c8c8"
 
 
+def _color_range(info: TradeoffInfo) -> dict[str, float]:
+    """The accuracies' own range (Plotly widens a range of constant-colour traces far beyond it)."""
+    values = [s.accuracy for s in info.series if s.accuracy is not None]
+    if not values:
+        return {}
+    low, high = min(values), max(values)
+    pad = 0.005 if high - low < 0.01 else 0.0
+    return {"cmin": low - pad, "cmax": high + pad}
+
+
 def draw_tradeoff(info: TradeoffInfo) -> go.Figure:
     """x = device MACs of the head, y = float32 activation KB (log), colour = accuracy."""
     if not info.series:
@@ -43,7 +53,7 @@ def draw_tradeoff(info: TradeoffInfo) -> go.Figure:
         height=560,
         xaxis={"title": {"text": "device compute: MACs of the head (millions)"}},
         yaxis={"title": {"text": "uncompressed activation at k, KB float32 (log)"}, "type": "log"},
-        coloraxis={"colorscale": "Plasma", "colorbar": {"title": {"text": "val accuracy"}}},
+        coloraxis={"colorscale": "Plasma", "colorbar": {"title": {"text": "val accuracy"}}, **_color_range(info)},
         legend={"title": {"text": "model (one point per k)"}},
         margin={"t": 30},
     )

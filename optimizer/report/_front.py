@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from optimizer.report._records import StudyResults, TrialRecord, describe
+from optimizer.search import N_BLOCKS
 
 __all__ = ["FrontInfo", "PointGroup", "ProjectionInfo", "Staircase", "front_info", "projection_info", "staircase"]
 
@@ -42,9 +43,18 @@ class Staircase(NamedTuple):
 
 
 class ProjectionInfo(NamedTuple):
+    """Two staircases per plane: over every trial, and over the true splits 1 <= k <= n only.
+
+    # NOTE: the extremes win each plane alone: the all-local split sends a 13-byte class id at full
+    # accuracy, and k = 0 costs the device nothing; so the first staircase is often one or two
+    # points, and the second shows the trade-off among the splits proper.
+    """
+
     front: FrontInfo
     payload: Staircase  # accuracy vs payload KB
     latency: Staircase  # accuracy vs device latency ms
+    payload_splits: Staircase
+    latency_splits: Staircase
 
 
 def _group_of(record: TrialRecord, pareto: frozenset[int]) -> str:
@@ -109,10 +119,20 @@ def staircase(points: list[tuple[float, float, int]], over: str) -> Staircase:
 
 def projection_info(results: StudyResults) -> ProjectionInfo:
     """The front plus the 2-D staircases, over the feasible trials (all of them if none is)."""
-    front = front_info(results)
     done = results.complete
     pool = [r for r in done if r.feasible] or done
-    over = "feasible" if any(r.feasible for r in done) else "all (none is feasible)"
-    payload = [(float(r.payload_bytes or 0) / 1000, float(r.accuracy or 0), r.number) for r in pool]
-    latency = [(float(r.latency_ms or 0), float(r.accuracy or 0), r.number) for r in pool]
-    return ProjectionInfo(front, staircase(payload, over), staircase(latency, over))
+    over = "feasible" if any(r.feasible for r in done) else "all, none is feasible"
+    splits = [r for r in pool if r.k is not None and 1 <= r.k <= N_BLOCKS]
+    return ProjectionInfo(
+        front_info(results),
+        staircase(_points(pool, "payload"), over),
+        staircase(_points(pool, "latency"), over),
+        staircase(_points(splits, "payload"), f"{over}, 1 <= k <= {N_BLOCKS}"),
+        staircase(_points(splits, "latency"), f"{over}, 1 <= k <= {N_BLOCKS}"),
+    )
+
+
+def _points(records: list[TrialRecord], cost: str) -> list[tuple[float, float, int]]:
+    if cost == "payload":
+        return [(float(r.payload_bytes or 0) / 1000, float(r.accuracy or 0), r.number) for r in records]
+    return [(float(r.latency_ms or 0), float(r.accuracy or 0), r.number) for r in records]

@@ -122,7 +122,10 @@ def _device_profile(summary: dict[str, Any], notes: list[str]) -> DeviceProfile 
     stored = summary.get("device_profile")
     if isinstance(stored, dict):
         data = {key: value for key, value in stored.items() if key != "path"}
-        return parse_device_profile(data, Path(str(stored.get("path", "pareto.json"))))
+        try:
+            return parse_device_profile(data, Path(str(stored.get("path", "pareto.json"))))
+        except UserError as exc:
+            notes.append(f"the device profile stored in pareto.json is not valid ({exc}); reading the file instead")
     given = summary.get("device_path")
     if not given:
         if summary:

@@ -258,7 +258,10 @@ def summarize(
         "max_latency_ms": request.limits.max_latency_ms,
         "min_accuracy": request.limits.min_accuracy,
         "search_space": request.space.name,
+        "search_space_spec": request.space.to_json(),  # the report shows both in full
+        "device_profile": request.device.to_json(),
         "dataset": evaluator.dataset.spec,
+        "num_classes": evaluator.dataset.num_classes,
         "split_sizes": sizes,
         "sampler": request.sampler,
         "seed": request.seed,
