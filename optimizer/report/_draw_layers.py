@@ -3,6 +3,7 @@ layer (with a menu to switch models; the best model is shown first)."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import plotly.graph_objects as go
@@ -54,7 +55,7 @@ def draw_tradeoff(info: TradeoffInfo) -> go.Figure:
         xaxis={"title": {"text": "device compute: MACs of the head (millions)"}},
         yaxis={"title": {"text": "uncompressed activation at k, KB float32 (log)"}, "type": "log"},
         coloraxis={"colorscale": "Plasma", "colorbar": {"title": {"text": "val accuracy"}}, **_color_range(info)},
-        legend={"title": {"text": "model (one point per k)"}},
+        legend={"title": {"text": "model (one point per k):"}, "orientation": "h", "y": -0.18},
         margin={"t": 30},
     )
     return fig
@@ -89,7 +90,7 @@ def _traces(info: CompressionInfo, visible: bool) -> list[go.Scatter]:
         go.Scatter(
             x=[0] * len(info.images),
             y=[p.payload_bytes for p in info.images],
-            mode="markers+text",
+            mode="markers+text" if len(info.images) <= 4 else "markers",  # more labels would overlap
             name="image codecs at k=0 (filled: within 1 point)",
             text=[p.label.split(" ", 4)[-1] for p in info.images],
             textposition="middle right",
@@ -116,7 +117,8 @@ def _traces(info: CompressionInfo, visible: bool) -> list[go.Scatter]:
 
 def _title(info: CompressionInfo) -> str:
     ref = f"{info.reference_accuracy:.4f}" if info.reference_accuracy is not None else "unknown"
-    return f"{info.model}: uncompressed val accuracy {ref} ({info.reference_source})<br><sub>{info.message}</sub>"
+    message = "<br>".join(textwrap.wrap(info.message, 150))  # Plotly titles do not wrap by themselves
+    return f"<b>{info.model}</b>: uncompressed val accuracy {ref} ({info.reference_source})<br>{message}"
 
 
 def draw_compression(infos: list[CompressionInfo]) -> go.Figure:
@@ -137,11 +139,11 @@ def draw_compression(infos: list[CompressionInfo]) -> go.Figure:
     ]
     fig.update_layout(
         height=560,
-        title={"text": _title(infos[0]), "font": {"size": 14}},
+        title={"text": _title(infos[0]), "font": {"size": 13}},
         xaxis={"title": {"text": "split k (0 = the input image)"}, "dtick": 1, "range": [-0.7, 19.7]},
         yaxis={"title": {"text": "mean payload bytes (log)"}, "type": "log"},
         legend={"orientation": "h", "y": -0.18},
-        margin={"t": 110},
+        margin={"t": 130},
     )
     if len(infos) > 1:
         fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "y": 1.18, "xanchor": "right"}])
