@@ -88,7 +88,7 @@ def _summary_line(results: StudyResults) -> str:
     done = results.complete
     best = results.summary.get("best")
     text = (
-        f"{len(done)} completed trials ({sum(t.feasible for t in done)} feasible), "
+        f"{len(done)} completed trial{'' if len(done) == 1 else 's'} ({sum(t.feasible for t in done)} feasible), "
         f"{len(results.pareto_trials)} in the Pareto set"
     )
     if results.budget_bytes is not None:

@@ -63,8 +63,8 @@ def _table_html(info: TableInfo) -> str:
     return (
         '<section id="section-pareto-table"><h2>6. The Pareto set</h2>'
         f'<p class="caption">{escape(best)}Click a column to sort. {escape(info.note)}.</p>{empty}'
-        f'<table id="pareto-table" class="sortable"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        f'<div class="wide"><table id="pareto-table" class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 
