@@ -23,9 +23,9 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from synthetic_study import summary_of, synthetic_trials  # noqa: E402
+from synthetic_study import summary_of, synthetic_trials
 
-from optimizer.report import write_report  # noqa: E402
+from optimizer.report import write_report
 
 
 def store(trials: list[optuna.trial.FrozenTrial], folder: Path) -> None:

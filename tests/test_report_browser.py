@@ -58,7 +58,8 @@ def _binary(name: str) -> str:
     path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
     if path is None:
         pytest.fail(
-            f"{name} is not installed; the browser tests need Debian's chromium and chromium-driver: run `bash scripts/setup.sh --tests`"
+            f"{name} is not installed; the browser tests need Debian's chromium and chromium-driver: "
+            "run `bash scripts/setup.sh --tests`"
         )
     return path
 
