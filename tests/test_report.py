@@ -115,7 +115,7 @@ def test_compression_keeps_the_smallest_payload_within_one_point(tmp_path: Path)
     assert [p.payload_bytes for p in info.images] == [200, 700] and info.images_within == [False, True]
     assert info.missing_k == [k for k in range(1, N_BLOCKS + 1) if k not in (3, 9, 12)]
     assert info.float16_k == list(range(1, N_BLOCKS + 1)) and len(info.float16_bytes) == N_BLOCKS
-    assert "k=9, 250 B" in info.message and "700 B (2.8x)" in info.message
+    assert "k=9, 250 B" in info.message and "needs 700 B, 2.8x the sweet spot" in info.message
 
 
 def test_parallel_coordinates_have_one_value_per_trial_and_label_missing_parameters(results: StudyResults) -> None:

@@ -21,7 +21,9 @@ table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
 table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
 tr.best td { background: #e8f5e9; font-weight: 600; }
 div.wide { overflow-x: auto; }
-code { font-size: 0.95em; white-space: nowrap; }
+#pareto-table td { white-space: nowrap; }
+#pareto-table td.command { white-space: normal; overflow-wrap: anywhere; min-width: 420px; }
+code { font-size: 0.95em; }
 td.source { color: #555; max-width: 700px; }
 """
 

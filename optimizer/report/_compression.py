@@ -67,8 +67,8 @@ def _message(info_model: str, sweet: Point | None, images: list[Point], within: 
     if kept:
         image = min(kept, key=lambda p: p.payload_bytes)
         ratio = image.payload_bytes / sweet.payload_bytes
-        text += f"; the smallest image codec within 1 point ({image.label}) needs {image.payload_bytes:.0f} B"
-        text += f" ({ratio:.1f}x)"
+        text += f"; the smallest image codec within 1 point ({image.label}) needs {image.payload_bytes:.0f} B, "
+        text += f"{ratio:.1f}x the sweet spot" if ratio >= 1 else f"less than any split tried ({1 / ratio:.1f}x less)"
     else:
         text += "; no image codec trial of this model is within 1 point"
     if missing:

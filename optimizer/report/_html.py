@@ -54,8 +54,10 @@ def _table_html(info: TableInfo) -> str:
         trial = int(row[0].sort)
         cells = []
         for col, cell in zip(info.columns, row, strict=True):
-            text = f"<code>{escape(cell.text)}</code>" if col == "deploy it" else escape(cell.text)
-            cells.append(f'<td data-sort="{escape(str(cell.sort))}">{text}</td>')
+            command = col == "deploy it"
+            text = f"<code>{escape(cell.text)}</code>" if command else escape(cell.text)
+            css = ' class="command"' if command else ""
+            cells.append(f'<td{css} data-sort="{escape(str(cell.sort))}">{text}</td>')
         css = ' class="best"' if trial == info.best_trial else ""
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
     best = f"Highlighted: trial {info.best_trial}, the best within the budget. " if info.best_trial is not None else ""

@@ -42,7 +42,9 @@ def results_from_trials(
     """Assemble the results from trials and a pareto.json document (also used by tests)."""
     notes: list[str] = []
     if not summary:
-        notes.append("pareto.json is missing (the search stopped before its summary): no test-split metrics")
+        notes.append(
+            "pareto.json is missing (the search stopped before its summary): no test-split metrics, no device profile"
+        )
     if summary.get("pareto") is not None:
         pareto = frozenset(int(e["trial"]) for e in summary["pareto"])
     else:
