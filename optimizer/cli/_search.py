@@ -134,9 +134,9 @@ def _search(args: argparse.Namespace) -> int:
         bar.close()
         sys.stderr.write(
             f"split-opt: interrupted; completed trials are kept in {request.storage_url} and "
-            f"{request.out_dir / 'pareto.json'}; run the same command to resume, or "
-            f"`split-opt report {request.out_dir}` for the report of what completed\n"
+            f"{request.out_dir / 'pareto.json'}; run the same command to resume\n"
         )
+        _report_after_interrupt(request)
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -150,6 +150,16 @@ def _search(args: argparse.Namespace) -> int:
         _print(doc, request)
         print(describe_report(report))
     return 0
+
+
+def _report_after_interrupt(request: SearchRequest) -> None:
+    """The report of what completed (a further Ctrl-C while it is written stops at once)."""
+    try:
+        report = write_report(request.out_dir, request.storage)
+    except UserError as exc:
+        sys.stderr.write(f"split-opt: no report written ({exc})\n")
+        return
+    sys.stderr.write(f"split-opt: {describe_report(report)}\n")
 
 
 def _describe(entry: dict[str, Any]) -> str:
