@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from optimizer.report._compression import CompressionInfo
 from optimizer.report._draw import empty_figure
 from optimizer.report._tradeoff import TradeoffInfo
+from optimizer.search import N_BLOCKS
 
 __all__ = ["draw_compression", "draw_tradeoff"]
 
@@ -140,7 +141,7 @@ def draw_compression(infos: list[CompressionInfo]) -> go.Figure:
     fig.update_layout(
         height=560,
         title={"text": _title(infos[0]), "font": {"size": 13}},
-        xaxis={"title": {"text": "split k (0 = the input image)"}, "dtick": 1, "range": [-0.7, 19.7]},
+        xaxis={"title": {"text": "split k (0 = the input image)"}, "dtick": 1, "range": [-0.7, N_BLOCKS + 0.7]},
         yaxis={"title": {"text": "mean payload bytes (log)"}, "type": "log"},
         legend={"orientation": "h", "y": -0.18},
         margin={"t": 130},
