@@ -2,7 +2,8 @@
 # Idempotent set-up on a fresh machine: Debian's Fashion-MNIST (where apt exists), a virtual
 # environment in .venv with the torch/torchvision pair that installs here, and split-opt itself.
 # With --tests it also installs what only the tests need: Debian's postgresql (the multi-worker
-# tests start their own server on loopback).
+# tests start their own server on loopback) and chromium with chromium-driver (the report's
+# browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,10 @@ packages=()
 [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || packages+=(dataset-fashion-mnist)
 if [ "${1:-}" = "--tests" ] && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   packages+=(postgresql)
+fi
+# The report's browser tests drive Debian's headless Chromium through chromedriver (selenium).
+if [ "${1:-}" = "--tests" ] && ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  packages+=(chromium chromium-driver)
 fi
 if [ ${#packages[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

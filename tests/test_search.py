@@ -210,6 +210,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_completed_trials(space: Path, tmp_path: 
     assert process.returncode == 130 and "completed trials are kept" in err and "Traceback" not in err, err[-3000:]
     doc = json.loads((tmp_path / "reports" / "t" / "pareto.json").read_text())
     assert doc["interrupted"] and doc["n_complete"] == len(_complete_numbers(tmp_path)) >= 3
+    assert (tmp_path / "reports" / "t" / "index.html").is_file() and "index.html" in err  # the report of what completed
 
 
 def _pareto_configs(doc: dict) -> set[str]:

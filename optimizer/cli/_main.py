@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from optimizer.cli._deploy import add_deploy_parsers
     from optimizer.cli._export import add_export_parser
     from optimizer.cli._profile import add_profile_parsers
+    from optimizer.cli._report import add_report_parser
     from optimizer.cli._search import add_search_parser
     from optimizer.cli._splits import add_splits_parser
     from optimizer.cli._zoo import add_zoo_parser
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command",
         required=True,
         parser_class=_Parser,
-        metavar="{zoo,splits,profile,calibrate,search,export,serve,infer,verify}",
+        metavar="{zoo,splits,profile,calibrate,search,export,serve,infer,verify,report}",
     )
     add_zoo_parser(sub)
     add_splits_parser(sub)
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_search_parser(sub)
     add_export_parser(sub)
     add_deploy_parsers(sub)
+    add_report_parser(sub)
     return parser
 
 

@@ -13,9 +13,11 @@ import optuna
 from tqdm import tqdm
 
 from optimizer.cli._common import emit_json, positive_int, table
+from optimizer.cli._report import describe_report, report_json
 from optimizer.config import load_device_profile, load_search_space
 from optimizer.errors import UserError
 from optimizer.profiler import cache_dir
+from optimizer.report import write_report
 from optimizer.search import SAMPLERS, Limits, SearchRequest, build_evaluator, run_search
 
 __all__ = ["DEFAULT_SPACE", "add_search_parser"]
@@ -29,7 +31,8 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
         help="find the Pareto-optimal splits and codecs for a device and budget",
         description="An Optuna multi-objective study: maximise val accuracy, minimise mean "
         "payload bytes and predicted device latency, under the payload budget and "
-        "the device's memory. Writes reports/NAME/ (study storage, pareto.json); "
+        "the device's memory. Writes reports/NAME/ (study storage, pareto.json, the "
+        "interactive report index.html); "
         "running the same --study again resumes it.",
     )
     p.add_argument("--device", type=Path, required=True, help="a device profile, e.g. profiles/pi4.yaml")
@@ -133,17 +136,30 @@ def _search(args: argparse.Namespace) -> int:
             f"split-opt: interrupted; completed trials are kept in {request.storage_url} and "
             f"{request.out_dir / 'pareto.json'}; run the same command to resume\n"
         )
+        _report_after_interrupt(request)
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
     bar.close()
     for extra in rescoring:
         extra.close()
+    report = write_report(request.out_dir, request.storage)
     if quiet:
-        emit_json(doc)
+        emit_json({**doc, "report": report_json(report)})
     else:
         _print(doc, request)
+        print(describe_report(report))
     return 0
+
+
+def _report_after_interrupt(request: SearchRequest) -> None:
+    """The report of what completed (a further Ctrl-C while it is written stops at once)."""
+    try:
+        report = write_report(request.out_dir, request.storage)
+    except UserError as exc:
+        sys.stderr.write(f"split-opt: no report written ({exc})\n")
+        return
+    sys.stderr.write(f"split-opt: {describe_report(report)}\n")
 
 
 def _describe(entry: dict[str, Any]) -> str:

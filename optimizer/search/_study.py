@@ -259,7 +259,10 @@ def summarize(
         "min_accuracy": request.limits.min_accuracy,
         "search_space": request.space.name,
         "search_space_path": str(Path(request.space.path).resolve()),  # `split-opt export` reads it
+        "search_space_spec": request.space.to_json(),  # the report shows both in full
+        "device_profile": request.device.to_json(),
         "dataset": evaluator.dataset.spec,
+        "num_classes": evaluator.dataset.num_classes,
         "split_sizes": sizes,
         "sampler": request.sampler,
         "seed": request.seed,

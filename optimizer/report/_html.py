@@ -1,0 +1,111 @@
+"""The page: one self-contained HTML document with Plotly's JavaScript inlined (works offline from
+file://), the figures, the sortable Pareto table and the study's context. Every text that comes
+from a study or a profile is escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import NamedTuple
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from optimizer.report._assets import CSS, SORT_JS
+from optimizer.report._context import ContextInfo
+from optimizer.report._table import TableInfo
+
+__all__ = ["FigureSection", "figure_points", "render_page"]
+
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+class FigureSection(NamedTuple):
+    id: str  # the div's id, also the key of the point counts
+    title: str
+    caption: str
+    figure: go.Figure
+
+
+def figure_points(figure: go.Figure) -> int:
+    """Data points over all traces (what the browser test counts back from the page)."""
+    total = 0
+    for trace in figure.data:
+        if trace.type == "parcoords":
+            total += len(trace.dimensions[0].values) if trace.dimensions else 0
+        else:
+            total += len(trace.x) if trace.x is not None else 0
+    return total
+
+
+def _figure_html(section: FigureSection) -> str:
+    div = pio.to_html(section.figure, include_plotlyjs=False, full_html=False, div_id=section.id, config=_PLOTLY_CONFIG)
+    return (
+        f'<section id="section-{section.id}"><h2>{escape(section.title)}</h2>'
+        f'<p class="caption">{escape(section.caption)}</p>{div}</section>'
+    )
+
+
+def _table_html(info: TableInfo) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in info.columns)
+    rows = []
+    for row in info.rows:
+        trial = int(row[0].sort)
+        cells = []
+        for col, cell in zip(info.columns, row, strict=True):
+            command = col == "deploy it"
+            text = f"<code>{escape(cell.text)}</code>" if command else escape(cell.text)
+            css = ' class="command"' if command else ""
+            cells.append(f'<td{css} data-sort="{escape(str(cell.sort))}">{text}</td>')
+        css = ' class="best"' if trial == info.best_trial else ""
+        rows.append(f"<tr{css}>{''.join(cells)}</tr>")
+    best = f"Highlighted: trial {info.best_trial}, the best within the budget. " if info.best_trial is not None else ""
+    empty = "" if rows else "<p class='message'>The Pareto set is empty: no trial completed.</p>"
+    return (
+        '<section id="section-pareto-table"><h2>6. The Pareto set</h2>'
+        f'<p class="caption">{escape(best)}Click a column to sort. {escape(info.note)}.</p>{empty}'
+        f'<div class="wide"><table id="pareto-table" class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
+
+
+def _rows(rows: Sequence[Sequence[str]]) -> str:
+    return "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+
+
+def _context_html(info: ContextInfo) -> str:
+    device = (
+        f"<h3>Device profile: {escape(info.device_name)}</h3><p>{escape(info.device_description)}</p>"
+        "<table><thead><tr><th>parameter</th><th>value</th><th>source</th></tr></thead><tbody>"
+        + "".join(
+            f"<tr><td>{escape(p)}</td><td>{escape(v)}</td><td class='source'>{escape(s)}</td></tr>"
+            for p, v, s in info.device_rows
+        )
+        + "</tbody></table>"
+        if info.device_rows
+        else f"<h3>Device profile: {escape(info.device_name)}</h3><p class='message'>The profile could not be read.</p>"
+    )
+    return (
+        '<section id="section-context"><h2>7. Study context</h2>'
+        f"<table><tbody>{_rows(info.facts)}</tbody></table>"
+        f"<h3>Search space (values the sampler could choose)</h3><table><tbody>{_rows(info.space_rows)}</tbody></table>"
+        f"{device}</section>"
+    )
+
+
+def render_page(
+    title: str, summary: str, messages: list[str], figures: list[FigureSection], table: TableInfo, context: ContextInfo
+) -> str:
+    nav = " ".join(f'<a href="#section-{f.id}">{escape(f.title)}</a>' for f in figures)
+    nav += ' <a href="#section-pareto-table">Pareto set</a> <a href="#section-context">Context</a>'
+    notes = "".join(f'<div class="message">{escape(m)}</div>' for m in messages)
+    body = "".join(_figure_html(f) for f in figures)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{CSS}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f'<h1>{escape(title)}</h1><p class="summary">{escape(summary)}</p><div id="messages">{notes}</div>'
+        f"<nav>{nav}</nav>{body}{_table_html(table)}{_context_html(context)}"
+        f"<script>{SORT_JS}</script></body></html>\n"
+    )

@@ -1,0 +1,88 @@
+"""`split-opt report` and the report written by `split-opt search`, end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from optimizer.cli import main
+from optimizer.models import build_mobilenetv2
+
+PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny search (one random model, a few trials) run through the CLI; its reports folder."""
+    from conftest import make_fake_fashion
+
+    root = tmp_path_factory.mktemp("report-cli")
+    data = make_fake_fashion(root / "fmnist")
+    torch.manual_seed(0)
+    torch.save(build_mobilenetv2(0.35, 10).state_dict(), root / "w_0.35.pt")
+    space = {
+        "name": "tiny",
+        "description": "a tiny space for the report tests",
+        "family": "mobilenetv2",
+        "dataset": f"fashion-mnist:{data}",
+        "weights": f"file:{root}/w_{{alpha}}.pt",
+        "alphas": [0.35],
+        "input_sizes": [32],
+        "splits": {"min": 0, "max": 20},
+        "pca": {"geometry": ["channel"], "components": [2, 4], "bits": [2, 4], "coders": ["ans"]},
+        "image": {"formats": ["png", "jpeg"], "qualities": [50]},
+        "samples": {"calib": 20, "val": 30},
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(space))
+    args = ["search", "--device", str(PI4), "--search-space", str(root / "tiny.yaml"), "--budget-kb", "5"]
+    args += ["--reports-dir", str(root / "reports"), "--study", "t", "--sampler", "random", "--trials", "4"]
+    assert main(args) == 0
+    return root / "reports" / "t"
+
+
+def test_search_writes_the_report_and_says_where(searched: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = searched / "index.html"
+    assert page.is_file() and page.stat().st_size > 4e6  # Plotly's bundle is inlined
+    html = page.read_text()
+    assert "split-opt report: t" in html and f"split-opt export {searched} --trial" in html
+    pareto = json.loads((searched / "pareto.json").read_text())
+    assert pareto["device_profile"]["name"] == "pi4" and pareto["search_space_spec"]["name"] == "tiny"
+    assert pareto["num_classes"] == 10
+
+
+def test_report_command_prints_path_and_point_counts(searched: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (searched / "index.html").unlink()
+    assert main(["report", str(searched), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["path"] == str(searched / "index.html") and Path(doc["path"]).is_file()
+    complete = json.loads((searched / "pareto.json").read_text())["n_complete"]
+    assert doc["figure_points"]["front-3d"] == complete == doc["figure_points"]["parallel"]
+    assert set(doc["figure_points"]) == {
+        "front-3d",
+        "projections",
+        "tradeoff",
+        "compression",
+        "parallel",
+        "pareto-table",
+    }
+    assert main(["report", str(searched)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"wrote {searched / 'index.html'} (") and "3-D front" in out
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_report_without_a_study_is_a_one_line_user_error(
+    tmp_path: Path, make: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "reports" / "nothing"
+    if make == "empty":
+        folder.mkdir(parents=True)
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("split-opt: error: ")
+    assert ("does not exist" in err) if make == "missing" else ("no study in" in err and "split-opt search" in err)
+    assert not (folder / "study.db").exists()  # nothing was created
