@@ -60,7 +60,13 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="processes on this machine sharing the study (each also uses the disk cache)",
     )
-    p.add_argument("--sampler", choices=SAMPLERS, default="nsga2")
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="nsga2",
+        help="Optuna sampler (default: %(default)s, the best of those measured at small trial budgets in "
+        "benchmarks/bench_search.py; grid enumerates the space)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-latency-ms", type=float, default=None, help="deadline for head + encoding on the device")
     p.add_argument("--min-accuracy", type=float, default=None, help="minimum val accuracy in [0, 1]")
