@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from optimizer.data import FashionMNIST
+from optimizer.models import build_mobilenetv2
 
 # One thread: the tests' nets are tiny, and results stay the same on any machine.
 torch.set_num_threads(1)
@@ -70,3 +72,27 @@ def make_imagefolder(root: Path, classes: int = 3, per_class: int = 12, size: tu
 @pytest.fixture
 def imagefolder_root(tmp_path: Path) -> Path:
     return make_imagefolder(tmp_path / "folder")
+
+
+def write_tiny_space(root: Path, fashion_root: Path, **overrides: object) -> Path:
+    """A search space over one random alpha-0.35 model at 32 px on the fake Fashion-MNIST in
+    ``fashion_root``: weights and root/tiny.yaml are written under ``root``; keys can be overridden."""
+    torch.manual_seed(0)
+    torch.save(build_mobilenetv2(0.35, 10).state_dict(), root / "w_0.35.pt")
+    doc = {
+        "name": "tiny",
+        "description": "a tiny space for tests",
+        "family": "mobilenetv2",
+        "dataset": f"fashion-mnist:{fashion_root}",
+        "weights": f"file:{root}/w_{{alpha}}.pt",
+        "alphas": [0.35],
+        "input_sizes": [32],
+        "splits": {"min": 0, "max": 20},
+        "pca": {"geometry": ["channel"], "components": [2, 4], "bits": [2, 4], "coders": ["ans"]},
+        "image": {"formats": ["png", "jpeg"], "qualities": [50]},
+        "samples": {"calib": 20, "val": 30},
+        **overrides,
+    }
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path

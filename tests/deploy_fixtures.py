@@ -15,13 +15,10 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-import torch
-import yaml
-from conftest import make_fake_fashion
+from conftest import make_fake_fashion, write_tiny_space
 
 from optimizer.cli import main
 from optimizer.config import load_search_space
-from optimizer.models import build_mobilenetv2
 from optimizer.search import Config, Evaluator, build_evaluator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,24 +57,13 @@ class TinyStudy:
 
 def _space(root: Path) -> Path:
     fashion = make_fake_fashion(root / "fmnist", n_train=50, n_test=400)
-    torch.manual_seed(0)
-    torch.save(build_mobilenetv2(0.35, 10).state_dict(), root / "w_0.35.pt")
-    doc = {
-        "name": "tiny",
-        "description": "a tiny space for the deploy tests",
-        "family": "mobilenetv2",
-        "dataset": f"fashion-mnist:{fashion}",
-        "weights": f"file:{root}/w_{{alpha}}.pt",
-        "alphas": [0.35],
-        "input_sizes": [32],
-        "splits": {"min": 0, "max": 20},
-        "pca": {"geometry": ["channel"], "components": [4], "bits": [4], "coders": ["ans"]},
-        "image": {"formats": ["png"], "qualities": [50]},
-        "samples": {"calib": 40, "val": 30},
-    }
-    path = root / "tiny.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return write_tiny_space(
+        root,
+        fashion,
+        pca={"geometry": ["channel"], "components": [4], "bits": [4], "coders": ["ans"]},
+        image={"formats": ["png"], "qualities": [50]},
+        samples={"calib": 40, "val": 30},
+    )
 
 
 _SHARED: list[TinyStudy] = []

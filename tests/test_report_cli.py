@@ -6,11 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-import yaml
 
 from optimizer.cli import main
-from optimizer.models import build_mobilenetv2
 
 PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
 
@@ -18,26 +15,11 @@ PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny search (one random model, a few trials) run through the CLI; its reports folder."""
-    from conftest import make_fake_fashion
+    from conftest import make_fake_fashion, write_tiny_space
 
     root = tmp_path_factory.mktemp("report-cli")
     data = make_fake_fashion(root / "fmnist")
-    torch.manual_seed(0)
-    torch.save(build_mobilenetv2(0.35, 10).state_dict(), root / "w_0.35.pt")
-    space = {
-        "name": "tiny",
-        "description": "a tiny space for the report tests",
-        "family": "mobilenetv2",
-        "dataset": f"fashion-mnist:{data}",
-        "weights": f"file:{root}/w_{{alpha}}.pt",
-        "alphas": [0.35],
-        "input_sizes": [32],
-        "splits": {"min": 0, "max": 20},
-        "pca": {"geometry": ["channel"], "components": [2, 4], "bits": [2, 4], "coders": ["ans"]},
-        "image": {"formats": ["png", "jpeg"], "qualities": [50]},
-        "samples": {"calib": 20, "val": 30},
-    }
-    (root / "tiny.yaml").write_text(yaml.safe_dump(space))
+    write_tiny_space(root, data)
     args = ["search", "--device", str(PI4), "--search-space", str(root / "tiny.yaml"), "--budget-kb", "5"]
     args += ["--reports-dir", str(root / "reports"), "--study", "t", "--sampler", "random", "--trials", "4"]
     assert main(args) == 0

@@ -13,12 +13,10 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy.exc
-import torch
-import yaml
+from conftest import write_tiny_space
 
 from optimizer.cli import main
 from optimizer.config import load_search_space
-from optimizer.models import build_mobilenetv2
 from optimizer.search import reference_points
 
 PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
@@ -39,24 +37,7 @@ ENTRY_KEYS = (
 
 @pytest.fixture
 def space(tmp_path: Path, fake_fashion_root: Path) -> Path:
-    torch.manual_seed(0)
-    torch.save(build_mobilenetv2(0.35, 10).state_dict(), tmp_path / "w_0.35.pt")
-    doc = {
-        "name": "tiny",
-        "description": "a tiny space for tests",
-        "family": "mobilenetv2",
-        "dataset": f"fashion-mnist:{fake_fashion_root}",
-        "weights": f"file:{tmp_path}/w_{{alpha}}.pt",
-        "alphas": [0.35],
-        "input_sizes": [32],
-        "splits": {"min": 0, "max": 20},
-        "pca": {"geometry": ["channel"], "components": [2, 4], "bits": [2, 4], "coders": ["ans"]},
-        "image": {"formats": ["png", "jpeg"], "qualities": [50]},
-        "samples": {"calib": 20, "val": 30},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return write_tiny_space(tmp_path, fake_fashion_root)
 
 
 def _study(tmp_path: Path) -> optuna.Study:
