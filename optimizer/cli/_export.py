@@ -21,8 +21,7 @@ from optimizer.deploy import ExportSpec, export_bundle
 from optimizer.errors import UserError
 from optimizer.models import FAMILY, weights_for_alpha
 from optimizer.profiler import cache_dir
-from optimizer.search import Config, Evaluator, build_evaluator
-from optimizer.search._pareto import config_key, entry_of
+from optimizer.search import Config, Evaluator, build_evaluator, config_key, entry_of
 
 __all__ = ["add_export_parser"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from optimizer.search._engine import Config, Evaluation, Evaluator
 from optimizer.search._objective import N_BLOCKS, Limits, Objective, suggest_config
-from optimizer.search._pareto import non_dominated, pick_best, wilson
+from optimizer.search._pareto import config_key, entry_of, non_dominated, pick_best, wilson
 from optimizer.search._study import (
     SAMPLERS,
     SearchRequest,
@@ -27,6 +27,8 @@ __all__ = [
     "Objective",
     "SearchRequest",
     "build_evaluator",
+    "config_key",
+    "entry_of",
     "make_sampler",
     "non_dominated",
     "open_study",
