@@ -108,12 +108,15 @@ def _search(args: argparse.Namespace) -> int:
     quiet = args.format == "json"
     bar = tqdm(total=request.trials, desc=f"search {request.study_name}", unit="trial", disable=quiet)
     best_acc: list[float] = []
+    references = [0]  # reference points finished in this run (the bar counts sampled trials)
 
     def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.user_attrs.get("feasible") and trial.values:
             best_acc.append(trial.values[0])
-        bar.update(0 if trial.user_attrs.get("reference") else 1)
-        bar.set_postfix(done=len(study.trials), best_feasible_acc=f"{max(best_acc):.4f}" if best_acc else "-")
+        is_reference = bool(trial.user_attrs.get("reference"))
+        references[0] += is_reference
+        bar.update(0 if is_reference else 1)
+        bar.set_postfix(references=references[0], best_feasible_acc=f"{max(best_acc):.4f}" if best_acc else "-")
 
     rescoring: list[tqdm] = []
 
