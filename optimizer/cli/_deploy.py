@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.cli._common import add_format, emit_json, positive_int, table
-from optimizer.deploy import open_bundle
 
 __all__ = ["add_deploy_parsers"]
 
@@ -57,6 +56,7 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from optimizer.deploy import open_bundle  # deploy (onnxruntime, FastAPI) loads only when used
     from optimizer.deploy._server import create_app
 
     bundle = open_bundle(args.bundle)  # a tampered bundle stops here: one line, exit 2
@@ -71,6 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _infer(args: argparse.Namespace) -> int:
+    from optimizer.deploy import open_bundle  # deploy (onnxruntime, FastAPI) loads only when used
     from optimizer.deploy._client import LocalServer, RemoteServer, infer_images
 
     bundle = open_bundle(args.bundle)
@@ -105,6 +106,7 @@ def _print_infer(doc: dict[str, Any]) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from optimizer.deploy import open_bundle  # deploy (onnxruntime, FastAPI) loads only when used
     from optimizer.deploy._verify import verify_bundle
 
     bundle = open_bundle(args.bundle)

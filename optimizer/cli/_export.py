@@ -10,18 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from optimizer.cli._common import add_format, emit_json
 from optimizer.cli._search import DEFAULT_SPACE
 from optimizer.config import SearchSpace, load_search_space
-from optimizer.deploy import ExportSpec, export_bundle
 from optimizer.errors import UserError
 from optimizer.models import FAMILY, weights_for_alpha
 from optimizer.profiler import cache_dir
 from optimizer.search import Config, Evaluator, build_evaluator, config_key, entry_of
+
+if TYPE_CHECKING:
+    from optimizer.deploy import ExportSpec
 
 __all__ = ["add_export_parser"]
 
@@ -128,12 +130,16 @@ def _spec(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Evaluator
     study = {"name": pareto["study"], "trial": entry["trial"], "device": pareto["device"]}
     study["budget_bytes"] = pareto["budget_bytes"]
     model = evaluator.model(config.alpha, config.input_size)
+    from optimizer.deploy import ExportSpec  # deploy (onnxruntime, onnx) loads only when used
+
     return ExportSpec(
         args.out.name, model, model_info, config.k, evaluator.codec(config), _expected(entry), data, study
     )
 
 
 def _export(args: argparse.Namespace) -> int:
+    from optimizer.deploy import export_bundle
+
     pareto = _read_pareto(args.report)
     evaluator = build_evaluator(_space(args, pareto), pareto.get("dataset"), cache_dir())
     entry = _trial_entry(args, pareto, evaluator)
