@@ -47,7 +47,7 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--trials",
         type=positive_int,
-        default=60,
+        default=150,
         help="sampled trials to run now, besides the reference points (default: %(default)s)",
     )
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")

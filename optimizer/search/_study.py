@@ -52,7 +52,7 @@ class SearchRequest:
     study_name: str
     out_dir: Path
     storage: str | None = None
-    trials: int | None = 60
+    trials: int | None = 150
     timeout_s: float | None = None
     sampler: str = "nsga2"
     seed: int = 0
