@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import signal
 import sys
 import threading
@@ -21,6 +22,8 @@ from optimizer.report import write_report
 from optimizer.search import SAMPLERS, Limits, SearchRequest, build_evaluator, run_search
 
 __all__ = ["DEFAULT_SPACE", "add_search_parser"]
+
+_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
 
 DEFAULT_SPACE = Path(__file__).resolve().parents[2] / "search_spaces" / "mobilenetv2-fashion-mnist.yaml"
 
@@ -107,16 +110,16 @@ def _search(args: argparse.Namespace) -> int:
     evaluator = build_evaluator(request.space, request.dataset, request.cache_dir)
     quiet = args.format == "json"
     bar = tqdm(total=request.trials, desc=f"search {request.study_name}", unit="trial", disable=quiet)
-    best_acc: list[float] = []
-    references = [0]  # reference points finished in this run (the bar counts sampled trials)
+    started = datetime.datetime.now()  # Optuna stamps trials with naive local times
 
-    def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.user_attrs.get("feasible") and trial.values:
-            best_acc.append(trial.values[0])
-        is_reference = bool(trial.user_attrs.get("reference"))
-        references[0] += is_reference
-        bar.update(0 if is_reference else 1)
-        bar.set_postfix(references=references[0], best_feasible_acc=f"{max(best_acc):.4f}" if best_acc else "-")
+    def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> None:
+        # Read from the storage, so trials finished by the other worker processes count too.
+        finished = study.get_trials(deepcopy=False, states=_FINISHED)
+        this_run = [t for t in finished if t.datetime_start is not None and t.datetime_start >= started]
+        references = sum(bool(t.user_attrs.get("reference")) for t in this_run)
+        bar.update(len(this_run) - references - bar.n)
+        best = max((t.values[0] for t in finished if t.user_attrs.get("feasible") and t.values), default=None)
+        bar.set_postfix(references=references, best_feasible_acc="-" if best is None else f"{best:.4f}")
 
     rescoring: list[tqdm] = []
 

@@ -142,7 +142,9 @@ def _enqueue_grid(study: optuna.Study, request: SearchRequest) -> None:
             return
 
 
-ProgressFn = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+# Called after each trial this process finishes, and about once a second (trial None) while it
+# waits for the other worker processes: their trials are in the storage.
+ProgressFn = Callable[[optuna.Study, optuna.trial.FrozenTrial | None], None]
 
 
 def run_search(
@@ -180,9 +182,13 @@ def run_search(
         interrupted = True  # completed trials are already in the storage
     finally:
         for helper in helpers:
-            if interrupted:
-                helper.terminate()
-            helper.join()
+            while helper.is_alive():
+                if interrupted or (stop is not None and stop.is_set()):
+                    interrupted = True
+                    helper.terminate()
+                helper.join(timeout=1.0)
+                if progress is not None and not interrupted:
+                    progress(study, None)
     doc = summarize(study, request, evaluator, rescore_progress)
     doc["wall_time_s"] = round(time.time() - started, 1)
     doc["interrupted"] = interrupted
@@ -201,7 +207,11 @@ def _shares(trials: int | None, workers: int) -> list[int | None]:
 
 
 def _optimize(
-    study: optuna.Study, request: SearchRequest, evaluator: Evaluator, trials: int | None, progress: ProgressFn | None
+    study: optuna.Study,
+    request: SearchRequest,
+    evaluator: Evaluator,
+    trials: int | None,
+    progress: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
 ) -> None:
     objective = Objective(request.space, evaluator, request.device, request.limits)
     study.optimize(
