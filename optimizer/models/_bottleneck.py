@@ -75,7 +75,8 @@ class FactorizedPrior(nn.Module):
         """P(round(y) = y) for integer y, or the noisy relaxation for real y; same shape as y."""
         v, means, scales = self._per_component(y)
         upper, lower = (v - means + 0.5) / scales, (v - means - 0.5) / scales
-        sign = -torch.sign(upper + lower).detach()  # compute in the tail where sigmoid is precise
+        # compute in the tail where sigmoid is precise (never sign 0: that would zero the mass)
+        sign = torch.where(upper + lower > 0, -1.0, 1.0).detach()
         mass = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs()
         weights = torch.softmax(self.logits, dim=1).view_as(means)
         return (weights * mass).sum(-1).clamp_min(1e-9)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,6 @@ def load_bottleneck(path: str | Path) -> LoadedBottleneck:
         state = torch.load(path, map_location="cpu", weights_only=True)
         module = LearnedBottleneck(BottleneckSpec(**card["spec"]))
         module.load_state_dict(state)
-    except (RuntimeError, TypeError, KeyError, ValueError) as exc:
+    except (RuntimeError, TypeError, KeyError, ValueError, pickle.UnpicklingError) as exc:
         raise UserError(f"bottleneck {path} does not fit its card ({exc}); re-train it") from exc
     return LoadedBottleneck(module.eval(), card, path)

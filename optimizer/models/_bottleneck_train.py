@@ -165,9 +165,9 @@ def _run_steps(run: _Run, data: TeacherData, ckpt: Path, progress: ProgressFn | 
     while run.step < total:
         epoch, first = divmod(run.step, per_epoch)
         order = np.random.default_rng([run.cfg.seed, epoch]).permutation(n)
-        torch.manual_seed(run.cfg.seed * 1_000_003 + run.step)  # the noise of a resumed run
         for i in range(first, per_epoch):
             t0 = time.monotonic()
+            torch.manual_seed(run.cfg.seed * 1_000_003 + run.step)  # per step: a resumed run draws the same noise
             loss, info = _loss(run, data, order[i * bs : (i + 1) * bs], var)
             run.opt.zero_grad(set_to_none=True)
             loss.backward()
