@@ -111,3 +111,16 @@ def test_export_and_verify_reproduce_the_study(
     np.testing.assert_array_equal(sizes, evaluation.payload_bytes)
     assert main(["verify", str(out), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"]
+
+
+def test_the_compression_figure_shows_the_bottleneck_beside_pca_and_images(study: tuple[Path, Path, Path]) -> None:
+    from optimizer.report import compression_info, draw_compression, load_results
+
+    info = compression_info(load_results(study[1]), 0.35, 32)
+    assert [p.k for p in info.bottlenecks] == [K] and len(info.bottlenecks_within) == 1
+    assert "bottleneck" in info.bottlenecks[0].label and "beta=0.01" in info.bottlenecks[0].label
+    names = [trace.name for trace in draw_compression([info]).data]
+    assert (
+        "learned bottleneck (filled: within 1 point)" in names
+        and "image codecs at k=0 (filled: within 1 point)" in names
+    )
