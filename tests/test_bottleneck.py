@@ -170,3 +170,19 @@ def test_the_engine_scores_a_bottleneck_end_to_end(teacher: Path, fake_fashion: 
     assert result.encode_macs == bn.card["encoder_macs"] > 0
     with pytest.raises(UserError, match="trained for"):
         ev.evaluate(Config.make(0.35, 32, 6, params))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_mutated_and_truncated_payloads_decode_or_raise_codec_error(data: st.DataObject) -> None:
+    codec = _codec()
+    payload = bytearray(codec.encode(np.zeros(SHAPE, dtype=np.float32) + codec.offset[:, None, None] + 3))
+    cut = data.draw(st.integers(0, len(payload)))
+    flips = data.draw(st.lists(st.tuples(st.integers(0, len(payload) - 1), st.integers(0, 255)), max_size=4))
+    for pos, value in flips:
+        payload[pos] = value
+    try:
+        out = codec.decode(bytes(payload[:cut] if data.draw(st.booleans()) else payload))
+    except CodecError:
+        return
+    assert out.shape == SHAPE
