@@ -186,3 +186,33 @@ def test_mutated_and_truncated_payloads_decode_or_raise_codec_error(data: st.Dat
     except CodecError:
         return
     assert out.shape == SHAPE
+
+
+def test_cli_trains_and_writes_a_card_measured_with_the_codec(
+    teacher: Path, fake_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optimizer.cli import main
+
+    args = ["bottleneck", "train", "--alpha", "0.35", "--input-size", "32", "--split", "5", "--beta", "0.01"]
+    args += ["--dataset", f"fashion-mnist:{fake_fashion_root}", "--weights", f"file:{teacher}", "--epochs", "1"]
+    args += ["--batch-size", "16", "--train-samples", "32", "--eval-samples", "20", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "bn"), "--format", "json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    for key in (
+        "alpha",
+        "input_size",
+        "k",
+        "beta",
+        "epochs",
+        "wall_time_s",
+        "val_accuracy_coded",
+        "payload_bytes_mean",
+    ):
+        assert key in card, key
+    assert card["coded_samples"] == 20 and card["payload_bytes_mean"] > 13
+    assert json.loads((tmp_path / "bn" / f"{card['name']}.json").read_text()) == card
+    state = torch.load(tmp_path / "bn" / f"{card['name']}.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    args[args.index("--beta") + 1] = "-1"
+    assert main([*args, "--out", str(tmp_path / "bn")]) == 2  # a negative beta: one line, exit 2
+    assert "beta >= 0" in capsys.readouterr().err

@@ -235,7 +235,10 @@ def train_bottleneck(
 ) -> LoadedBottleneck:
     """Train (or resume) one bottleneck; write ``OUT/NAME.pt`` and ``OUT/NAME.json``."""
     if cfg.beta < 0 or cfg.stride < 1 or cfg.latent < 1:
-        raise UserError(f"need beta >= 0, stride >= 1, latent >= 1; got {cfg.beta}, {cfg.stride}, {cfg.latent}")
+        raise UserError(
+            f"a bottleneck needs beta >= 0, stride >= 1 and latent >= 1, got beta={cfg.beta:g}, "
+            f"stride={cfg.stride}, latent={cfg.latent}; pass values in those ranges"
+        )
     splits = make_splits(dataset, seed=cfg.split_seed)
     train_idx = np.sort(np.random.default_rng(cfg.seed).permutation(splits.train)[: cfg.train_samples])
     if len(train_idx) < cfg.batch_size:
