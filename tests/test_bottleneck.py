@@ -82,6 +82,16 @@ def test_prior_tables_hold_the_prior_mass() -> None:
     np.testing.assert_allclose(pmf[:, 1:-1], inner, atol=1e-6)
 
 
+def test_a_sharp_prior_keeps_its_mode_inside_the_range() -> None:
+    net = LearnedBottleneck(BottleneckSpec(4, 4, 4, 4, 2, 2))
+    with torch.no_grad():
+        net.prior.means.fill_(0.6)  # all mass on the integer 1
+        net.prior.log_scales.fill_(-5.0)
+    offset, pmf = prior_tables(net.prior)
+    assert (offset <= 1).all() and (offset + pmf.shape[1] - 1 >= 1).all()
+    assert np.allclose(pmf[np.arange(2), 1 - offset], 1.0, atol=1e-6)
+
+
 def _toy_rate(beta: float) -> float:
     """Bits per sample after fitting a tiny bottleneck to fixed random activations."""
     torch.manual_seed(0)

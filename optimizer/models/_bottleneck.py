@@ -160,9 +160,10 @@ def prior_tables(prior: FactorizedPrior, tail_mass: float = TAIL_MASS) -> tuple[
     grid = torch.arange(-MAX_RANGE, MAX_RANGE + 1, dtype=torch.float64)
     prior64 = _float64(prior)
     upper = prior64.cdf(grid.repeat(prior.logits.shape[0], 1) + 0.5).numpy()  # F(n + 1/2) per channel
-    lows = (upper >= tail_mass / 2).argmax(1)
-    highs = len(grid) - 1 - (upper[:, ::-1] <= 1 - tail_mass / 2).argmax(1)
-    highs = np.maximum(highs, lows)
+    if (upper[:, 0] >= tail_mass / 2).any() or (upper[:, -1] < 1 - tail_mass / 2).any():
+        raise ValueError(f"the prior spreads beyond +-{MAX_RANGE}; train with a larger beta")
+    lows = (upper >= tail_mass / 2).argmax(1)  # first n with F(n + 1/2) >= tail / 2: less below it
+    highs = (upper >= 1 - tail_mass / 2).argmax(1)  # first n with at most tail / 2 above it
     width = int((highs - lows).max()) + 1
     if width > MAX_RANGE:
         raise ValueError(f"the prior spreads over {width} integers, more than {MAX_RANGE}; train with a larger beta")
