@@ -121,7 +121,7 @@ def teacher(tmp_path: Path, fake_fashion_root: Path) -> Path:
 
 def _cfg(teacher: Path, **kw: object) -> BottleneckTrainConfig:
     base = {"epochs": 2, "batch_size": 16, "train_samples": 64, "eval_samples": 30, "checkpoint_every_s": 0.0}
-    return BottleneckTrainConfig(0.35, 32, 5, 0.01, weights=f"file:{teacher}", **{**base, **kw})  # type: ignore[arg-type]
+    return BottleneckTrainConfig(0.35, 32, 5, weights=f"file:{teacher}", **{"beta": 0.01, **base, **kw})  # type: ignore[arg-type]
 
 
 def test_training_resumes_from_its_checkpoint(teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path) -> None:
@@ -226,3 +226,18 @@ def test_cli_trains_and_writes_a_card_measured_with_the_codec(
     args[args.index("--beta") + 1] = "-1"
     assert main([*args, "--out", str(tmp_path / "bn")]) == 2  # a negative beta: one line, exit 2
     assert "beta >= 0" in capsys.readouterr().err
+
+
+def test_the_teacher_outputs_are_cached_between_trainings(
+    teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    batch = fake_fashion.batch
+    monkeypatch.setattr(fake_fashion, "batch", lambda idx, size: seen.append(len(idx)) or batch(idx, size))
+    cache = tmp_path / "cache"
+    first = train_bottleneck(_cfg(teacher, epochs=1), fake_fashion, tmp_path / "a", cache_dir=cache)
+    assert sum(seen) == 64 + 30 and len(list((cache / "bottleneck-teacher").glob("teacher-*.pt"))) == 1
+    seen.clear()
+    again = train_bottleneck(_cfg(teacher, epochs=1, beta=0.02), fake_fashion, tmp_path / "b", cache_dir=cache)
+    assert sum(seen) == 30  # only the val images of the card; the train images' outputs came from the cache
+    assert first.card["steps"] == again.card["steps"]

@@ -83,7 +83,7 @@ def _train(args: argparse.Namespace) -> int:
         bar.set_postfix(epoch=int(info["epoch"]), kl=f"{info['kl']:.3f}", bits=f"{info['bits']:.0f}", refresh=False)
         bar.update(0)
 
-    bn = train_bottleneck(cfg, dataset, args.out, restart=args.restart, progress=progress)
+    bn = train_bottleneck(cfg, dataset, args.out, restart=args.restart, progress=progress, cache_dir=cache_dir())
     bar.close()
     val = {"val": args.eval_samples or len(make_splits(dataset).val), "calib": 1}
     evaluator = Evaluator(dataset, make_splits(dataset), args.weights or "zoo", val, cache_dir=cache_dir())

@@ -24,14 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from optimizer.data import ImageDataset, make_splits
 from optimizer.errors import UserError
 from optimizer.models._bottleneck import BottleneckSpec, LearnedBottleneck, conv_macs
 from optimizer.models._bottleneck_io import LoadedBottleneck, bottleneck_name, load_bottleneck
-from optimizer.models._split import build_head, build_tail, num_blocks
-from optimizer.models._zoo import load_model
+from optimizer.models._bottleneck_teacher import TeacherData, save_atomic, teacher_outputs
 
 __all__ = ["BottleneckTrainConfig", "train_bottleneck"]
 
@@ -69,29 +67,6 @@ class BottleneckTrainConfig:
         for key in ("checkpoint_every_s", "command", "eval_samples"):
             keep.pop(key)
         return keep
-
-
-@dataclass(frozen=True)
-class TeacherData:
-    acts: torch.Tensor  # (N, C, H, W) head outputs at k
-    logits: torch.Tensor  # (N, classes)
-    tail: nn.Module  # frozen, eval mode
-
-
-@torch.no_grad()
-def _teacher(cfg: BottleneckTrainConfig, dataset: ImageDataset, idx: np.ndarray) -> TeacherData:
-    model = load_model(cfg.alpha, cfg.weights, dataset.spec.split(":")[0]).at_size(cfg.input_size)
-    if not 1 <= cfg.k <= num_blocks(model):
-        raise UserError(f"a bottleneck needs a split inside the body, 1 <= k <= {num_blocks(model)}; got k={cfg.k}")
-    head, tail = build_head(model, cfg.k), build_tail(model, cfg.k)
-    acts, logits = [], []
-    for start in range(0, len(idx), 250):
-        a = head(dataset.batch(idx[start : start + 250], cfg.input_size))
-        acts.append(a)
-        logits.append(tail(a))
-    for p in tail.parameters():
-        p.requires_grad_(False)
-    return TeacherData(torch.cat(acts), torch.cat(logits), tail.eval())
 
 
 def _spec(cfg: BottleneckTrainConfig, shape: tuple[int, ...]) -> BottleneckSpec:
@@ -138,12 +113,6 @@ def _loss(run: _Run, data: TeacherData, batch: np.ndarray, var: float) -> tuple[
     return loss, {"mse": mse.item(), "kl": kl.item(), "bits": rate.item()}
 
 
-def _save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _load_checkpoint(path: Path, cfg: BottleneckTrainConfig) -> dict[str, Any] | None:
     if not path.is_file():
         return None
@@ -178,7 +147,7 @@ def _run_steps(run: _Run, data: TeacherData, ckpt: Path, progress: ProgressFn | 
             if progress:
                 progress(run.step, total, {"epoch": epoch + 1, "loss": loss.item(), **info})
             if time.monotonic() - last_save > run.cfg.checkpoint_every_s or i == per_epoch - 1:
-                _save(run.state(), ckpt)
+                save_atomic(run.state(), ckpt)
                 last_save = time.monotonic()
 
 
@@ -232,8 +201,12 @@ def train_bottleneck(
     out_dir: Path,
     restart: bool = False,
     progress: ProgressFn | None = None,
+    cache_dir: Path | None = None,
 ) -> LoadedBottleneck:
-    """Train (or resume) one bottleneck; write ``OUT/NAME.pt`` and ``OUT/NAME.json``."""
+    """Train (or resume) one bottleneck; write ``OUT/NAME.pt`` and ``OUT/NAME.json``.
+
+    ``cache_dir``: where the teacher's outputs on the train images are kept between runs (several
+    betas at one split share them)."""
     if cfg.beta < 0 or cfg.stride < 1 or cfg.latent < 1:
         raise UserError(
             f"a bottleneck needs beta >= 0, stride >= 1 and latent >= 1, got beta={cfg.beta:g}, "
@@ -243,7 +216,7 @@ def train_bottleneck(
     train_idx = np.sort(np.random.default_rng(cfg.seed).permutation(splits.train)[: cfg.train_samples])
     if len(train_idx) < cfg.batch_size:
         raise UserError(f"{len(train_idx)} train images are fewer than one batch of {cfg.batch_size}; lower it")
-    data = _teacher(cfg, dataset, train_idx)
+    data = teacher_outputs(cfg, dataset, train_idx, cache_dir / "bottleneck-teacher" if cache_dir else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / f"{cfg.name}.ckpt"
     if restart:
@@ -255,12 +228,12 @@ def train_bottleneck(
     try:
         _run_steps(run, data, ckpt, progress)
     except KeyboardInterrupt:
-        _save(run.state(), ckpt)
+        save_atomic(run.state(), ckpt)
         raise
     val_idx = splits.val[: cfg.eval_samples] if cfg.eval_samples else splits.val
-    scores = _val_scores(run.net, _teacher(cfg, dataset, val_idx), dataset.labels[val_idx])
+    scores = _val_scores(run.net, teacher_outputs(cfg, dataset, val_idx), dataset.labels[val_idx])
     weights = out_dir / f"{cfg.name}.pt"
-    _save(run.net.state_dict(), weights)
+    save_atomic(run.net.state_dict(), weights)
     (out_dir / f"{cfg.name}.json").write_text(json.dumps(_card(run, dataset, scores, weights, len(val_idx)), indent=2))
     ckpt.unlink(missing_ok=True)
     return load_bottleneck(weights)
