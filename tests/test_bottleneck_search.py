@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -111,6 +112,28 @@ def test_export_and_verify_reproduce_the_study(
     np.testing.assert_array_equal(sizes, evaluation.payload_bytes)
     assert main(["verify", str(out), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"]
+    _serve_and_infer(bundle, evaluator, out, capsys)
+
+
+def _serve_and_infer(bundle: Any, evaluator: Any, out: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The server answers the device half's payloads (and refuses corrupt ones); infer --local runs."""
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from optimizer.deploy import DeviceHalf
+    from optimizer.deploy._server import create_app
+
+    native = evaluator.dataset.native(int(evaluator.indices("test")[0]))
+    payload = DeviceHalf(bundle).encode(native).payload
+    client = TestClient(create_app(bundle))
+    octet = {"content-type": "application/octet-stream"}
+    good = client.post("/v1/infer", content=payload, headers=octet)
+    assert good.status_code == 200 and good.json()["label"] == bundle.classes[good.json()["class_index"]]
+    assert client.post("/v1/infer", content=payload[:-1], headers=octet).status_code == 400
+    Image.fromarray(native).save(out.parent / "x.png")
+    assert main(["infer", str(out), str(out.parent / "x.png"), "--local", "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert result["payload_bytes"] == len(payload) and result["class_index"] == good.json()["class_index"]
 
 
 def test_the_compression_figure_shows_the_bottleneck_beside_pca_and_images(study: tuple[Path, Path, Path]) -> None:
