@@ -1,6 +1,6 @@
 """Learned bottleneck vs blocked PCA vs the image codecs: val accuracy against payload bytes.
 
-    python benchmarks/bench_bottleneck.py --bottlenecks bottlenecks [--alpha 1.0] [--input-size 64]
+    PYTHONPATH=. python benchmarks/bench_bottleneck.py --bottlenecks bottlenecks [--alpha 1.0] [--input-size 64]
                                           [--ks 7,11] [--calib 1000] [--val 1000] [--out FILE]
 
 Every point is scored by the search's evaluation engine (optimizer.search.Evaluator) on the same
@@ -18,6 +18,7 @@ import argparse
 import datetime
 import itertools
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -59,13 +60,14 @@ def _pca_points(ev: Evaluator, alpha: float, size: int, k: int) -> list[dict[str
 
 def _bottleneck_points(ev: Evaluator, folder: Path, alpha: float, size: int, k: int) -> list[dict[str, Any]]:
     points = []
-    for card_path in sorted(folder.glob("bottleneck_*.json")):
+    for card_path in sorted(folder.rglob("bottleneck_*.json")):
         card = json.loads(card_path.read_text())
         if (card["alpha"], card["input_size"], card["k"]) != (alpha, size, k):
             continue
         params = {"kind": "bottleneck", "file": str(card_path.with_suffix(".pt").resolve())}
         params.update({"weights_sha256": card["weights_sha256"], "beta": card["beta"]})
         extra = {"train_wall_s": card["wall_time_s"], "epochs": card["epochs"], "latent": card["latent_shape"]}
+        extra["train_samples"] = card["training"]["train_samples"]
         points.append(_point(ev, Config.make(alpha, size, k, params), **extra))
     return sorted(points, key=lambda p: p["payload_bytes_mean"])
 
@@ -111,7 +113,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dataset = open_dataset("fashion-mnist")
-    ev = Evaluator(dataset, make_splits(dataset), "zoo", {"calib": args.calib, "val": args.val})
+    cache = Path(os.environ["SPLIT_OPT_CACHE_DIR"]) if os.environ.get("SPLIT_OPT_CACHE_DIR") else None
+    ev = Evaluator(dataset, make_splits(dataset), "zoo", {"calib": args.calib, "val": args.val}, cache_dir=cache)
     a, s = args.alpha, args.input_size
     doc: dict[str, Any] = {"alpha": a, "input_size": s, "calib": args.calib, "val": args.val, "splits": {}}
     doc["images"] = [_point(ev, Config.make(a, s, 0, {"kind": "image", "format": f, "quality": q})) for f, q in IMAGES]
@@ -135,7 +138,8 @@ def _print_split(k: int, split: dict[str, Any]) -> None:
     print("bottleneck (beta: accuracy, bytes, training s)")
     for b in split["bottleneck"]:
         acc, size = b["val_accuracy"], b["payload_bytes_mean"]
-        print(f"  beta {b['beta']:<8g} {acc:.4f}  {size:8.1f} B  {b['train_wall_s']:6.0f} s")
+        run = f"{b['epochs']} x {b['train_samples']} images"
+        print(f"  beta {b['beta']:<8g} {acc:.4f}  {size:8.1f} B  {b['train_wall_s']:6.0f} s  ({run})")
     print("PCA Pareto front (geometry, components, bits: accuracy, bytes | bottleneck bytes at that accuracy)")
     target = split["target"]
     for p in target["pca_front"] if target else _front(split["pca_all"]):
