@@ -50,8 +50,10 @@ class BottleneckParts:
     @staticmethod
     @torch.no_grad()
     def latents(bn: LoadedBottleneck, acts: np.ndarray) -> np.ndarray:
-        """Head activations (N, C, H, W) -> rounded latents (N, L, h, w), as the device computes them."""
-        out = [bn.module.latent(torch.from_numpy(acts[i : i + _BATCH])) for i in range(0, len(acts), _BATCH)]
+        """Head activations (N, C, H, W) -> rounded latents (N, L, h, w), as the device computes them.
+        The engine's caches may hold float16 activations: they are widened first."""
+        x = torch.from_numpy(np.ascontiguousarray(acts, dtype=np.float32))
+        out = [bn.module.latent(x[i : i + _BATCH]) for i in range(0, len(x), _BATCH)]
         return torch.cat(out).numpy()
 
     @staticmethod
