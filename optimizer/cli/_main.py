@@ -24,6 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from optimizer.cli._bottleneck import add_bottleneck_parser
     from optimizer.cli._deploy import add_deploy_parsers
     from optimizer.cli._export import add_export_parser
     from optimizer.cli._profile import add_profile_parsers
@@ -45,11 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command",
         required=True,
         parser_class=_Parser,
-        metavar="{zoo,splits,profile,calibrate,search,export,serve,infer,verify,report}",
+        metavar="{zoo,splits,profile,calibrate,bottleneck,search,export,serve,infer,verify,report}",
     )
     add_zoo_parser(sub)
     add_splits_parser(sub)
     add_profile_parsers(sub)
+    add_bottleneck_parser(sub)
     add_search_parser(sub)
     add_export_parser(sub)
     add_deploy_parsers(sub)

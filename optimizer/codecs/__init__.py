@@ -2,13 +2,15 @@
 
 Blocked PCA + quantization + Huffman / ANS (constriction) for 1 <= k <= n, float16 as the
 uncompressed reference, JPEG / WebP / PNG of the input at k = 0, the class id at k = n + 1, and one
-wire format for all of them (see ``_wire``).
+wire format for all of them (see ``_wire``); the learned bottleneck's latent <-> ANS bitstream
+(``_bottleneck``; its encoder and decoder live in optimizer.models).
 """
 
 from __future__ import annotations
 
 from optimizer.codecs._base import Codec
 from optimizer.codecs._blocks import blocks_per_sample, from_vectors, to_vectors
+from optimizer.codecs._bottleneck import BottleneckCodec
 from optimizer.codecs._entropy import ENTROPY_CODERS, AnsCoder, EntropyCoder, HuffmanCoder, huffman_lengths
 from optimizer.codecs._errors import CodecError, PayloadMismatch
 from optimizer.codecs._feature import FeatureCodec, Float16Codec
@@ -24,6 +26,7 @@ __all__ = [
     "IMAGE_FORMATS",
     "MAGIC",
     "AnsCoder",
+    "BottleneckCodec",
     "ClassIdCodec",
     "Codec",
     "CodecError",

@@ -6,13 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.codecs._base import Codec, load_codec_state, save_codec_state
+from optimizer.codecs._bottleneck import BottleneckCodec
 from optimizer.codecs._errors import CodecError
 from optimizer.codecs._feature import FeatureCodec, Float16Codec
 from optimizer.codecs._image import ClassIdCodec, ImageCodec
 
 __all__ = ["CODECS", "load_codec", "make_codec", "save_codec"]
 
-CODECS: dict[str, type[Codec]] = {c.kind: c for c in (FeatureCodec, Float16Codec, ImageCodec, ClassIdCodec)}
+CODECS: dict[str, type[Codec]] = {
+    c.kind: c for c in (FeatureCodec, Float16Codec, ImageCodec, ClassIdCodec, BottleneckCodec)
+}
 
 
 def make_codec(params: dict[str, Any], shape: tuple[int, ...]) -> Codec:

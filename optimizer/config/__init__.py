@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from optimizer.config._bottleneck_space import BottleneckChoice
 from optimizer.config._device import (
     Compute,
     DeviceProfile,
@@ -17,6 +18,7 @@ from optimizer.config._schema import Reader, load_yaml_mapping
 from optimizer.config._space import ImageChoices, PcaChoices, SearchSpace, load_search_space, parse_search_space
 
 __all__ = [
+    "BottleneckChoice",
     "Compute",
     "DeviceProfile",
     "Energy",

@@ -20,6 +20,7 @@ Schema (documented for users in search_spaces/README.md):
       formats: [jpeg, webp, png]
       qualities: [10, 30, 50, 75, 90]
     samples: {calib: 1000, val: 1000}   # images used to fit codecs and to score trials
+    bottleneck: {files: [...]}          # optional: trained bottlenecks (see _bottleneck_space)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optimizer.config._bottleneck_space import BottleneckChoice, parse_bottlenecks
 from optimizer.config._schema import Reader, load_yaml_mapping
 from optimizer.errors import UserError
 
@@ -69,6 +71,13 @@ class SearchSpace:
     image: ImageChoices
     calib_samples: int
     val_samples: int
+    bottlenecks: tuple[BottleneckChoice, ...] = ()
+
+    def bottlenecks_at(self, alpha: float, input_size: int, k: int) -> tuple[BottleneckChoice, ...]:
+        """The trained bottlenecks for one (alpha, input size, k), in the file's order."""
+        return tuple(
+            b for b in self.bottlenecks if abs(b.alpha - alpha) < 1e-9 and b.input_size == input_size and b.k == k
+        )
 
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -141,7 +150,8 @@ def parse_search_space(data: dict[str, Any], path: Path) -> SearchSpace:
             "pca",
             "image",
             "samples",
-        }
+        },
+        frozenset({"bottleneck"}),
     )
     if reader.text("family") != "mobilenetv2":
         raise reader.error(f"only mobilenetv2 is supported, got {data['family']!r}", "family")
@@ -166,6 +176,7 @@ def parse_search_space(data: dict[str, Any], path: Path) -> SearchSpace:
         image=_image(reader),
         calib_samples=int(samples.number("calib", 1)),
         val_samples=int(samples.number("val", 1)),
+        bottlenecks=parse_bottlenecks(reader),
     )
 
 

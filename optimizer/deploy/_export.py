@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from optimizer import __version__
-from optimizer.codecs import Codec, FeatureCodec, blocks_per_sample, save_codec
+from optimizer.codecs import BottleneckCodec, Codec, FeatureCodec, blocks_per_sample, save_codec
 from optimizer.deploy._bundle import BUNDLE_FORMAT, MANIFEST, BundleError, sha256_of
 from optimizer.deploy._graphs import OPSET, export_onnx, head_module, tail_module
 from optimizer.models import build_head, build_tail, num_blocks
@@ -52,7 +52,9 @@ def _tail_example(spec: ExportSpec, input_name: str) -> torch.Tensor:
     if input_name == "activation":
         return torch.zeros(1, *spec.codec.shape)
     codec = spec.codec
-    assert isinstance(codec, FeatureCodec)  # the only codec whose tail takes symbols
+    if isinstance(codec, BottleneckCodec):
+        return torch.zeros(1, codec.positions, codec.shape[0], dtype=torch.int32)
+    assert isinstance(codec, FeatureCodec)  # the other codec whose tail takes symbols
     n_blocks = blocks_per_sample(codec.shape, codec.geometry, codec.tile)
     return torch.zeros(1, n_blocks, codec.width, dtype=torch.int32)
 

@@ -9,6 +9,7 @@ What each half computes, per codec kind (k = split, n = number of blocks):
 | float16      | image -> features[:k] -> float16 activation           | activation -> features[k:] -> classifier |
 | image (k=0)  | none: the device codes the image itself (Pillow)      | image -> the whole network               |
 | class-id     | image -> the whole network -> logits                  | none: the payload is the class id        |
+| bottleneck   | image -> features[:k] -> encoder -> symbols (see _bottleneck_graphs) | symbols -> decoder -> tail |
 
 # NOTE: the float16 rounding in the head is deliberate: the search scores configurations on
 # float16 copies of the activations (see optimizer.search's engine), so the deployed head quantizes
@@ -26,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from optimizer.codecs import FeatureCodec, blocks_per_sample
+from optimizer.codecs import BottleneckCodec, FeatureCodec, blocks_per_sample
+from optimizer.deploy._bottleneck_graphs import BottleneckHead, BottleneckTail
 
 __all__ = ["OPSET", "SymbolHead", "SymbolTail", "export_onnx", "head_module", "tail_module"]
 
@@ -128,6 +130,9 @@ def head_module(head: nn.Module, codec_kind: str, codec: object) -> tuple[nn.Mod
     if codec_kind == "pca":
         assert isinstance(codec, FeatureCodec)
         return SymbolHead(head, codec), "symbols"
+    if codec_kind == "bottleneck":
+        assert isinstance(codec, BottleneckCodec)
+        return BottleneckHead(head, codec), "symbols"
     if codec_kind == "float16":
         return _Float16Head(head), "activation"
     if codec_kind == "class-id":
@@ -140,6 +145,9 @@ def tail_module(tail: nn.Module, codec_kind: str, codec: object) -> tuple[nn.Mod
     if codec_kind == "pca":
         assert isinstance(codec, FeatureCodec)
         return SymbolTail(tail, codec), "symbols"
+    if codec_kind == "bottleneck":
+        assert isinstance(codec, BottleneckCodec)
+        return BottleneckTail(tail, codec), "symbols"
     if codec_kind == "float16":
         return tail, "activation"
     if codec_kind == "image":

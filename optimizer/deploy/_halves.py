@@ -17,7 +17,7 @@ import onnxruntime as ort
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from optimizer.codecs import CodecError, FeatureCodec
+from optimizer.codecs import BottleneckCodec, CodecError, FeatureCodec
 from optimizer.data import decoded_image_input, grey_input01, normalize, resize_crop
 from optimizer.deploy._bundle import Bundle
 from optimizer.errors import UserError
@@ -79,7 +79,7 @@ class DeviceHalf:
 
     def code(self, output: np.ndarray) -> bytes:
         """One sample's head output (or, at k = 0, the native image) -> the payload."""
-        if isinstance(self.codec, FeatureCodec):
+        if isinstance(self.codec, FeatureCodec | BottleneckCodec):
             return self.codec.wrap(self.codec.encode_symbols(output))
         return self.codec.encode(output)
 
@@ -109,7 +109,7 @@ class ServerHalf:
 
     def tail_input(self, payload: bytes) -> np.ndarray:
         """Decode the payload into what tail.onnx takes, with a batch dimension of one."""
-        if isinstance(self.codec, FeatureCodec):
+        if isinstance(self.codec, FeatureCodec | BottleneckCodec):
             _, body = self.codec.unwrap(payload)
             return self.codec.guarded(self.codec.decode_symbols, body)[None].astype(np.int32)
         decoded = self.codec.decode(payload)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from optimizer.models._bottleneck import BottleneckSpec, FactorizedPrior, LearnedBottleneck, conv_macs, prior_tables
+from optimizer.models._bottleneck_io import LoadedBottleneck, bottleneck_name, load_bottleneck
+from optimizer.models._bottleneck_train import BottleneckTrainConfig, train_bottleneck
 from optimizer.models._evaluate import accuracy, predict
 from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
 from optimizer.models._runtime import OnnxRunner
@@ -29,6 +32,16 @@ from optimizer.models._zoo import (
 
 __all__ = [
     "FAMILY",
+    "BottleneckSpec",
+    "BottleneckTrainConfig",
+    "FactorizedPrior",
+    "LearnedBottleneck",
+    "LoadedBottleneck",
+    "bottleneck_name",
+    "conv_macs",
+    "load_bottleneck",
+    "prior_tables",
+    "train_bottleneck",
     "MIN_INPUT_SIZE",
     "ZOO_DIR",
     "LoadedModel",

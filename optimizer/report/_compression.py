@@ -4,8 +4,10 @@ For one model and each split k = 1..n: the smallest mean payload among the study
 whose val accuracy stays within ``TOLERANCE`` (1 point) of the model's uncompressed accuracy, next
 to the float16 activation at every k and to the image codecs (JPEG, WebP, PNG) at k = 0. The
 *sweet spot* is the k with the smallest such payload; it is reported with how it compares with
-the best image codec within the same tolerance. Only what the study tried can appear: a k without
-a trial within tolerance is listed, not guessed.
+the best image codec within the same tolerance. Learned bottlenecks (issue 8) are listed on their
+own, every trained one tried at its k, so they sit side by side with the PCA line and the image
+codecs. Only what the study tried can appear: a k without a trial within tolerance is listed, not
+guessed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class CompressionInfo(NamedTuple):
     images_within: list[bool]  # whether each image point is within tolerance
     sweet_spot: Point | None
     message: str
+    bottlenecks: tuple[Point, ...] = ()  # every learned-bottleneck trial of this model, by k then bytes
+    bottlenecks_within: tuple[bool, ...] = ()
 
 
 def _within(record: TrialRecord, reference: float | None) -> bool:
@@ -93,6 +97,7 @@ def compression_info(results: StudyResults, alpha: float, input_size: int) -> Co
     sweet = min(points, key=lambda p: (p.payload_bytes, p.k)) if points else None
     missing = [k for k in range(1, N_BLOCKS + 1) if k not in smallest]
     label = model_label(alpha, input_size)
+    learned = sorted((t for t in trials if t.kind == "bottleneck"), key=lambda t: (t.k or 0, t.payload_bytes or 0))
     return CompressionInfo(
         label,
         alpha,
@@ -107,6 +112,8 @@ def compression_info(results: StudyResults, alpha: float, input_size: int) -> Co
         within,
         sweet,
         _message(label, sweet, image_points, within, missing),
+        tuple(_point(t) for t in learned),
+        tuple(_within(t, ref.accuracy) for t in learned),
     )
 
 

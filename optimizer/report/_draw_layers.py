@@ -63,7 +63,8 @@ def draw_tradeoff(info: TradeoffInfo) -> go.Figure:
 
 
 def _traces(info: CompressionInfo, visible: bool) -> list[go.Scatter]:
-    """Four traces per model: float16, smallest within tolerance, image codecs, sweet spot."""
+    """Five traces per model: float16, smallest within tolerance, image codecs, learned bottlenecks,
+    sweet spot."""
     image_text = [f"{p.label}: {p.accuracy:.4f}" for p in info.images]
     sweet = [info.sweet_spot] if info.sweet_spot else []
     return [
@@ -103,6 +104,20 @@ def _traces(info: CompressionInfo, visible: bool) -> list[go.Scatter]:
             },
             visible=visible,
             hovertemplate="%{customdata}<br>%{y:,.0f} B<extra></extra>",
+        ),
+        go.Scatter(
+            x=[p.k for p in info.bottlenecks],
+            y=[p.payload_bytes for p in info.bottlenecks],
+            mode="markers",
+            name="learned bottleneck (filled: within 1 point)",
+            text=[f"trial {p.trial}: {p.label}<br>val accuracy {p.accuracy:.4f}" for p in info.bottlenecks],
+            marker={
+                "size": 10,
+                "symbol": ["diamond" if ok else "diamond-open" for ok in info.bottlenecks_within],
+                "color": "#9467bd",
+            },
+            visible=visible,
+            hovertemplate="%{text}<br>%{y:,.0f} B<extra></extra>",
         ),
         go.Scatter(
             x=[p.k for p in sweet],

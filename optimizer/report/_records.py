@@ -19,7 +19,15 @@ from optimizer.search import N_BLOCKS, wilson
 
 __all__ = ["StudyResults", "TrialRecord", "describe", "model_label", "record_of"]
 
-_CODEC_SHORT = {"components": "c", "bits": "b", "geometry": "", "coder": "", "format": "", "quality": "q"}
+_CODEC_SHORT = {
+    "components": "c",
+    "bits": "b",
+    "geometry": "",
+    "coder": "",
+    "format": "",
+    "quality": "q",
+    "beta": "beta",
+}
 
 
 @dataclass(frozen=True)

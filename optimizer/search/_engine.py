@@ -28,6 +28,7 @@ import torch
 from optimizer.codecs import Codec, PrincipalBasis, blocks_per_sample, make_codec
 from optimizer.data import DataSplits, ImageDataset, decoded_image_input
 from optimizer.models import LoadedModel, OnnxRunner, build_head, build_tail, load_model, weights_for_alpha
+from optimizer.search._bottleneck_eval import BottleneckParts
 
 __all__ = ["Config", "Evaluation", "Evaluator"]
 
@@ -89,6 +90,7 @@ class Evaluator:
         self._max_acts = max_cached_activations
         self._codecs: dict[Config, Codec] = {}
         self._bases: OrderedDict[tuple[float, int, int, str, int], PrincipalBasis] = OrderedDict()
+        self.bottlenecks = BottleneckParts()
 
     # --- cached pieces -----------------------------------------------------------------------
     def indices(self, split: str) -> np.ndarray:
@@ -166,6 +168,9 @@ class Evaluator:
             params = config.codec_params
             if params["kind"] == "image":
                 codec = make_codec(params, ())
+            elif params["kind"] == "bottleneck":
+                bn = self.bottlenecks.get(config.alpha, config.input_size, config.k, params)
+                codec = self.bottlenecks.codec(bn, params)
             else:
                 calib = self.activations(config.alpha, config.input_size, config.k, "calib")
                 codec = make_codec(params, calib.shape[1:])
@@ -194,6 +199,8 @@ class Evaluator:
         labels = self.dataset.labels[self.indices(split)]
         if config.codec_params["kind"] == "image":
             return self._evaluate_image(config, codec, split, labels)
+        if config.codec_params["kind"] == "bottleneck":
+            return self._evaluate_bottleneck(config, codec, split, labels)
         acts = self.activations(config.alpha, config.input_size, config.k, split)
         payloads = [codec.encode(a) for a in acts]
         decoded = np.stack([codec.decode(p) for p in payloads]).astype(np.float32)
@@ -216,6 +223,16 @@ class Evaluator:
         x = torch.stack([decoded_image_input(img, config.input_size) for img in images])
         logits = self._tail(config, x.numpy())
         return Evaluation(logits.argmax(1) == labels, np.array([len(p) for p in payloads]), 0)
+
+    def _evaluate_bottleneck(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
+        """Head -> encoder -> rounded latent -> payload -> latent -> decoder -> tail."""
+        bn = self.bottlenecks.get(config.alpha, config.input_size, config.k, config.codec_params)
+        latents = self.bottlenecks.latents(bn, self.activations(config.alpha, config.input_size, config.k, split))
+        payloads = [codec.encode(z) for z in latents]
+        decoded = np.stack([codec.decode(p) for p in payloads])
+        logits = self._tail(config, self.bottlenecks.reconstruct(bn, decoded))
+        sizes = np.array([len(p) for p in payloads])
+        return Evaluation(logits.argmax(1) == labels, sizes, int(bn.card["encoder_macs"]))
 
     def _encode_macs(self, config: Config, codec: Codec) -> int:
         basis = getattr(codec, "basis", None)

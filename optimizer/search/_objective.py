@@ -20,7 +20,15 @@ from optimizer.models import FAMILY
 from optimizer.profiler import profile_model
 from optimizer.search._engine import Config, Evaluator
 
-__all__ = ["Limits", "Objective", "config_of", "constraints_of", "enumerate_params", "suggest_config"]
+__all__ = [
+    "Limits",
+    "Objective",
+    "bottleneck_param",
+    "config_of",
+    "constraints_of",
+    "enumerate_params",
+    "suggest_config",
+]
 
 N_BLOCKS = 19  # MobileNetV2's features[0..18]
 CONSTRAINT_NAMES = ("payload_over_budget", "memory_overflow", "latency_over_deadline", "accuracy_below_minimum")
@@ -38,7 +46,17 @@ def suggest_config(trial: optuna.trial.BaseTrial, space: SearchSpace) -> Config:
     alpha = trial.suggest_categorical("alpha", list(space.alphas))
     size = trial.suggest_categorical("input_size", list(space.input_sizes))
     k = trial.suggest_int("k", space.k_min, min(space.k_max, N_BLOCKS + 1))
+    trained = space.bottlenecks_at(alpha, size, k)
+    if trained:
+        name = trial.suggest_categorical(bottleneck_param(alpha, size, k), ["none", *(b.name for b in trained)])
+        if name != "none":
+            return Config.make(alpha, size, k, next(b for b in trained if b.name == name).codec_params())
     return Config.make(alpha, size, k, _suggest_codec(trial, space, k))
+
+
+def bottleneck_param(alpha: float, size: int, k: int) -> str:
+    """The trial parameter that picks a trained bottleneck (or "none") where the space has some."""
+    return f"bottleneck_{alpha:g}_{size}_k{k}"
 
 
 def _suggest_codec(trial: optuna.trial.BaseTrial, space: SearchSpace, k: int) -> dict[str, Any]:
@@ -66,7 +84,12 @@ def enumerate_params(space: SearchSpace) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for alpha, size in itertools.product(space.alphas, space.input_sizes):
         for k in range(space.k_min, min(space.k_max, N_BLOCKS + 1) + 1):
-            base = {"alpha": alpha, "input_size": size, "k": k}
+            base: dict[str, Any] = {"alpha": alpha, "input_size": size, "k": k}
+            trained = space.bottlenecks_at(alpha, size, k)
+            if trained:
+                key = bottleneck_param(alpha, size, k)
+                out.extend({**base, key: b.name} for b in trained)
+                base = {**base, key: "none"}
             out.extend({**base, **codec} for codec in _codec_grid(space, k))
     return out
 

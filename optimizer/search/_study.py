@@ -26,7 +26,7 @@ from optimizer import __version__
 from optimizer.config import DeviceProfile, SearchSpace
 from optimizer.errors import UserError
 from optimizer.search._engine import Evaluator
-from optimizer.search._objective import N_BLOCKS, Limits, Objective, enumerate_params
+from optimizer.search._objective import N_BLOCKS, Limits, Objective, bottleneck_param, enumerate_params
 from optimizer.search._pareto import pareto_entries, pick_best
 
 __all__ = [
@@ -98,8 +98,8 @@ def open_study(request: SearchRequest) -> optuna.Study:
 
 
 def reference_points(space: SearchSpace) -> list[dict[str, Any]]:
-    """Always evaluated: the all-local split of every model, and for the widest model at each size
-    the image baselines and the uncompressed (float16) middle split."""
+    """Always evaluated: the all-local split of every model, for the widest model at each size
+    the image baselines and the uncompressed (float16) middle split, and every trained bottleneck."""
     refs: list[dict[str, Any]] = []
     widest, mid_k = max(space.alphas), (N_BLOCKS + 1) // 2
     quality = sorted(space.image.qualities)[len(space.image.qualities) // 2]
@@ -112,6 +112,14 @@ def reference_points(space: SearchSpace) -> list[dict[str, Any]]:
                 refs.append(ref if fmt == "png" else {**ref, "image_quality": quality})
         if space.k_min <= mid_k <= space.k_max:
             refs.append({"alpha": widest, "input_size": size, "k": mid_k, "codec": "float16"})
+    for point in refs:  # where trained bottlenecks exist, these references are the other codecs
+        where = (float(point["alpha"]), int(point["input_size"]), int(point["k"]))
+        if space.bottlenecks_at(*where):
+            point[bottleneck_param(*where)] = "none"
+    for b in space.bottlenecks:  # every trained bottleneck in range is scored at least once
+        if b.alpha in space.alphas and b.input_size in space.input_sizes and space.k_min <= b.k <= space.k_max:
+            key = bottleneck_param(b.alpha, b.input_size, b.k)
+            refs.append({"alpha": b.alpha, "input_size": b.input_size, "k": b.k, key: b.name})
     return refs
 
 

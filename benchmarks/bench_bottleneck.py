@@ -1,0 +1,162 @@
+"""Learned bottleneck vs blocked PCA vs the image codecs: val accuracy against payload bytes.
+
+    PYTHONPATH=. python benchmarks/bench_bottleneck.py --bottlenecks bottlenecks [--alpha 1.0] [--input-size 64]
+                                          [--ks 7,11] [--calib 1000] [--val 1000] [--out FILE]
+
+Every point is scored by the search's evaluation engine (optimizer.search.Evaluator) on the same
+val images: PCA (channel and tile geometries x components x bits, ANS) fitted on calib, the
+trained bottlenecks found in --bottlenecks (their cards give beta and training time), float16 of
+the activation, and JPEG / WebP / PNG of the input at k = 0. Payload = len(payload), header
+included. For each k the target check: the smallest bottleneck payload whose accuracy reaches the
+best PCA point's (highest accuracy, then fewest bytes), as a share of that PCA payload (target
+<= 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optimizer.data import make_splits, open_dataset
+from optimizer.search import Config, Evaluator
+
+COMPONENTS, BITS = (1, 2, 4, 8, 16, 32), (2, 3, 4, 6, 8)
+IMAGES = [("jpeg", q) for q in (10, 30, 50, 75, 90)] + [("webp", q) for q in (10, 30, 50, 75, 90)] + [("png", 100)]
+
+
+def _point(ev: Evaluator, config: Config, **extra: Any) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    result = ev.evaluate(config, "val")
+    return {
+        **config.codec_params,
+        "k": config.k,
+        "val_accuracy": round(result.accuracy, 4),
+        "payload_bytes_mean": round(float(result.payload_bytes.mean()), 1),
+        "encode_macs": result.encode_macs,
+        "eval_s": round(time.perf_counter() - t0, 2),
+        **extra,
+    }
+
+
+def _pca_points(ev: Evaluator, alpha: float, size: int, k: int) -> list[dict[str, Any]]:
+    channels = ev.activations(alpha, size, k, "calib").shape[1]
+    points = []
+    for geometry, m, bits in itertools.product(("channel", "tile"), COMPONENTS, BITS):
+        if m > channels * (4 if geometry == "tile" else 1):
+            continue
+        codec = {"kind": "pca", "geometry": geometry, "tile": 2 if geometry == "tile" else 1}
+        codec.update({"components": m, "bits": bits, "coder": "ans"})
+        points.append(_point(ev, Config.make(alpha, size, k, codec)))
+    return points
+
+
+def _bottleneck_points(ev: Evaluator, folder: Path, alpha: float, size: int, k: int) -> list[dict[str, Any]]:
+    points = []
+    for card_path in sorted(folder.rglob("bottleneck_*.json")):
+        card = json.loads(card_path.read_text())
+        if (card["alpha"], card["input_size"], card["k"]) != (alpha, size, k):
+            continue
+        params = {"kind": "bottleneck", "file": str(card_path.with_suffix(".pt").resolve())}
+        params.update({"weights_sha256": card["weights_sha256"], "beta": card["beta"]})
+        extra = {"train_wall_s": card["wall_time_s"], "epochs": card["epochs"], "latent": card["latent_shape"]}
+        extra["train_samples"] = card["training"]["train_samples"]
+        points.append(_point(ev, Config.make(alpha, size, k, params), **extra))
+    return sorted(points, key=lambda p: p["payload_bytes_mean"])
+
+
+def _front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Points no other point beats on both accuracy and bytes, by bytes."""
+    front, best = [], -1.0
+    for p in sorted(points, key=lambda p: (p["payload_bytes_mean"], -p["val_accuracy"])):
+        if p["val_accuracy"] > best:
+            front.append(p)
+            best = p["val_accuracy"]
+    return front
+
+
+def _target(pca: list[dict[str, Any]], bottleneck: list[dict[str, Any]]) -> dict[str, Any]:
+    best = max(pca, key=lambda p: (p["val_accuracy"], -p["payload_bytes_mean"]))
+    reach = [b for b in bottleneck if b["val_accuracy"] >= best["val_accuracy"]]
+    smallest = min(reach, key=lambda b: b["payload_bytes_mean"]) if reach else None
+    ratio = smallest["payload_bytes_mean"] / best["payload_bytes_mean"] if smallest else None
+    per_front = []
+    for p in _front(pca):
+        hits = [b["payload_bytes_mean"] for b in bottleneck if b["val_accuracy"] >= p["val_accuracy"]]
+        per_front.append({**p, "bottleneck_bytes_at_this_accuracy": min(hits) if hits else None})
+    return {
+        "best_pca": best,
+        "bottleneck_reaching_it": smallest,
+        "payload_ratio": ratio,
+        "met": ratio is not None and ratio <= 0.5,
+        "pca_front": per_front,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bottlenecks", type=Path, default=Path("bottlenecks"))
+    parser.add_argument("--alpha", type=float, default=1.0)
+    parser.add_argument("--input-size", type=int, default=64)
+    parser.add_argument("--ks", default="7,11")
+    parser.add_argument("--calib", type=int, default=1000)
+    parser.add_argument("--val", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    dataset = open_dataset("fashion-mnist")
+    cache = Path(os.environ["SPLIT_OPT_CACHE_DIR"]) if os.environ.get("SPLIT_OPT_CACHE_DIR") else None
+    ev = Evaluator(dataset, make_splits(dataset), "zoo", {"calib": args.calib, "val": args.val}, cache_dir=cache)
+    a, s = args.alpha, args.input_size
+    doc: dict[str, Any] = {"alpha": a, "input_size": s, "calib": args.calib, "val": args.val, "splits": {}}
+    doc["images"] = [_point(ev, Config.make(a, s, 0, {"kind": "image", "format": f, "quality": q})) for f, q in IMAGES]
+    for k in (int(v) for v in args.ks.split(",")):
+        pca = _pca_points(ev, a, s, k)
+        bottleneck = _bottleneck_points(ev, args.bottlenecks, a, s, k)
+        float16 = _point(ev, Config.make(a, s, k, {"kind": "float16"}))
+        split = {"float16": float16, "bottleneck": bottleneck, "pca_all": pca}
+        split["target"] = _target(pca, bottleneck) if bottleneck else None
+        doc["splits"][str(k)] = split
+        _print_split(k, split)
+    _print_images(doc["images"])
+    out = args.out or Path("benchmarks/results") / f"bottleneck-{datetime.date.today().isoformat()}.json"
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+def _print_split(k: int, split: dict[str, Any]) -> None:
+    f16 = split["float16"]
+    print(f"\n== k = {k}: float16 {f16['val_accuracy']:.4f} at {f16['payload_bytes_mean']:.0f} B")
+    print("bottleneck (beta: accuracy, bytes, training s)")
+    for b in split["bottleneck"]:
+        acc, size = b["val_accuracy"], b["payload_bytes_mean"]
+        run = f"{b['epochs']} x {b['train_samples']} images"
+        print(f"  beta {b['beta']:<8g} {acc:.4f}  {size:8.1f} B  {b['train_wall_s']:6.0f} s  ({run})")
+    print("PCA Pareto front (geometry, components, bits: accuracy, bytes | bottleneck bytes at that accuracy)")
+    target = split["target"]
+    for p in target["pca_front"] if target else _front(split["pca_all"]):
+        name = f"{p['geometry']:<7} c{p['components']:<3} b{p['bits']}"
+        hit = p.get("bottleneck_bytes_at_this_accuracy")
+        print(f"  {name}  {p['val_accuracy']:.4f}  {p['payload_bytes_mean']:8.1f} B | {hit}")
+    if target:
+        best = target["best_pca"]
+        print(f"target: best PCA {best['val_accuracy']:.4f} at {best['payload_bytes_mean']:.1f} B; ", end="")
+        print(f"bottleneck / PCA payload {target['payload_ratio']} (met: {target['met']})")
+
+
+def _print_images(images: list[dict[str, Any]]) -> None:
+    print("\n== k = 0 image codecs")
+    for p in _front(images):
+        print(f"  {p['format']:<5} q{p['quality']:<3} {p['val_accuracy']:.4f}  {p['payload_bytes_mean']:8.1f} B")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""``split-opt bottleneck train``: a learned bottleneck at one split, trained by distillation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from optimizer.cli._common import add_format, emit_json, positive_int
+from optimizer.data import DEFAULT_DATASET, make_splits, open_dataset
+from optimizer.models import BottleneckTrainConfig, train_bottleneck
+from optimizer.profiler import cache_dir
+from optimizer.search import Evaluator
+from optimizer.search._bottleneck_eval import coded_scores
+
+__all__ = ["add_bottleneck_parser"]
+
+
+def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
+    bottleneck = sub.add_parser(
+        "bottleneck",
+        help="train a learned bottleneck codec for one split",
+        description="Learned bottlenecks (Matsubara et al., arXiv 2108.11898): an encoder after the head, a "
+        "decoder before the tail and a learned prior for ANS coding, trained by distillation.",
+    )
+    bsub = bottleneck.add_subparsers(dest="bottleneck_command", required=True, metavar="{train}")
+    p = bsub.add_parser(
+        "train",
+        help="train one bottleneck (resumable)",
+        description="Train a bottleneck at split k of the frozen model on the train split: loss = MSE to the "
+        "activation + KL to the model's logits + beta x bits. Run the same command again to resume. Writes "
+        "OUT/NAME.pt (state dict) and the card OUT/NAME.json with val accuracy and payload bytes through the codec.",
+    )
+    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument("--input-size", type=positive_int, required=True)
+    p.add_argument("--split", type=positive_int, required=True, help="k, 1..n (the body's blocks)")
+    p.add_argument("--beta", type=float, required=True, help="weight of the rate (bits per image) in the loss")
+    p.add_argument("--dataset", default=DEFAULT_DATASET)
+    p.add_argument("--weights", default=None, help="the teacher: file:PATH (default: the zoo model for --alpha)")
+    p.add_argument("--out", type=Path, default=Path("bottlenecks"), help="output folder (default: %(default)s)")
+    p.add_argument("--epochs", type=positive_int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--latent", type=positive_int, default=16, help="latent channels L (default: %(default)s)")
+    p.add_argument("--stride", type=positive_int, default=2, help="encoder stride (default: %(default)s)")
+    p.add_argument("--kl-weight", type=float, default=1.0)
+    p.add_argument("--train-samples", type=positive_int, default=10000)
+    p.add_argument("--eval-samples", type=positive_int, default=None, help="val images for the card (default: all)")
+    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    add_format(p)
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    dataset = open_dataset(args.dataset)
+    cfg = BottleneckTrainConfig(
+        alpha=args.alpha,
+        input_size=args.input_size,
+        k=args.split,
+        beta=args.beta,
+        weights=args.weights,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        latent=args.latent,
+        stride=args.stride,
+        kl_weight=args.kl_weight,
+        train_samples=args.train_samples,
+        eval_samples=args.eval_samples,
+        command="split-opt " + shlex.join(sys.argv[1:]),
+    )
+    bar = tqdm(desc=cfg.name, unit="step", dynamic_ncols=True, mininterval=1.0, disable=args.format == "json")
+
+    def progress(step: int, total: int, info: dict[str, float]) -> None:
+        bar.total, bar.n = total, step
+        bar.set_postfix(epoch=int(info["epoch"]), kl=f"{info['kl']:.3f}", bits=f"{info['bits']:.0f}", refresh=False)
+        bar.update(0)
+
+    bn = train_bottleneck(cfg, dataset, args.out, restart=args.restart, progress=progress, cache_dir=cache_dir())
+    bar.close()
+    val = {"val": args.eval_samples or len(make_splits(dataset).val), "calib": 1}
+    evaluator = Evaluator(dataset, make_splits(dataset), args.weights or "zoo", val, cache_dir=cache_dir())
+    card = {**bn.card, **coded_scores(evaluator, bn)}
+    bn.path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    if args.format == "json":
+        emit_json(card)
+    else:
+        print(
+            f"wrote {bn.path} and its card: val accuracy {card['val_accuracy_coded']:.4f} through the codec "
+            f"(teacher {card['val_teacher_accuracy']:.4f}), {card['payload_bytes_mean']:.1f} bytes per payload, "
+            f"trained in {card['wall_time_s']:.0f} s"
+        )
+    return 0

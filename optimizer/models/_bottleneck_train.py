@@ -1,0 +1,239 @@
+"""Training a bottleneck at split k by distillation from the frozen model (the teacher).
+
+The teacher's head activations at k and its logits are computed once for the train images used
+(train split only). Each step: encoder -> rounded latent (straight-through) -> decoder -> frozen
+tail; loss = ||decoded - activation||^2 / Var(activation) + kl_weight * T^2 KL(teacher || student at
+temperature T) + beta * bits per image (the prior's estimate under uniform noise). Checkpoints go
+to ``OUT/NAME.ckpt`` every epoch and every ``checkpoint_every_s`` seconds and on Ctrl-C; the same
+command resumes. The end writes ``OUT/NAME.pt`` and the card ``OUT/NAME.json`` with val accuracy
+through the rounded latent and the prior's bits (the coded payload is measured by the codec layer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from optimizer.data import ImageDataset, make_splits
+from optimizer.errors import UserError
+from optimizer.models._bottleneck import BottleneckSpec, LearnedBottleneck, conv_macs
+from optimizer.models._bottleneck_io import LoadedBottleneck, bottleneck_name, load_bottleneck
+from optimizer.models._bottleneck_teacher import TeacherData, save_atomic, teacher_outputs
+
+__all__ = ["BottleneckTrainConfig", "train_bottleneck"]
+
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class BottleneckTrainConfig:
+    alpha: float
+    input_size: int
+    k: int
+    beta: float
+    weights: str | None = None  # the teacher (None = the zoo model for alpha)
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 2e-3
+    latent: int = 16
+    hidden: int = 0  # 0 = the split's channel count
+    stride: int = 2
+    kl_weight: float = 1.0
+    temperature: float = 2.0
+    train_samples: int = 10000
+    eval_samples: int | None = None
+    seed: int = 0
+    split_seed: int = 0
+    checkpoint_every_s: float = 120.0
+    command: str = ""
+
+    @property
+    def name(self) -> str:
+        return bottleneck_name(self.alpha, self.input_size, self.k, self.beta)
+
+    def identity(self) -> dict[str, Any]:
+        keep = asdict(self)
+        for key in ("checkpoint_every_s", "command", "eval_samples"):
+            keep.pop(key)
+        return keep
+
+
+def _spec(cfg: BottleneckTrainConfig, shape: tuple[int, ...]) -> BottleneckSpec:
+    c, h, w = (int(d) for d in shape)
+    return BottleneckSpec(c, h, w, cfg.hidden or c, cfg.latent, cfg.stride)
+
+
+class _Run:
+    def __init__(self, cfg: BottleneckTrainConfig, spec: BottleneckSpec, total_steps: int) -> None:
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.spec = cfg, spec
+        self.net = LearnedBottleneck(spec)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, cfg.lr, total_steps=total_steps, pct_start=0.1)
+        self.step, self.wall_s = 0, 0.0
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.identity(),
+            "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "step": self.step,
+            "wall_s": self.wall_s,
+        }
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        self.net.load_state_dict(ckpt["net"])
+        self.opt.load_state_dict(ckpt["opt"])
+        self.sched.load_state_dict(ckpt["sched"])
+        self.step, self.wall_s = int(ckpt["step"]), float(ckpt["wall_s"])
+
+
+def _loss(run: _Run, data: TeacherData, batch: np.ndarray, var: float) -> tuple[torch.Tensor, dict[str, float]]:
+    cfg = run.cfg
+    act, teacher = data.acts[batch], data.logits[batch]
+    recon, bits = run.net(act)
+    mse = F.mse_loss(recon, act) / var
+    t = cfg.temperature
+    student = F.log_softmax(data.tail(recon) / t, dim=1)
+    kl = F.kl_div(student, F.log_softmax(teacher / t, dim=1), log_target=True, reduction="batchmean") * t * t
+    rate = bits.mean()
+    loss = mse + cfg.kl_weight * kl + cfg.beta * rate
+    return loss, {"mse": mse.item(), "kl": kl.item(), "bits": rate.item()}
+
+
+def _load_checkpoint(path: Path, cfg: BottleneckTrainConfig) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("config") != cfg.identity():
+        raise UserError(
+            f"checkpoint {path} belongs to another bottleneck training ({ckpt.get('config')}); "
+            "delete it or pass --restart"
+        )
+    return ckpt  # type: ignore[no-any-return]
+
+
+def _run_steps(run: _Run, data: TeacherData, ckpt: Path, progress: ProgressFn | None) -> None:
+    n, bs = len(data.acts), run.cfg.batch_size
+    per_epoch = n // bs
+    total = run.cfg.epochs * per_epoch
+    var = float(data.acts.var())
+    last_save = time.monotonic()
+    while run.step < total:
+        epoch, first = divmod(run.step, per_epoch)
+        order = np.random.default_rng([run.cfg.seed, epoch]).permutation(n)
+        for i in range(first, per_epoch):
+            t0 = time.monotonic()
+            torch.manual_seed(run.cfg.seed * 1_000_003 + run.step)  # per step: a resumed run draws the same noise
+            loss, info = _loss(run, data, order[i * bs : (i + 1) * bs], var)
+            run.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            run.opt.step()
+            run.sched.step()
+            run.step += 1
+            run.wall_s += time.monotonic() - t0
+            if progress:
+                progress(run.step, total, {"epoch": epoch + 1, "loss": loss.item(), **info})
+            if time.monotonic() - last_save > run.cfg.checkpoint_every_s or i == per_epoch - 1:
+                save_atomic(run.state(), ckpt)
+                last_save = time.monotonic()
+
+
+@torch.no_grad()
+def _val_scores(net: LearnedBottleneck, data: TeacherData, labels: np.ndarray) -> dict[str, float]:
+    net.eval()
+    correct, bits = [], []
+    for start in range(0, len(data.acts), 250):
+        latent = net.latent(data.acts[start : start + 250])
+        bits.append(net.prior.bits(latent))
+        correct.append(data.tail(net.decode(latent)).argmax(1).numpy() == labels[start : start + 250])
+    teacher = data.logits.argmax(1).numpy() == labels
+    return {
+        "val_accuracy": round(float(np.concatenate(correct).mean()), 4),
+        "val_teacher_accuracy": round(float(teacher.mean()), 4),
+        "val_prior_bits_mean": round(float(torch.cat(bits).mean()), 1),
+    }
+
+
+def _card(run: _Run, dataset: ImageDataset, scores: dict[str, float], weights: Path, n_val: int) -> dict[str, Any]:
+    cfg, spec = run.cfg, run.spec
+    return {
+        "name": cfg.name,
+        "kind": "bottleneck",
+        "alpha": cfg.alpha,
+        "input_size": cfg.input_size,
+        "k": cfg.k,
+        "beta": cfg.beta,
+        "teacher": cfg.weights or "zoo",
+        "dataset_spec": dataset.spec,
+        "spec": spec.to_json(),
+        "latent_shape": list(spec.latent_shape),
+        "encoder_macs": conv_macs(run.net.encoder, (spec.channels, spec.height, spec.width)),
+        "decoder_macs": conv_macs(run.net.decoder, spec.latent_shape),
+        "training": {**cfg.identity(), "command": cfg.command},
+        "epochs": cfg.epochs,
+        "steps": run.step,
+        "wall_time_s": round(run.wall_s, 1),
+        "val_samples": n_val,
+        **scores,
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "torch": torch.__version__,
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
+
+
+def train_bottleneck(
+    cfg: BottleneckTrainConfig,
+    dataset: ImageDataset,
+    out_dir: Path,
+    restart: bool = False,
+    progress: ProgressFn | None = None,
+    cache_dir: Path | None = None,
+) -> LoadedBottleneck:
+    """Train (or resume) one bottleneck; write ``OUT/NAME.pt`` and ``OUT/NAME.json``.
+
+    ``cache_dir``: where the teacher's outputs on the train images are kept between runs (several
+    betas at one split share them)."""
+    if cfg.beta < 0 or cfg.stride < 1 or cfg.latent < 1:
+        raise UserError(
+            f"a bottleneck needs beta >= 0, stride >= 1 and latent >= 1, got beta={cfg.beta:g}, "
+            f"stride={cfg.stride}, latent={cfg.latent}; pass values in those ranges"
+        )
+    splits = make_splits(dataset, seed=cfg.split_seed)
+    train_idx = np.sort(np.random.default_rng(cfg.seed).permutation(splits.train)[: cfg.train_samples])
+    if len(train_idx) < cfg.batch_size:
+        raise UserError(f"{len(train_idx)} train images are fewer than one batch of {cfg.batch_size}; lower it")
+    data = teacher_outputs(cfg, dataset, train_idx, cache_dir / "bottleneck-teacher" if cache_dir else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / f"{cfg.name}.ckpt"
+    if restart:
+        ckpt.unlink(missing_ok=True)
+    run = _Run(cfg, _spec(cfg, tuple(data.acts.shape[1:])), cfg.epochs * (len(train_idx) // cfg.batch_size))
+    state = _load_checkpoint(ckpt, cfg)
+    if state is not None:
+        run.restore(state)
+    try:
+        _run_steps(run, data, ckpt, progress)
+    except KeyboardInterrupt:
+        save_atomic(run.state(), ckpt)
+        raise
+    val_idx = splits.val[: cfg.eval_samples] if cfg.eval_samples else splits.val
+    scores = _val_scores(run.net, teacher_outputs(cfg, dataset, val_idx), dataset.labels[val_idx])
+    weights = out_dir / f"{cfg.name}.pt"
+    save_atomic(run.net.state_dict(), weights)
+    (out_dir / f"{cfg.name}.json").write_text(json.dumps(_card(run, dataset, scores, weights, len(val_idx)), indent=2))
+    ckpt.unlink(missing_ok=True)
+    return load_bottleneck(weights)
