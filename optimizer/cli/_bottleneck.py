@@ -48,7 +48,10 @@ def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--latent", type=positive_int, default=16, help="latent channels L (default: %(default)s)")
     p.add_argument("--stride", type=positive_int, default=2, help="encoder stride (default: %(default)s)")
-    p.add_argument("--kl-weight", type=float, default=1.0)
+    p.add_argument("--kl-weight", type=float, default=1.0, help="weight of the KL to the model's logits")
+    p.add_argument(
+        "--ce-weight", type=float, default=0.0, help="weight of the cross-entropy to the train labels (default: 0)"
+    )
     p.add_argument("--train-samples", type=positive_int, default=10000)
     p.add_argument("--eval-samples", type=positive_int, default=None, help="val images for the card (default: all)")
     p.add_argument("--threads", type=positive_int, default=2)
@@ -72,19 +75,26 @@ def _train(args: argparse.Namespace) -> int:
         latent=args.latent,
         stride=args.stride,
         kl_weight=args.kl_weight,
+        ce_weight=args.ce_weight,
         train_samples=args.train_samples,
         eval_samples=args.eval_samples,
         command="split-opt " + shlex.join(sys.argv[1:]),
     )
-    bar = tqdm(desc=cfg.name, unit="step", dynamic_ncols=True, mininterval=1.0, disable=args.format == "json")
+    bars: list[tqdm] = []  # opened at the first step, so an error on the inputs prints alone
 
     def progress(step: int, total: int, info: dict[str, float]) -> None:
+        if not bars:
+            bars.append(
+                tqdm(desc=cfg.name, unit="step", dynamic_ncols=True, mininterval=1.0, disable=args.format == "json")
+            )
+        bar = bars[0]
         bar.total, bar.n = total, step
         bar.set_postfix(epoch=int(info["epoch"]), kl=f"{info['kl']:.3f}", bits=f"{info['bits']:.0f}", refresh=False)
         bar.update(0)
 
     bn = train_bottleneck(cfg, dataset, args.out, restart=args.restart, progress=progress, cache_dir=cache_dir())
-    bar.close()
+    for bar in bars:
+        bar.close()
     val = {"val": args.eval_samples or len(make_splits(dataset).val), "calib": 1}
     evaluator = Evaluator(dataset, make_splits(dataset), args.weights or "zoo", val, cache_dir=cache_dir())
     card = {**bn.card, **coded_scores(evaluator, bn)}

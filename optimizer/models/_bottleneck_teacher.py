@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,18 @@ from torch import nn
 
 from optimizer.data import ImageDataset
 from optimizer.errors import UserError
+from optimizer.models._checkpoint import save_atomic
 from optimizer.models._split import build_head, build_tail, num_blocks
 from optimizer.models._zoo import load_model
 
-__all__ = ["TeacherData", "save_atomic", "teacher_outputs"]
+__all__ = ["TeacherData", "teacher_outputs"]
 
 
 @dataclass(frozen=True)
 class TeacherData:
     acts: torch.Tensor  # (N, C, H, W) head outputs at k
     logits: torch.Tensor  # (N, classes)
+    labels: torch.Tensor  # (N,) int64, the dataset's labels of the same images
     tail: nn.Module  # frozen, eval mode
 
 
@@ -45,23 +46,18 @@ def teacher_outputs(cfg: Any, dataset: ImageDataset, idx: np.ndarray, cache: Pat
     for p in tail.parameters():
         p.requires_grad_(False)
     key = json.dumps([loaded.fingerprint, dataset.spec, cfg.input_size, cfg.k, idx.tolist()])
+    labels = torch.as_tensor(dataset.labels[idx], dtype=torch.int64)
     path = cache / f"teacher-{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt" if cache else None
     if path is not None and path.is_file():
         stored = torch.load(path, map_location="cpu", weights_only=True)
-        return TeacherData(stored["acts"].float(), stored["logits"], tail)
+        return TeacherData(stored["acts"].float(), stored["logits"], labels, tail)
     acts, logits = [], []
     for start in range(0, len(idx), 250):
         a = head(dataset.batch(idx[start : start + 250], cfg.input_size)).half().float()
         acts.append(a)
         logits.append(tail(a))
-    data = TeacherData(torch.cat(acts), torch.cat(logits), tail)
+    data = TeacherData(torch.cat(acts), torch.cat(logits), labels, tail)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_atomic({"acts": data.acts.half(), "logits": data.logits}, path)
     return data
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)

@@ -3,7 +3,9 @@
 The teacher's head activations at k and its logits are computed once for the train images used
 (train split only). Each step: encoder -> rounded latent (straight-through) -> decoder -> frozen
 tail; loss = ||decoded - activation||^2 / Var(activation) + kl_weight * T^2 KL(teacher || student at
-temperature T) + beta * bits per image (the prior's estimate under uniform noise). Checkpoints go
+temperature T) + ce_weight * CE(student, label) + beta * bits per image (the prior's estimate under
+uniform noise). The label term is the second half of Matsubara et al.'s objective: with the tail
+frozen it lets encoder and decoder correct some of the teacher's mistakes instead of copying them. Checkpoints go
 to ``OUT/NAME.ckpt`` every epoch and every ``checkpoint_every_s`` seconds and on Ctrl-C; the same
 command resumes. The end writes ``OUT/NAME.pt`` and the card ``OUT/NAME.json`` with val accuracy
 through the rounded latent and the prior's bits (the coded payload is measured by the codec layer).
@@ -29,7 +31,8 @@ from optimizer.data import ImageDataset, make_splits
 from optimizer.errors import UserError
 from optimizer.models._bottleneck import BottleneckSpec, LearnedBottleneck, conv_macs
 from optimizer.models._bottleneck_io import LoadedBottleneck, bottleneck_name, load_bottleneck
-from optimizer.models._bottleneck_teacher import TeacherData, save_atomic, teacher_outputs
+from optimizer.models._bottleneck_teacher import TeacherData, teacher_outputs
+from optimizer.models._checkpoint import TrainingState, load_checkpoint, save_atomic
 
 __all__ = ["BottleneckTrainConfig", "train_bottleneck"]
 
@@ -50,6 +53,7 @@ class BottleneckTrainConfig:
     hidden: int = 0  # 0 = the split's channel count
     stride: int = 2
     kl_weight: float = 1.0
+    ce_weight: float = 0.0
     temperature: float = 2.0
     train_samples: int = 10000
     eval_samples: int | None = None
@@ -74,30 +78,14 @@ def _spec(cfg: BottleneckTrainConfig, shape: tuple[int, ...]) -> BottleneckSpec:
     return BottleneckSpec(c, h, w, cfg.hidden or c, cfg.latent, cfg.stride)
 
 
-class _Run:
+class _Run(TrainingState):
     def __init__(self, cfg: BottleneckTrainConfig, spec: BottleneckSpec, total_steps: int) -> None:
         torch.manual_seed(cfg.seed)
-        self.cfg, self.spec = cfg, spec
-        self.net = LearnedBottleneck(spec)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, cfg.lr, total_steps=total_steps, pct_start=0.1)
-        self.step, self.wall_s = 0, 0.0
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "config": self.cfg.identity(),
-            "net": self.net.state_dict(),
-            "opt": self.opt.state_dict(),
-            "sched": self.sched.state_dict(),
-            "step": self.step,
-            "wall_s": self.wall_s,
-        }
-
-    def restore(self, ckpt: dict[str, Any]) -> None:
-        self.net.load_state_dict(ckpt["net"])
-        self.opt.load_state_dict(ckpt["opt"])
-        self.sched.load_state_dict(ckpt["sched"])
-        self.step, self.wall_s = int(ckpt["step"]), float(ckpt["wall_s"])
+        net = LearnedBottleneck(spec)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=total_steps, pct_start=0.1)
+        super().__init__(cfg.identity(), net, opt, sched)
+        self.cfg, self.spec, self.net = cfg, spec, net
 
 
 def _loss(run: _Run, data: TeacherData, batch: np.ndarray, var: float) -> tuple[torch.Tensor, dict[str, float]]:
@@ -106,23 +94,13 @@ def _loss(run: _Run, data: TeacherData, batch: np.ndarray, var: float) -> tuple[
     recon, bits = run.net(act)
     mse = F.mse_loss(recon, act) / var
     t = cfg.temperature
-    student = F.log_softmax(data.tail(recon) / t, dim=1)
+    logits = data.tail(recon)
+    student = F.log_softmax(logits / t, dim=1)
     kl = F.kl_div(student, F.log_softmax(teacher / t, dim=1), log_target=True, reduction="batchmean") * t * t
+    ce = F.cross_entropy(logits, data.labels[batch])
     rate = bits.mean()
-    loss = mse + cfg.kl_weight * kl + cfg.beta * rate
-    return loss, {"mse": mse.item(), "kl": kl.item(), "bits": rate.item()}
-
-
-def _load_checkpoint(path: Path, cfg: BottleneckTrainConfig) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt.get("config") != cfg.identity():
-        raise UserError(
-            f"checkpoint {path} belongs to another bottleneck training ({ckpt.get('config')}); "
-            "delete it or pass --restart"
-        )
-    return ckpt  # type: ignore[no-any-return]
+    loss = mse + cfg.kl_weight * kl + cfg.ce_weight * ce + cfg.beta * rate
+    return loss, {"mse": mse.item(), "kl": kl.item(), "ce": ce.item(), "bits": rate.item()}
 
 
 def _run_steps(run: _Run, data: TeacherData, ckpt: Path, progress: ProgressFn | None) -> None:
@@ -147,7 +125,7 @@ def _run_steps(run: _Run, data: TeacherData, ckpt: Path, progress: ProgressFn | 
             if progress:
                 progress(run.step, total, {"epoch": epoch + 1, "loss": loss.item(), **info})
             if time.monotonic() - last_save > run.cfg.checkpoint_every_s or i == per_epoch - 1:
-                save_atomic(run.state(), ckpt)
+                run.save(ckpt)
                 last_save = time.monotonic()
 
 
@@ -207,10 +185,11 @@ def train_bottleneck(
 
     ``cache_dir``: where the teacher's outputs on the train images are kept between runs (several
     betas at one split share them)."""
-    if cfg.beta < 0 or cfg.stride < 1 or cfg.latent < 1:
+    if min(cfg.beta, cfg.kl_weight, cfg.ce_weight) < 0 or cfg.stride < 1 or cfg.latent < 1:
         raise UserError(
-            f"a bottleneck needs beta >= 0, stride >= 1 and latent >= 1, got beta={cfg.beta:g}, "
-            f"stride={cfg.stride}, latent={cfg.latent}; pass values in those ranges"
+            f"a bottleneck needs beta, kl_weight, ce_weight >= 0, stride >= 1 and latent >= 1, got "
+            f"beta={cfg.beta:g}, kl_weight={cfg.kl_weight:g}, ce_weight={cfg.ce_weight:g}, stride={cfg.stride}, "
+            f"latent={cfg.latent}; pass values in those ranges"
         )
     splits = make_splits(dataset, seed=cfg.split_seed)
     train_idx = np.sort(np.random.default_rng(cfg.seed).permutation(splits.train)[: cfg.train_samples])
@@ -222,13 +201,13 @@ def train_bottleneck(
     if restart:
         ckpt.unlink(missing_ok=True)
     run = _Run(cfg, _spec(cfg, tuple(data.acts.shape[1:])), cfg.epochs * (len(train_idx) // cfg.batch_size))
-    state = _load_checkpoint(ckpt, cfg)
+    state = load_checkpoint(ckpt, cfg.identity())
     if state is not None:
         run.restore(state)
     try:
         _run_steps(run, data, ckpt, progress)
     except KeyboardInterrupt:
-        save_atomic(run.state(), ckpt)
+        run.save(ckpt)
         raise
     val_idx = splits.val[: cfg.eval_samples] if cfg.eval_samples else splits.val
     scores = _val_scores(run.net, teacher_outputs(cfg, dataset, val_idx), dataset.labels[val_idx])

@@ -28,6 +28,7 @@ from torch import nn
 from optimizer.data import ImageDataset, SplitSizes, make_splits, normalize
 from optimizer.errors import UserError
 from optimizer.models._bnstats import apply_bn_stats, calibrate_bn, join_bn_stats, split_bn_stats
+from optimizer.models._checkpoint import TrainingState, load_checkpoint, save_atomic
 from optimizer.models._evaluate import accuracy
 from optimizer.models._mobilenetv2 import FAMILY, build_mobilenetv2, check_input_size
 from optimizer.models._weights import apply_state_dict, load_state_dict_file
@@ -83,55 +84,20 @@ def _augment(images01: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return padded[:, :, dy : dy + size, dx : dx + size]
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-class _Run:
+class _Run(TrainingState):
     """The mutable state of one training run; checkpoint = this object's ``state()``."""
 
     def __init__(self, cfg: TrainConfig, num_classes: int, steps_per_epoch: int) -> None:
         torch.manual_seed(cfg.seed)
-        self.cfg = cfg
-        self.model = build_mobilenetv2(cfg.alpha, num_classes).train()
+        model = build_mobilenetv2(cfg.alpha, num_classes).train()
         if cfg.init:
-            _load_init(self.model, cfg.init, cfg.alpha)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.OneCycleLR(
-            self.opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
+            _load_init(model, cfg.init, cfg.alpha)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
         )
-        self.step = 0
-        self.wall_s = 0.0
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "config": self.cfg.identity(),
-            "model": self.model.state_dict(),
-            "opt": self.opt.state_dict(),
-            "sched": self.sched.state_dict(),
-            "step": self.step,
-            "wall_s": self.wall_s,
-        }
-
-    def restore(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.opt.load_state_dict(ckpt["opt"])
-        self.sched.load_state_dict(ckpt["sched"])
-        self.step, self.wall_s = int(ckpt["step"]), float(ckpt["wall_s"])
-
-
-def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt.get("config") != cfg.identity():
-        raise UserError(
-            f"checkpoint {path} belongs to a different training configuration "
-            f"({ckpt.get('config')}); delete it or pass --restart to start over"
-        )
-    return ckpt  # type: ignore[no-any-return]
+        super().__init__(cfg.identity(), model, opt, sched)
+        self.cfg = cfg
 
 
 def _epoch_plan(cfg: TrainConfig, train_idx: np.ndarray, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +172,7 @@ def _write_outputs(
     weights_path = out_dir / f"{cfg.name}.pt"
     state = join_bn_stats(model.state_dict(), stats)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-    _atomic_save(half, weights_path)
+    save_atomic(half, weights_path)
     previous = _init_card(cfg.init)
     card = {
         "name": cfg.name,
@@ -268,13 +234,13 @@ def train_zoo_model(
     if restart:
         ckpt_path.unlink(missing_ok=True)
     run = _Run(cfg, dataset.num_classes, steps_per_epoch)
-    ckpt = _load_checkpoint(ckpt_path, cfg)
+    ckpt = load_checkpoint(ckpt_path, cfg.identity())
     if ckpt is not None:
         run.restore(ckpt)
     try:
         _run_steps(run, dataset, splits.train, steps_per_epoch, ckpt_path, progress)
     except KeyboardInterrupt:
-        _atomic_save(run.state(), ckpt_path)  # Ctrl-C keeps every finished step
+        run.save(ckpt_path)  # Ctrl-C keeps every finished step
         raise
     test_idx = splits.test[: cfg.eval_samples] if cfg.eval_samples else splits.test
     result = _write_outputs(run, dataset, splits.train, test_idx, out_dir, splits.sizes())
@@ -305,5 +271,5 @@ def _run_steps(
             if progress:
                 progress(run.step, total, {"epoch": epoch + 1, "loss": loss, "acc": acc})
             if time.monotonic() - last_save > cfg.checkpoint_every_s or i == steps_per_epoch - 1:
-                _atomic_save(run.state(), ckpt_path)
+                run.save(ckpt_path)
                 last_save = time.monotonic()
