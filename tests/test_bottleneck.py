@@ -23,6 +23,7 @@ from optimizer.models import (
     BottleneckTrainConfig,
     LearnedBottleneck,
     build_head,
+    build_mobilenetv2,
     build_tail,
     load_bottleneck,
     prior_tables,
@@ -143,6 +144,35 @@ def test_training_resumes_from_its_checkpoint(teacher: Path, fake_fashion: Fashi
     with pytest.raises(UserError, match="different training configuration"):
         torch.save({**ckpt, "config": {}}, tmp_path / "b" / f"{_cfg(teacher).name}.ckpt")
         train_bottleneck(_cfg(teacher), fake_fashion, tmp_path / "b")
+
+
+def _make_logits_depend_on_the_input(weights: Path) -> None:
+    """A random MobileNetV2's logits are ~1e-9 (zero-initialised BatchNorm scales, unit running
+    statistics): set the scales to 1, estimate the statistics on noise, widen the classifier."""
+    torch.manual_seed(0)
+    model = build_mobilenetv2(0.35, 10)
+    state = torch.load(weights, weights_only=True)
+    state.update({key: torch.ones_like(v) for key, v in state.items() if key.endswith("weight") and v.dim() == 1})
+    model.load_state_dict(state)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.momentum = None  # a plain average over the batch
+    with torch.no_grad():
+        model.train()(torch.randn(64, model.features[0][0].in_channels, 32, 32))
+        model.classifier[-1].weight *= 10  # logits of a few units rather than tenths
+    torch.save(model.state_dict(), weights)
+
+
+def test_the_label_term_trains_the_bottleneck_towards_the_labels(
+    teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path
+) -> None:
+    # only the label term drives training (no distillation, no rate): its loss must fall
+    _make_logits_depend_on_the_input(teacher)
+    losses: list[float] = []
+    cfg = _cfg(teacher, epochs=10, kl_weight=0.0, ce_weight=1.0, beta=0.0, lr=1e-2)
+    train_bottleneck(cfg, fake_fashion, tmp_path / "ce", progress=lambda step, total, info: losses.append(info["ce"]))
+    assert len(losses) == 40
+    assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:8]), losses
+    assert cfg.identity() != _cfg(teacher, epochs=10, kl_weight=0.0, beta=0.0, lr=1e-2).identity()
 
 
 def test_weights_load_without_running_pickled_code(teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path) -> None:
