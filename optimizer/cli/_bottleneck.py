@@ -33,7 +33,8 @@ def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train one bottleneck (resumable)",
         description="Train a bottleneck at split k of the frozen model on the train split: loss = MSE to the "
-        "activation + KL to the model's logits + beta x bits. Run the same command again to resume. Writes "
+        "activation + KL to the model's logits + cross-entropy to the labels + beta x bits. Run the same command "
+        "again to resume. Writes "
         "OUT/NAME.pt (state dict) and the card OUT/NAME.json with val accuracy and payload bytes through the codec.",
     )
     p.add_argument("--alpha", type=float, required=True)
@@ -50,9 +51,12 @@ def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stride", type=positive_int, default=2, help="encoder stride (default: %(default)s)")
     p.add_argument("--kl-weight", type=float, default=1.0, help="weight of the KL to the model's logits")
     p.add_argument(
-        "--ce-weight", type=float, default=0.0, help="weight of the cross-entropy to the train labels (default: 0)"
+        "--ce-weight",
+        type=float,
+        default=2.0,
+        help="weight of the cross-entropy to the train labels (default: %(default)s; 0 = distillation only)",
     )
-    p.add_argument("--train-samples", type=positive_int, default=10000)
+    p.add_argument("--train-samples", type=positive_int, default=20000, help="train images (default: %(default)s)")
     p.add_argument("--eval-samples", type=positive_int, default=None, help="val images for the card (default: all)")
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")

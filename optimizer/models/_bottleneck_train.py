@@ -53,9 +53,9 @@ class BottleneckTrainConfig:
     hidden: int = 0  # 0 = the split's channel count
     stride: int = 2
     kl_weight: float = 1.0
-    ce_weight: float = 0.0
+    ce_weight: float = 2.0  # chosen on k = 11 (README, issue 8 note): 0 / 0.5 / 1 / 2 / 4
     temperature: float = 2.0
-    train_samples: int = 10000
+    train_samples: int = 20000
     eval_samples: int | None = None
     seed: int = 0
     split_seed: int = 0
