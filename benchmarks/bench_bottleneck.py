@@ -75,7 +75,7 @@ def _bottleneck_points(ev: Evaluator, folder: Path, alpha: float, size: int, k: 
         params = {"kind": "bottleneck", "file": str(card_path.with_suffix(".pt").resolve())}
         params.update({"weights_sha256": card["weights_sha256"], "beta": card["beta"]})
         extra = {"train_wall_s": card["wall_time_s"], "epochs": card["epochs"], "latent": card["latent_shape"]}
-        extra["train_samples"] = card["training"]["train_samples"]
+        extra["train_samples"] = card.get("train_images", card["training"]["train_samples"])
         points.append(_point(ev, Config.make(alpha, size, k, params), **extra))
     return sorted(points, key=lambda p: p["payload_bytes_mean"])
 

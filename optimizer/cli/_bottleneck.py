@@ -56,7 +56,9 @@ def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
         default=2.0,
         help="weight of the cross-entropy to the train labels (default: %(default)s; 0 = distillation only)",
     )
-    p.add_argument("--train-samples", type=positive_int, default=20000, help="train images (default: %(default)s)")
+    p.add_argument(
+        "--train-samples", type=positive_int, default=None, help="train images (default: the whole train split)"
+    )
     p.add_argument("--eval-samples", type=positive_int, default=None, help="val images for the card (default: all)")
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
@@ -93,7 +95,13 @@ def _train(args: argparse.Namespace) -> int:
             )
         bar = bars[0]
         bar.total, bar.n = total, step
-        bar.set_postfix(epoch=int(info["epoch"]), kl=f"{info['kl']:.3f}", bits=f"{info['bits']:.0f}", refresh=False)
+        bar.set_postfix(
+            epoch=int(info["epoch"]),
+            kl=f"{info['kl']:.3f}",
+            ce=f"{info['ce']:.3f}",
+            bits=f"{info['bits']:.0f}",
+            refresh=False,
+        )
         bar.update(0)
 
     bn = train_bottleneck(cfg, dataset, args.out, restart=args.restart, progress=progress, cache_dir=cache_dir())

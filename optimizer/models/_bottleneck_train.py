@@ -55,7 +55,7 @@ class BottleneckTrainConfig:
     kl_weight: float = 1.0
     ce_weight: float = 2.0  # chosen on k = 11 (README, issue 8 note): 0 / 0.5 / 1 / 2 / 4
     temperature: float = 2.0
-    train_samples: int = 20000
+    train_samples: int | None = None  # None = the whole train split
     eval_samples: int | None = None
     seed: int = 0
     split_seed: int = 0
@@ -145,7 +145,9 @@ def _val_scores(net: LearnedBottleneck, data: TeacherData, labels: np.ndarray) -
     }
 
 
-def _card(run: _Run, dataset: ImageDataset, scores: dict[str, float], weights: Path, n_val: int) -> dict[str, Any]:
+def _card(
+    run: _Run, dataset: ImageDataset, scores: dict[str, float], weights: Path, n_train: int, n_val: int
+) -> dict[str, Any]:
     cfg, spec = run.cfg, run.spec
     return {
         "name": cfg.name,
@@ -162,6 +164,7 @@ def _card(run: _Run, dataset: ImageDataset, scores: dict[str, float], weights: P
         "decoder_macs": conv_macs(run.net.decoder, spec.latent_shape),
         "training": {**cfg.identity(), "command": cfg.command},
         "epochs": cfg.epochs,
+        "train_images": n_train,
         "steps": run.step,
         "wall_time_s": round(run.wall_s, 1),
         "val_samples": n_val,
@@ -213,6 +216,8 @@ def train_bottleneck(
     scores = _val_scores(run.net, teacher_outputs(cfg, dataset, val_idx), dataset.labels[val_idx])
     weights = out_dir / f"{cfg.name}.pt"
     save_atomic(run.net.state_dict(), weights)
-    (out_dir / f"{cfg.name}.json").write_text(json.dumps(_card(run, dataset, scores, weights, len(val_idx)), indent=2))
+    (out_dir / f"{cfg.name}.json").write_text(
+        json.dumps(_card(run, dataset, scores, weights, len(train_idx), len(val_idx)), indent=2)
+    )
     ckpt.unlink(missing_ok=True)
     return load_bottleneck(weights)
