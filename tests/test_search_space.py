@@ -9,6 +9,7 @@ import yaml
 
 from optimizer.config import load_search_space
 from optimizer.errors import UserError
+from optimizer.models import load_bottleneck
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 
@@ -17,6 +18,15 @@ SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 def test_shipped_spaces_load(name: str) -> None:
     space = load_search_space(SPACES / f"{name}.yaml")
     assert space.name == name and space.k_min == 0 and space.k_max == 20
+
+
+def test_the_bottleneck_space_lists_the_shipped_bottlenecks() -> None:
+    space = load_search_space(SPACES / "mobilenetv2-fashion-mnist-bottleneck.yaml")
+    assert {(b.k, b.beta) for b in space.bottlenecks} == {(k, b) for k in (7, 11) for b in (1e-4, 3e-4, 1e-3, 3e-3)}
+    for choice in space.bottlenecks:
+        bn = load_bottleneck(choice.file)  # refuses weights that differ from the card's SHA-256
+        assert (bn.card["alpha"], bn.card["input_size"]) == (1.0, 64)
+        assert bn.card["val_accuracy_coded"] > 0.85 and bn.card["payload_bytes_mean"] < 200, bn.card
 
 
 def test_imagenet_space_is_the_papers() -> None:
