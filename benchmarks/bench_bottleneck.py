@@ -90,7 +90,9 @@ def _front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return front
 
 
-def _test_check(ev: Evaluator, alpha: float, size: int, pca: dict[str, Any], bottleneck: list[dict[str, Any]]) -> Any:
+def _test_check(
+    ev: Evaluator, alpha: float, size: int, pca: dict[str, Any], bottleneck: list[dict[str, Any]]
+) -> dict[str, Any] | None:
     """Best PCA point vs the best-on-val bottleneck within half its payload, on the test split."""
     within = [b for b in bottleneck if b["payload_bytes_mean"] <= 0.5 * pca["payload_bytes_mean"]]
     if not within:

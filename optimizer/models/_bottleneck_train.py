@@ -5,9 +5,9 @@ The teacher's head activations at k and its logits are computed once for the tra
 tail; loss = ||decoded - activation||^2 / Var(activation) + kl_weight * T^2 KL(teacher || student at
 temperature T) + ce_weight * CE(student, label) + beta * bits per image (the prior's estimate under
 uniform noise). The label term is the second half of Matsubara et al.'s objective: with the tail
-frozen it lets encoder and decoder correct some of the teacher's mistakes instead of copying them. Checkpoints go
-to ``OUT/NAME.ckpt`` every epoch and every ``checkpoint_every_s`` seconds and on Ctrl-C; the same
-command resumes. The end writes ``OUT/NAME.pt`` and the card ``OUT/NAME.json`` with val accuracy
+frozen it lets encoder and decoder correct some of the teacher's mistakes instead of copying
+them. Checkpoints go to ``OUT/NAME.ckpt`` every epoch and every ``checkpoint_every_s`` seconds and
+on Ctrl-C; the same command resumes. The end writes ``OUT/NAME.pt`` and the card ``OUT/NAME.json`` with val accuracy
 through the rounded latent and the prior's bits (the coded payload is measured by the codec layer).
 """
 
