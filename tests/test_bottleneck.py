@@ -175,6 +175,18 @@ def test_the_label_term_trains_the_bottleneck_towards_the_labels(
     assert cfg.identity() != _cfg(teacher, epochs=10, kl_weight=0.0, beta=0.0, lr=1e-2).identity()
 
 
+def test_a_finished_bottleneck_is_replaced_only_on_restart(
+    teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path
+) -> None:
+    first = train_bottleneck(_cfg(teacher, epochs=1), fake_fashion, tmp_path)
+    weights = first.path.read_bytes()
+    with pytest.raises(UserError, match="already trained .* pass --restart"):
+        train_bottleneck(_cfg(teacher, epochs=1), fake_fashion, tmp_path)
+    assert first.path.read_bytes() == weights
+    again = train_bottleneck(_cfg(teacher, epochs=1, seed=1), fake_fashion, tmp_path, restart=True)
+    assert again.path == first.path and again.path.read_bytes() != weights
+
+
 def test_weights_load_without_running_pickled_code(teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path) -> None:
     bn = train_bottleneck(_cfg(teacher, epochs=1), fake_fashion, tmp_path / "a")
     assert load_bottleneck(bn.path).sha256 == bn.sha256

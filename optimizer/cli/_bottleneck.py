@@ -61,7 +61,9 @@ def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--eval-samples", type=positive_int, default=None, help="val images for the card (default: all)")
     p.add_argument("--threads", type=positive_int, default=2)
-    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument(
+        "--restart", action="store_true", help="start over: ignore a checkpoint, replace a finished bottleneck"
+    )
     add_format(p)
     p.set_defaults(func=_train)
 

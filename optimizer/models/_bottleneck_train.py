@@ -184,7 +184,8 @@ def train_bottleneck(
     progress: ProgressFn | None = None,
     cache_dir: Path | None = None,
 ) -> LoadedBottleneck:
-    """Train (or resume) one bottleneck; write ``OUT/NAME.pt`` and ``OUT/NAME.json``.
+    """Train (or resume) one bottleneck; write ``OUT/NAME.pt`` and ``OUT/NAME.json``. A finished one
+    (card present, no checkpoint) is replaced only with ``restart``.
 
     ``cache_dir``: where the teacher's outputs on the train images are kept between runs (several
     betas at one split share them)."""
@@ -193,6 +194,12 @@ def train_bottleneck(
             f"a bottleneck needs beta, kl_weight, ce_weight >= 0, stride >= 1 and latent >= 1, got "
             f"beta={cfg.beta:g}, kl_weight={cfg.kl_weight:g}, ce_weight={cfg.ce_weight:g}, stride={cfg.stride}, "
             f"latent={cfg.latent}; pass values in those ranges"
+        )
+    finished = out_dir / f"{cfg.name}.json"
+    if finished.is_file() and not (out_dir / f"{cfg.name}.ckpt").is_file() and not restart:
+        raise UserError(
+            f"bottleneck {cfg.name} is already trained in {out_dir} (card {finished.name}); pass --restart to "
+            "train it again and replace it, or --out another folder"
         )
     splits = make_splits(dataset, seed=cfg.split_seed)
     train_idx = np.sort(np.random.default_rng(cfg.seed).permutation(splits.train)[: cfg.train_samples])
@@ -216,8 +223,6 @@ def train_bottleneck(
     scores = _val_scores(run.net, teacher_outputs(cfg, dataset, val_idx), dataset.labels[val_idx])
     weights = out_dir / f"{cfg.name}.pt"
     save_atomic(run.net.state_dict(), weights)
-    (out_dir / f"{cfg.name}.json").write_text(
-        json.dumps(_card(run, dataset, scores, weights, len(train_idx), len(val_idx)), indent=2)
-    )
+    finished.write_text(json.dumps(_card(run, dataset, scores, weights, len(train_idx), len(val_idx)), indent=2))
     ckpt.unlink(missing_ok=True)
     return load_bottleneck(weights)
