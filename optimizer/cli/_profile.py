@@ -67,7 +67,8 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
         help="fit a device profile's throughputs from measurements here",
         description="Time every block of a few models on this machine, fit the "
         "profile's per-class throughputs and per-layer overhead (non-"
-        "negative least squares), and write the calibrated profile. Run "
+        "negative least squares), time the codecs' coding steps (ANS, Huffman, raw packing, float16, "
+        "JPEG/WebP/PNG) and fit their costs, and write the calibrated profile. Run "
         "it on the device the profile describes.",
     )
     p.add_argument("--device", type=Path, required=True, help="the profile to start from")
@@ -80,6 +81,11 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--repeats", type=positive_int, default=15)
+    p.add_argument(
+        "--server-here",
+        action="store_true",
+        help="the profile's server is this machine too: also write the server's coding (decoder) costs",
+    )
     p.add_argument(
         "--runtime",
         choices=RUNTIMES,
@@ -208,8 +214,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     models = _parse_models(args.models)
     load_device_profile(args.device)
     with tqdm(total=1, desc=f"measuring {len(models)} model(s)", disable=args.format == "json") as bar:
-        profile, fit = calibrate_profile(
-            args.device, args.out, models, args.threads, args.name, args.repeats, args.runtime
+        profile, fit, coding = calibrate_profile(
+            args.device, args.out, models, args.threads, args.name, args.repeats, args.runtime, args.server_here
         )
         bar.update(1)
     compute = {k: v["value"] for k, v in asdict(profile.compute).items()}
@@ -219,11 +225,13 @@ def _calibrate(args: argparse.Namespace) -> int:
         "rms_residual_ms": fit.residual_ms,
         "fitted": fit.values,
         "compute": compute,
+        "coding": coding.values,
+        "coding_rms_relative_error": coding.rms_relative_error,
     }
     if args.format == "json":
         emit_json(summary)
     else:
         print(f"wrote {args.out}: fitted on {fit.samples} blocks, rms residual {fit.residual_ms:.3f} ms")
-        for key, value in compute.items():
+        for key, value in {**compute, **coding.values}.items():
             print(f"  {key}: {value:.4g}")
     return 0

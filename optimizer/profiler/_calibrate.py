@@ -24,6 +24,7 @@ from scipy.optimize import nnls
 from optimizer.config import DeviceProfile, load_yaml_mapping, parse_device_profile
 from optimizer.models import build_mobilenetv2
 from optimizer.profiler._cache import model_costs
+from optimizer.profiler._coding import CodingFit, fit_coding, measure_coding
 from optimizer.profiler._costs import OP_CLASSES, BlockCost
 from optimizer.profiler._measure import measure_blocks
 
@@ -82,11 +83,14 @@ def calibrate_profile(
     name: str | None = None,
     repeats: int = 15,
     runtime: str = "onnxruntime",
-) -> tuple[DeviceProfile, Calibration]:
-    """Measure here, fit, and write a profile: ``base_path`` with its compute section replaced."""
+    server_here: bool = False,
+) -> tuple[DeviceProfile, Calibration, CodingFit]:
+    """Measure here, fit, and write a profile: ``base_path`` with its compute and coding sections
+    replaced (and the server's coding section too when ``server_here``: the server is this machine)."""
     data: dict[str, Any] = load_yaml_mapping(base_path)
     parse_device_profile(data, base_path)  # refuse to start from a broken profile
     fit = fit_compute(measure_samples(models, threads, repeats, runtime=runtime))
+    coding = fit_coding(measure_coding(max(repeats, 25)))
     where = (
         f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} "
         f"({platform.machine()}, {platform.processor() or 'cpu'}) on {dt.date.today()}, "
@@ -98,8 +102,17 @@ def calibrate_profile(
         note = " (fit coefficient 0: no measurable cost per MAC)" if fit.values[key] == UNMEASURABLE else ""
         compute[key] = {"value": float(f"{fit.values[key]:.4g}"), "source": where + note}
     compute["threads"] = {"value": threads, "source": "the thread count the calibration ran with"}
+    coded = (
+        f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} on {dt.date.today()}: "
+        f"each unit timed through the real codec at {coding.samples} sizes in all, fitted as call + count / rate "
+        f"(rms relative error {coding.rms_relative_error:.1%})"
+    )
+    section = {key: {"value": float(f"{value:.4g}"), "source": coded} for key, value in sorted(coding.values.items())}
+    data["coding"] = section
+    if server_here:
+        data["server"]["coding"] = section
     if name:
         data["name"] = name
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
-    return parse_device_profile(load_yaml_mapping(out_path), out_path), fit
+    return parse_device_profile(load_yaml_mapping(out_path), out_path), fit, coding

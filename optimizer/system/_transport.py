@@ -1,0 +1,80 @@
+"""The bytes a transport adds to a payload, as the device half really sends them.
+
+HTTP (``split-opt infer --url``): one POST per inference over a kept-alive connection. The request
+line and headers are built here exactly as the client builds them (httpx's defaults plus the
+content type), so their length is counted, not guessed; tests/test_transport.py checks it against
+the bytes a loopback socket receives. The answer is a JSON object behind uvicorn's status line and
+headers; its size is the one measured there (``HTTP_ANSWER_BYTES``). Connection set-up (TCP and TLS
+handshakes) is paid once per connection and not counted per inference.
+
+Packets carry at most the link's MSS of these bytes and each adds the link's per-packet headers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import httpx
+
+from optimizer.config import Network
+
+__all__ = [
+    "CONTENT_TYPE",
+    "HTTP_ANSWER_BYTES",
+    "INFER_PATH",
+    "LinkBytes",
+    "http_request_bytes",
+    "link_bytes",
+    "request_headers",
+]
+
+CONTENT_TYPE = "application/octet-stream"
+INFER_PATH = "/v1/infer"
+# Status line, date, server, content-length and content-type headers (125 B) plus the JSON answer
+# (class_index, label, score, payload_bytes, server_ms: about 95 B), measured in tests/test_transport.py.
+HTTP_ANSWER_BYTES = 220
+DEFAULT_HOST = "192.168.1.20:8000"  # a LAN address and port: the Host header's length
+
+
+def request_headers() -> dict[str, str]:
+    """Headers the device half adds to httpx's defaults on every inference request."""
+    return {"content-type": CONTENT_TYPE}
+
+
+@cache
+def _head_bytes(host: str) -> int:
+    with httpx.Client() as client:
+        request = client.build_request("POST", f"http://{host}{INFER_PATH}", content=b"", headers=request_headers())
+    lines = [f"POST {INFER_PATH} HTTP/1.1".encode()]
+    lines += [name + b": " + value for name, value in request.headers.raw if name.lower() != b"content-length"]
+    return sum(len(line) + 2 for line in lines) + 2  # CRLF after each line, then the blank line
+
+
+def http_request_bytes(payload_bytes: int, host: str = DEFAULT_HOST) -> int:
+    """Request line + headers (with this payload's Content-Length) + the payload itself."""
+    return _head_bytes(host) + len(f"content-length: {payload_bytes}\r\n") + payload_bytes
+
+
+@dataclass(frozen=True)
+class LinkBytes:
+    """What crosses the link for one inference, application bytes and packet headers included."""
+
+    up: float  # device -> server
+    down: float  # server -> device (the answer)
+
+    @property
+    def total(self) -> float:
+        return self.up + self.down
+
+
+def _on_air(app_bytes: float, network: Network) -> float:
+    packets = max(1, math.ceil(app_bytes / network.mss_bytes.value))
+    return app_bytes + packets * network.per_packet_overhead_bytes.value
+
+
+def link_bytes(payload_bytes: float, network: Network) -> LinkBytes:
+    """The HTTP request carrying ``payload_bytes`` and its answer, with per-packet headers."""
+    request = http_request_bytes(round(payload_bytes))
+    return LinkBytes(_on_air(request, network), _on_air(HTTP_ANSWER_BYTES, network))
