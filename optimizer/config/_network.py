@@ -8,7 +8,7 @@ radio's MAC header). Radio energy is charged per byte on the air, headers includ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from optimizer.config._quantity import Quantity, quantity
@@ -29,7 +29,7 @@ class Network:
     nj_per_byte_sent: Quantity
     nj_per_byte_received: Quantity
     description: str = ""
-    path: str = ""
+    path: str = field(default="", compare=False)  # where it was read from
 
 
 _QUANTITIES = tuple(f.name for f in fields(Network) if f.type in (Quantity, "Quantity"))
