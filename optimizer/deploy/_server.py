@@ -24,10 +24,10 @@ from starlette.concurrency import run_in_threadpool
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import ServerHalf
+from optimizer.system import CONTENT_TYPE, INFER_PATH
 
 __all__ = ["CONTENT_TYPE", "create_app"]
 
-CONTENT_TYPE = "application/octet-stream"
 
 
 class _TooLarge(Exception):
@@ -65,7 +65,7 @@ def create_app(bundle: Bundle) -> FastAPI:
     def manifest() -> dict[str, Any]:
         return bundle.manifest
 
-    @app.post("/v1/infer")
+    @app.post(INFER_PATH)
     async def infer(request: Request) -> JSONResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != CONTENT_TYPE:
