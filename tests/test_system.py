@@ -201,7 +201,7 @@ def _fixed_answer_server(received: list[int]) -> tuple[socket.socket, threading.
                     data += conn.recv(65536)
                 head, rest = data.split(b"\r\n\r\n", 1)
                 length = int(
-                    [h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0].split(b":")[1]
+                    next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1]
                 )
                 while len(rest) < length:
                     rest += conn.recv(65536)
