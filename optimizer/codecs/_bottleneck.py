@@ -54,11 +54,11 @@ class BottleneckCodec(Codec):
     def device_work(self, sample_shape: tuple[int, ...]) -> Work:
         """Rounding and ANS over the latent; the learned encoder's layers are priced with the head's."""
         values = int(np.prod(self.shape))
-        return Work(elementwise_ops=2 * values, units={"ans": values})
+        return Work(elementwise_ops=2 * values, units={"ans": values}, columns={"ans": self.shape[0]})
 
     def server_work(self, sample_shape: tuple[int, ...]) -> Work:
         values = int(np.prod(self.shape))
-        return Work(elementwise_ops=values, units={"ans": values})
+        return Work(elementwise_ops=values, units={"ans": values}, columns={"ans": self.shape[0]})
 
     def fit_prior(self, offset: np.ndarray, pmf: np.ndarray) -> BottleneckCodec:
         """Take the tabulated prior (``models.prior_tables``): offsets (L,), probabilities (L, R)."""

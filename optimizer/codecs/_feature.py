@@ -71,13 +71,15 @@ class FeatureCodec(Codec):
         blocks, macs, layers = self._projection()
         symbols = blocks * self.width
         size = vector_size(self.shape, self.geometry, self.tile)
-        return Work(macs, layers, blocks * size + QUANTIZE_OPS * symbols, {self.coder_name: symbols})
+        columns = {self.coder_name: self.width}
+        return Work(macs, layers, blocks * size + QUANTIZE_OPS * symbols, {self.coder_name: symbols}, columns=columns)
 
     def server_work(self, sample_shape: tuple[int, ...]) -> Work:
         blocks, macs, layers = self._projection()
         symbols = blocks * self.width
         size = vector_size(self.shape, self.geometry, self.tile)
-        return Work(macs, layers, 2 * symbols + blocks * size, {self.coder_name: symbols})
+        columns = {self.coder_name: self.width}
+        return Work(macs, layers, 2 * symbols + blocks * size, {self.coder_name: symbols}, columns=columns)
 
     # --- transform ---------------------------------------------------------------------------
     def _project(self, x: np.ndarray) -> np.ndarray:

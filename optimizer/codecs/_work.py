@@ -4,8 +4,10 @@ Counting conventions (stated, not implied): one multiply-add is one MAC; a proje
 pointwise layer (it pays the profile's per-layer overhead once); quantization and dequantization
 count a handful of element-wise operations per value; entropy coders count the symbols they code,
 float16 conversion the values it converts, image codecs the pixels they encode or decode (one per
-H x W position, whatever the channel count, as Pillow's codecs work per pixel row). Every payload
-also pays one codec call (the wire header, the dispatch).
+H x W position, whatever the channel count, as Pillow's codecs work per pixel row), and an entropy
+coder with one model per component also counts its columns (ANS codes column by column). Every
+payload pays one codec call (the wire header, the dispatch). Projections and quantization run inside
+the deployed head.onnx, so the device prices them at its compute throughputs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class Work:
     layers: int = 0  # projections / convolutions, each paying the per-layer overhead
     elementwise_ops: int = 0
     units: dict[str, int] = field(default_factory=dict)  # ans/huffman/raw symbols, float16 values, jpeg/webp/png pixels
-    calls: int = 1  # codec calls (each pays the fixed cost per payload)
+    calls: int = 1  # codec calls (each pays the fixed cost per payload: dispatch and wire header)
+    columns: dict[str, int] = field(default_factory=dict)  # coder -> separately modelled columns (components)
 
     def __add__(self, other: Work) -> Work:
         return Work(
@@ -34,6 +37,7 @@ class Work:
             self.elementwise_ops + other.elementwise_ops,
             _merge(self.units, other.units),
             self.calls + other.calls,
+            _merge(self.columns, other.columns),
         )
 
     @property
@@ -47,6 +51,7 @@ class Work:
             "elementwise_ops": self.elementwise_ops,
             "units": dict(self.units),
             "calls": self.calls,
+            "columns": dict(self.columns),
         }
 
 

@@ -70,11 +70,13 @@ class Coding:
     ``call_ms``: the fixed cost of one codec call (its own dispatch, the wire header). Each coding
     unit then costs ``UNIT_call_ms`` once per payload plus its count over ``UNIT_..._per_s``: entropy
     coders (ans, huffman, raw bit packing) in symbols, float16 conversion in values, image codecs
-    (jpeg, webp, png) in pixels. ``split-opt calibrate`` measures them on the machine it runs on.
+    (jpeg, webp, png) in pixels; ANS also ``ans_column_ms`` per component (one model each).
+    ``split-opt calibrate`` measures them on the machine it runs on.
     """
 
     call_ms: Quantity
     ans_call_ms: Quantity
+    ans_column_ms: Quantity
     ans_symbols_per_s: Quantity
     huffman_call_ms: Quantity
     huffman_symbols_per_s: Quantity
@@ -99,6 +101,11 @@ class Coding:
     def call(self, unit: str) -> float:
         """The fixed cost of one payload's worth of ``unit`` (0 where the profile has none)."""
         value = getattr(self, f"{unit}_call_ms", None)
+        return float(value.value) if value is not None else 0.0
+
+    def column(self, unit: str) -> float:
+        """The cost of one separately modelled column of ``unit`` (0 where the profile has none)."""
+        value = getattr(self, f"{unit}_column_ms", None)
         return float(value.value) if value is not None else 0.0
 
 

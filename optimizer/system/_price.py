@@ -18,6 +18,7 @@ __all__ = ["coding_ms", "device_work_ms", "server_work_ms"]
 def coding_ms(work: Work, coding: Coding) -> float:
     """The coded units and fixed per-payload costs of ``work``."""
     ms = work.calls * coding.call_ms.value
+    ms += sum(coding.column(unit) * n for unit, n in work.columns.items())
     return ms + sum(coding.call(unit) + count / coding.rate(unit) * 1e3 for unit, count in work.units.items())
 
 
