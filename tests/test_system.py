@@ -57,10 +57,11 @@ def test_pca_work_is_counted_and_priced_by_the_profile() -> None:
     codec = FeatureCodec({"kind": "pca", "geometry": "channel", "components": 4, "bits": 4, "coder": "ans"}, (16, 3, 5))
     work = codec.device_work((16, 3, 5))
     assert work.macs == {"pointwise": 15 * 4 * 16} and work.layers == 1 and work.units == {"ans": 15 * 4}
+    assert work.columns == {"ans": 4}
     c, k = PI4.compute, PI4.coding
     expected = 15 * 4 * 16 / c.pointwise_macs_per_s.value * 1e3 + c.layer_overhead_ms.value
     expected += work.elementwise_ops / c.elementwise_ops_per_s.value * 1e3
-    expected += k.call_ms.value + k.ans_call_ms.value + 60 / k.ans_symbols_per_s.value * 1e3
+    expected += k.call_ms.value + k.ans_call_ms.value + 4 * k.ans_column_ms.value + 60 / k.ans_symbols_per_s.value * 1e3
     assert device_work_ms(work, c, k) == pytest.approx(expected)
 
 
@@ -251,3 +252,24 @@ def test_unknown_network_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist; pass one of profiles/networks"):
         load_network_profile(tmp_path / "nope.yaml")
     assert np.isfinite(PI4.coding.rate("ans"))
+
+
+def test_coding_fit_recovers_known_costs() -> None:
+    from optimizer.profiler import fit_coding
+    from optimizer.profiler._coding import Sample
+
+    call, per_symbol, per_column, intercept = 0.004, 1e-5, 0.002, 0.01
+    samples = [Sample("call", 1, 0, call)]
+    samples += [
+        Sample("ans", n, w, call + intercept + w * per_column + n * per_symbol)
+        for n in (64, 256, 1024, 4096)
+        for w in (4, 16)
+    ]
+    samples += [Sample("png", px, 0, call + 0.05 + px / 2e7 * 1e3) for px in (256, 784, 2304, 9216)]
+    fit = fit_coding(samples)
+    assert fit.values["call_ms"] == pytest.approx(call)
+    assert fit.values["ans_symbols_per_s"] == pytest.approx(1e3 / per_symbol, rel=1e-6)
+    assert fit.values["ans_column_ms"] == pytest.approx(per_column, rel=1e-6)
+    assert fit.values["ans_call_ms"] == pytest.approx(intercept, rel=1e-6)
+    assert fit.values["png_pixels_per_s"] == pytest.approx(2e7, rel=1e-6)
+    assert fit.rms_relative_error < 1e-9

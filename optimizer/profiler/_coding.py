@@ -3,7 +3,7 @@
 What is timed is what a deployed device runs after head.onnx (which already projects and
 quantizes): ``codec.wrap(codec.encode_symbols(symbols))`` for each entropy coder, ``encode`` for
 float16 and the image codecs. Each is timed at several sizes on synthetic inputs (geometric-like
-symbols in 4 and 16 columns; smooth images with noise), median of ``repeats`` runs, and fitted on
+symbols in 4 and 16 columns; smooth photo-like images), median of ``repeats`` runs, and fitted on
 the relative error (small payloads matter as much as large ones):
 
     ms = call_ms + UNIT_call_ms + columns x UNIT_column_ms + count / UNIT_..._per_s
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+from PIL import Image
 
 from optimizer.codecs import ENTROPY_CODERS, FeatureCodec, Float16Codec, ImageCodec
 
@@ -27,7 +28,7 @@ __all__ = ["CodingFit", "Sample", "fit_coding", "measure_coding"]
 
 SYMBOL_COUNTS = (64, 256, 1024, 4096, 16384)
 WIDTHS = (4, 16)
-PIXEL_SIDES = (16, 28, 48, 96, 160)
+PIXEL_SIDES = (16, 28, 48, 96, 160, 256)
 FLOAT16_COUNTS = (256, 4096, 65536)
 _ALPHABET_BITS = 4
 
@@ -77,8 +78,12 @@ def _coded(codec: FeatureCodec, symbols: np.ndarray) -> bytes:
 
 
 def _image(rng: np.random.Generator, side: int) -> np.ndarray:
-    ramp = np.add.outer(np.arange(side), np.arange(side)) * (255 / (2 * side))
-    return np.clip(ramp + rng.normal(0, 12, (side, side)), 0, 255).astype(np.uint8)
+    """A photo-like test image: a coarse random field resized up (smooth areas and edges), light noise.
+    NOTE: content matters to PNG and WebP (deflate and prediction are slower on smooth images
+    than on noise), so the calibration images are smooth, as camera frames and resized images are."""
+    coarse = Image.fromarray(rng.integers(0, 256, (7, 7), dtype=np.uint8))
+    smooth = np.asarray(coarse.resize((side, side), Image.Resampling.BILINEAR), dtype=np.float64)
+    return np.clip(smooth + rng.normal(0, 2, (side, side)), 0, 255).astype(np.uint8)
 
 
 def measure_coding(repeats: int = 25, seed: int = 0) -> list[Sample]:
