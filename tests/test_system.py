@@ -273,3 +273,14 @@ def test_coding_fit_recovers_known_costs() -> None:
     assert fit.values["ans_call_ms"] == pytest.approx(intercept, rel=1e-6)
     assert fit.values["png_pixels_per_s"] == pytest.approx(2e7, rel=1e-6)
     assert fit.rms_relative_error < 1e-9
+
+
+def test_the_stream_carries_a_few_bytes_where_http_carries_hundreds() -> None:
+    wifi = load_network_profile(PROFILES / "networks" / "wifi.yaml")
+    http, stream = link_bytes(30, wifi, "http"), link_bytes(30, wifi, "stream")
+    overhead = wifi.per_packet_overhead_bytes.value
+    assert stream.up == 30 + 6 + overhead  # 2-byte header + 4-byte mask, one packet
+    assert stream.down == 8 + overhead  # 2-byte header + the 6-byte answer
+    assert http.up - stream.up > 100 and http.down - stream.down > 150
+    with pytest.raises(ValueError, match="transport must be one of http, stream"):
+        link_bytes(30, wifi, "carrier-pigeon")

@@ -20,7 +20,7 @@ from optimizer.errors import UserError
 from optimizer.profiler import cache_dir
 from optimizer.report import write_report
 from optimizer.search import SAMPLERS, Limits, SearchRequest, build_evaluator, run_search
-from optimizer.system import DEFAULT_OBJECTIVES, METRICS, check_objectives
+from optimizer.system import DEFAULT_OBJECTIVES, METRICS, TRANSPORTS, check_objectives
 
 __all__ = ["DEFAULT_SPACE", "add_search_parser"]
 
@@ -79,6 +79,14 @@ def add_search_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="http",
+        help="how the device half sends payloads: one HTTP request each (`infer`), or one persistent "
+        "WebSocket stream (`infer --stream`, about 8 bytes per inference on top of the payload); "
+        "the system model counts its bytes (default: %(default)s)",
+    )
+    p.add_argument(
         "--objectives",
         default=",".join(DEFAULT_OBJECTIVES),
         help=f"2-4 metrics to optimise, comma-separated, from {', '.join(METRICS)} (default: %(default)s)",
@@ -136,6 +144,7 @@ def _request(args: argparse.Namespace) -> SearchRequest:
         args.dataset,
         cache_dir(),
         objectives,
+        args.transport,
     )
 
 
@@ -231,8 +240,8 @@ def _times(entry: dict[str, Any]) -> list[str]:
 def _print(doc: dict[str, Any], request: SearchRequest) -> None:
     print(
         f"study {doc['study']}: {doc['n_complete']} trials complete ({doc['n_feasible']} feasible) on "
-        f"{doc['device']} over {doc['network']}, budget {doc['budget_bytes'] / 1000:g} KB, objectives "
-        f"{', '.join(doc['objectives'])}; wrote {request.out_dir / 'pareto.json'}"
+        f"{doc['device']} over {doc['network']} ({doc['transport']}), budget {doc['budget_bytes'] / 1000:g} KB, "
+        f"objectives {', '.join(doc['objectives'])}; wrote {request.out_dir / 'pareto.json'}"
     )
     rows = [
         [

@@ -29,7 +29,6 @@ from optimizer.system import CONTENT_TYPE, INFER_PATH
 __all__ = ["CONTENT_TYPE", "create_app"]
 
 
-
 class _TooLarge(Exception):
     pass
 

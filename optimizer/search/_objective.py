@@ -122,9 +122,10 @@ class Objective:
         device: DeviceProfile,
         limits: Limits,
         objectives: tuple[str, ...] = DEFAULT_OBJECTIVES,
+        transport: str = "http",
     ) -> None:
         self.space, self.evaluator, self.device, self.limits = space, evaluator, device, limits
-        self.objectives = objectives
+        self.objectives, self.transport = objectives, transport
 
     def _clamped(self, config: Config) -> Config:
         """Components beyond the vector size mean 'all of them'."""
@@ -149,6 +150,7 @@ class Objective:
             payload,
             result.device_work,
             result.server_work,
+            self.transport,
         )
         metrics = {"accuracy": result.accuracy, "payload_bytes": payload, **costs.metrics()}
         violations = self.limits.violations(metrics, row.fits_memory, costs.uplink_ms)

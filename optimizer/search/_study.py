@@ -63,6 +63,7 @@ class SearchRequest:
     dataset: str | None = None
     cache_dir: Path | None = None
     objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    transport: str = "http"
 
     @property
     def storage_url(self) -> str:
@@ -247,7 +248,9 @@ def _optimize(
     trials: int | None,
     progress: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
 ) -> None:
-    objective = Objective(request.space, evaluator, request.device, request.limits, request.objectives)
+    objective = Objective(
+        request.space, evaluator, request.device, request.limits, request.objectives, request.transport
+    )
     study.optimize(
         objective,
         n_trials=trials,
@@ -299,6 +302,7 @@ def summarize(
         "device_path": request.device.path,
         "network": request.device.network.name,
         "network_path": request.device.network.path,
+        "transport": request.transport,
         "objectives": list(request.objectives),
         "constraints": request.limits.to_json(),
         "budget_bytes": request.limits.budget_bytes,

@@ -12,10 +12,13 @@ from optimizer.system._transport import (
     CONTENT_TYPE,
     HTTP_ANSWER_BYTES,
     INFER_PATH,
+    STREAM_ANSWER_BYTES,
+    TRANSPORTS,
     LinkBytes,
     http_request_bytes,
     link_bytes,
     request_headers,
+    stream_frame_bytes,
 )
 
 __all__ = [
@@ -24,6 +27,8 @@ __all__ = [
     "HTTP_ANSWER_BYTES",
     "INFER_PATH",
     "METRICS",
+    "STREAM_ANSWER_BYTES",
+    "TRANSPORTS",
     "LinkBytes",
     "Metric",
     "PathCosts",
@@ -38,6 +43,7 @@ __all__ = [
     "path_costs",
     "request_headers",
     "server_work_ms",
+    "stream_frame_bytes",
     "sweep_rates",
     "transfer_ms",
 ]

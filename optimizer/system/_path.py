@@ -82,10 +82,11 @@ def path_costs(
     payload_bytes: float,
     device_work: Work,
     server_work: Work,
+    transport: str = "http",
 ) -> PathCosts:
-    """Price one configuration on ``profile`` (its network section is the link)."""
+    """Price one configuration on ``profile`` (its network section is the link) over ``transport``."""
     net = profile.network
-    link = link_bytes(payload_bytes, net)
+    link = link_bytes(payload_bytes, net, transport)
     up_ms, down_ms = transfer_ms(link.up, link.down, net)
     macs = head_macs + device_work.total_macs
     return PathCosts(

@@ -7,6 +7,11 @@ the bytes a loopback socket receives. The answer is a JSON object behind uvicorn
 headers; its size is the one measured there (``HTTP_ANSWER_BYTES``). Connection set-up (TCP and TLS
 handshakes) is paid once per connection and not counted per inference.
 
+The stream (``split-opt infer --stream``): one persistent WebSocket; each inference is one binary
+message (RFC 6455 framing: a 2-byte header, 2 or 8 more for payloads of 126 bytes or more, and the
+client's 4-byte mask key) answered by one 6-byte binary message (class index, score, server time)
+behind a 2-byte header.
+
 Packets carry at most the link's MSS of these bytes and each adds the link's per-packet headers.
 """
 
@@ -22,12 +27,15 @@ from optimizer.config import Network
 
 __all__ = [
     "CONTENT_TYPE",
+    "STREAM_ANSWER_BYTES",
+    "TRANSPORTS",
     "HTTP_ANSWER_BYTES",
     "INFER_PATH",
     "LinkBytes",
     "http_request_bytes",
     "link_bytes",
     "request_headers",
+    "stream_frame_bytes",
 ]
 
 CONTENT_TYPE = "application/octet-stream"
@@ -36,6 +44,8 @@ INFER_PATH = "/v1/infer"
 # (class_index, label, score, payload_bytes, server_ms: about 95 B), measured in tests/test_transport.py.
 HTTP_ANSWER_BYTES = 220
 DEFAULT_HOST = "192.168.1.20:8000"  # a LAN address and port: the Host header's length
+STREAM_ANSWER_BYTES = 6  # class index (uint16), score and server ms (float16 each)
+TRANSPORTS = ("http", "stream")
 
 
 def request_headers() -> dict[str, str]:
@@ -74,7 +84,19 @@ def _on_air(app_bytes: float, network: Network) -> float:
     return app_bytes + packets * network.per_packet_overhead_bytes.value
 
 
-def link_bytes(payload_bytes: float, network: Network) -> LinkBytes:
-    """The HTTP request carrying ``payload_bytes`` and its answer, with per-packet headers."""
-    request = http_request_bytes(round(payload_bytes))
-    return LinkBytes(_on_air(request, network), _on_air(HTTP_ANSWER_BYTES, network))
+def stream_frame_bytes(payload_bytes: int, masked: bool = True) -> int:
+    """One WebSocket binary message of ``payload_bytes`` (RFC 6455 section 5.2)."""
+    length = 0 if payload_bytes < 126 else 2 if payload_bytes < 65536 else 8
+    return 2 + length + (4 if masked else 0) + payload_bytes
+
+
+def link_bytes(payload_bytes: float, network: Network, transport: str = "http") -> LinkBytes:
+    """The request carrying ``payload_bytes`` and its answer over ``transport``, with packet headers."""
+    if transport == "stream":
+        request = stream_frame_bytes(round(payload_bytes))
+        answer = stream_frame_bytes(STREAM_ANSWER_BYTES, masked=False)
+    elif transport == "http":
+        request, answer = http_request_bytes(round(payload_bytes)), HTTP_ANSWER_BYTES
+    else:
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+    return LinkBytes(_on_air(request, network), _on_air(answer, network))
