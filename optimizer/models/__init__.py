@@ -8,6 +8,9 @@ from optimizer.models._bottleneck import BottleneckSpec, FactorizedPrior, Learne
 from optimizer.models._bottleneck_io import LoadedBottleneck, bottleneck_name, load_bottleneck
 from optimizer.models._bottleneck_train import BottleneckTrainConfig, train_bottleneck
 from optimizer.models._evaluate import accuracy, predict
+from optimizer.models._fx_macs import MAC_OPERATORS, count_macs
+from optimizer.models._fx_split import GraphSplitPoint, SplitGraph
+from optimizer.models._fx_trace import trace_model
 from optimizer.models._load import BuiltModel
 from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
 from optimizer.models._registry import (
@@ -19,6 +22,7 @@ from optimizer.models._registry import (
     parse_model_spec,
     register_adapter,
     specs_from_family,
+    split_graph,
 )
 from optimizer.models._runtime import OnnxRunner
 from optimizer.models._spec import ModelSpec, Param
@@ -59,6 +63,12 @@ __all__ = [
     "parse_model_spec",
     "register_adapter",
     "specs_from_family",
+    "split_graph",
+    "GraphSplitPoint",
+    "MAC_OPERATORS",
+    "SplitGraph",
+    "count_macs",
+    "trace_model",
     "BottleneckSpec",
     "BottleneckTrainConfig",
     "FactorizedPrior",

@@ -3,9 +3,9 @@
 An adapter turns a :class:`ModelSpec` of its family into a network and says everything split-opt
 needs to know about it: its parameters, how to build it for a number of classes, which torchvision
 weights it has (read from the local hub cache only), what preprocessing it expects, the smallest
-input it takes and which modules torch.fx must keep whole (leaf modules). Loading weights and
-finding split points are generic (``_load`` and ``_fx_split``); an adapter overrides them only
-when its family needs something of its own.
+input it takes, which modules torch.fx must keep whole (leaf modules) and so its split points.
+Loading weights and finding split points are generic (``_load`` and ``_fx_split``); an adapter
+overrides them only when its family needs something of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from torch import nn
 
 from optimizer.data import Preprocessing
 from optimizer.errors import UserError
+from optimizer.models._fx_split import SplitGraph
 from optimizer.models._spec import ModelSpec, Param, parse_params
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ class ModelAdapter(abc.ABC):
         from optimizer.models._load import load_weights
 
         return load_weights(self, spec, weights, dataset, zoo_dir)
+
+    def split_graph(self, spec: ModelSpec, model: nn.Module) -> SplitGraph:
+        """``model`` (a model of ``spec``) traced by torch.fx, with its split points."""
+        return SplitGraph(model, self.leaf_modules(spec), str(spec), self.preprocessing(spec).channels)
 
     def check_input_size(self, input_size: int) -> int:
         if not isinstance(input_size, int) or input_size < self.min_input_size:

@@ -13,6 +13,7 @@ from torch import nn
 
 from optimizer.errors import UserError
 from optimizer.models._adapter import ModelAdapter
+from optimizer.models._fx_split import SplitGraph
 from optimizer.models._load import BuiltModel
 from optimizer.models._spec import ModelSpec, format_number
 from optimizer.models._zoo import ZOO_DIR
@@ -27,6 +28,7 @@ __all__ = [
     "parse_model_spec",
     "register_adapter",
     "specs_from_family",
+    "split_graph",
 ]
 
 _FAMILY_MODULES = (_mobilenetv2, _resnet, _mobilenetv3, _efficientnet, _regnet, _python)
@@ -85,6 +87,13 @@ def load_spec_model(
     """The model of ``spec`` with weights from a weight spec (``None``: the zoo's model for ``dataset``)."""
     spec = parse_model_spec(spec)
     return get_adapter(spec.family).load(spec, weights, dataset, zoo_dir)
+
+
+def split_graph(spec: ModelSpec | str, model: nn.Module | None = None) -> SplitGraph:
+    """The split points and head/tail halves of ``model`` (default: an untrained model of ``spec``)."""
+    spec = parse_model_spec(spec)
+    adapter = get_adapter(spec.family)
+    return adapter.split_graph(spec, adapter.build(spec) if model is None else model)
 
 
 def specs_from_family(family: str, alphas: Iterable[float]) -> list[ModelSpec]:
