@@ -1,8 +1,8 @@
 """``split-opt splits``: every split point k of a model at an input size.
 
-``--model SPEC`` lists the split points torch.fx finds in any registered model (``resnet18``,
-``mobilenetv2:alpha=0.35``, ``python:pkg.mod:make``, ...); ``--alpha A`` (the default form) lists
-MobileNetV2's block boundaries, the numbering the search and profile commands use today.
+``--model SPEC`` lists the split points torch.fx finds in any registered model; ``--alpha A`` (the
+default form) lists the block boundaries of the zoo's family at that width, the numbering the search
+and profile commands use today.
 """
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ import argparse
 from dataclasses import asdict
 
 from optimizer.cli._common import add_format, emit_json, fail, positive_int, table
-from optimizer.models import adapter_for, build_mobilenetv2, check_input_size, parse_model_spec, split_points
+from optimizer.models import (
+    FAMILY,
+    adapter_for,
+    build_model,
+    check_input_size,
+    list_adapters,
+    parse_model_spec,
+    specs_from_family,
+    split_points,
+)
 
 __all__ = ["add_splits_parser"]
 
@@ -24,15 +33,15 @@ def add_splits_parser(sub: argparse._SubParsersAction) -> None:
         "crosses the network, the module it leaves, its shape, the downsampling so far and the "
         "multiply-adds of the head. k=0 sends the image, the last k only the class id. "
         "With --model, the points torch.fx finds (a cut wherever one tensor is live); without it, "
-        "MobileNetV2(--alpha)'s block boundaries (k = 0..20).",
+        f"the block boundaries of {FAMILY}:alpha=A (k = 0..20).",
     )
+    families = ", ".join(a.family for a in list_adapters() if not a.params and a.family != "python")
     p.add_argument(
         "--model",
         metavar="SPEC",
-        help="a model spec: resnet18, resnet34, resnet50, mobilenet_v3_small, mobilenet_v3_large, "
-        "efficientnet_b0, regnet_x_400mf, mobilenetv2:alpha=A or python:package.module:factory",
+        help=f"a model spec: {families}, {FAMILY}:alpha=A or python:package.module:factory",
     )
-    p.add_argument("--alpha", type=float, default=None, help="MobileNetV2 block boundaries (default 1.0)")
+    p.add_argument("--alpha", type=float, default=None, help=f"{FAMILY}'s block boundaries (default 1.0)")
     p.add_argument("--input-size", type=int, default=64)
     p.add_argument("--num-classes", type=positive_int, default=10)
     add_format(p)
@@ -42,11 +51,11 @@ def add_splits_parser(sub: argparse._SubParsersAction) -> None:
 def _splits(args: argparse.Namespace) -> int:
     if args.model is not None:
         if args.alpha is not None:
-            raise fail("give --model or --alpha, not both (--model mobilenetv2:alpha=A is the fx form)")
+            raise fail(f"give --model or --alpha, not both (--model {FAMILY}:alpha=A is the fx form)")
         return _graph_splits(args)
     alpha = 1.0 if args.alpha is None else args.alpha
     size = check_input_size(args.input_size)
-    points = split_points(build_mobilenetv2(alpha, args.num_classes), size)
+    points = split_points(build_model(specs_from_family(FAMILY, [alpha])[0], args.num_classes), size)
     if args.format == "json":
         emit_json(
             {"alpha": alpha, "input_size": size, "num_classes": args.num_classes, "splits": [asdict(p) for p in points]}
