@@ -14,6 +14,7 @@ from optimizer.models import (
     SplitGraph,
     build_mobilenetv2,
     build_model,
+    count_macs,
     list_adapters,
     split_graph,
     split_points,
@@ -136,3 +137,13 @@ def test_models_with_several_outputs_are_refused() -> None:
 
     with pytest.raises(UserError, match="must take one tensor and return one tensor"):
         SplitGraph(TwoOut())
+
+
+def test_segment_macs_add_up_to_fvcore_on_each_head() -> None:
+    graph = split_graph("mobilenet_v3_small")
+    points = graph.points(64)
+    x = torch.zeros(1, 3, 64, 64)
+    assert [p.cum_macs for p in points] == [count_macs(graph.head(k), x) if k else 0 for k in range(len(graph))]
+    assert sum(p.macs for p in points) == points[-1].cum_macs == count_macs(graph.model, x)
+    with pytest.raises(UserError, match="segment k must be at least 1"):
+        graph.segment(0)

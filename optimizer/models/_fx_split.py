@@ -47,7 +47,9 @@ class GraphSplitPoint:
         shape: the activation's shape; the model's output shape at the last k.
         elements: the number of values in ``shape``.
         reduction: input size / the activation's height; 0 where it has no spatial dimensions.
-        cum_macs: multiply-adds of the head (one MAC = one multiply-add, counted by fvcore).
+        macs: multiply-adds of the segment from split k - 1 to this one (one MAC = one multiply-add,
+            counted by fvcore); 0 at k = 0.
+        cum_macs: multiply-adds of the head, the sum of ``macs`` up to k.
     """
 
     k: int
@@ -57,6 +59,7 @@ class GraphSplitPoint:
     shape: tuple[int, ...]
     elements: int
     reduction: int
+    macs: int
     cum_macs: int
 
 
@@ -126,21 +129,35 @@ class SplitGraph:
             return self.gm
         return _subgraph(self.gm, self.cuts[k - 1], self.result, "Tail")
 
+    def segment(self, k: int) -> nn.Module:
+        """What runs between split k - 1 and split k (k >= 1): the head of k is segments 1..k in turn."""
+        self._check(k)
+        if k == 0:
+            raise UserError("segment k must be at least 1: split 0 is the input itself")
+        start = None if k == 1 else self.cuts[k - 2]
+        return _subgraph(self.gm, start, self.result if k == len(self) - 1 else self.cuts[k - 1], "Segment")
+
     @torch.no_grad()
     def points(self, input_size: int, macs: bool = True) -> list[GraphSplitPoint]:
-        """Every split point at a square input size (``macs=False`` skips fvcore, leaving cum_macs 0)."""
+        """Every split point at a square input size (``macs=False`` skips fvcore, leaving the MACs 0).
+
+        MACs are counted per segment, each on the activation it receives, and summed: the same
+        count as fvcore on each head, with one pass over the model instead of one per split.
+        """
         x = torch.zeros(1, self.channels, input_size, input_size)
         ShapeProp(self.gm).propagate(x)
         ends = [(self.input, "input"), *((n, n.name) for n in self.cuts), (self.result, "logits")]
-        out = []
+        shapes = [tuple(node.meta["tensor_meta"].shape) for node, _ in ends]
+        out, cum = [], 0
         for k, (node, name) in enumerate(ends):
-            shape = tuple(node.meta["tensor_meta"].shape[1:])
+            shape = shapes[k][1:]
             reduction = input_size // shape[1] if len(shape) == 3 and shape[1] else 0
-            cum = count_macs(self.head(k), x) if macs and k else 0
-            elements = int(torch.Size(shape).numel())
+            own = count_macs(self.segment(k), torch.zeros(shapes[k - 1])) if macs and k else 0
+            cum += own
             modules = self._modules.get(node, ())
-            point = GraphSplitPoint(k, name, modules[0] if modules else "", modules, shape, elements, reduction, cum)
-            out.append(point)
+            elements = int(torch.Size(shape).numel())
+            first = modules[0] if modules else ""
+            out.append(GraphSplitPoint(k, name, first, modules, shape, elements, reduction, own, cum))
         return out
 
 
