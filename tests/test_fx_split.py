@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from torch import fx, nn
 
 from optimizer.errors import UserError
 from optimizer.models import (
+    OnnxRunner,
     SplitGraph,
     build_mobilenetv2,
     build_model,
@@ -147,3 +149,18 @@ def test_segment_macs_add_up_to_fvcore_on_each_head() -> None:
     assert sum(p.macs for p in points) == points[-1].cum_macs == count_macs(graph.model, x)
     with pytest.raises(UserError, match="segment k must be at least 1"):
         graph.segment(0)
+
+
+@pytest.mark.parametrize("family", ["resnet18", "mobilenet_v3_small", "efficientnet_b0"])
+def test_fx_halves_export_to_onnx_and_compute_the_same(family: str) -> None:
+    model = _random_weights(build_model(family, num_classes=10))
+    graph = split_graph(family, model)
+    x = torch.randn(3, 3, 64, 64)
+    points = graph.points(64, macs=False)
+    with torch.no_grad():
+        reference = model(x).numpy()
+        for k in (1, len(graph) // 2, len(graph) - 2):
+            head = OnnxRunner(graph.head(k), (3, 64, 64))(x)
+            assert head.shape[1:] == points[k].shape
+            tail = OnnxRunner(graph.tail(k), points[k].shape)(head)
+            np.testing.assert_allclose(tail, reference, atol=1e-4, err_msg=f"{family} k={k}")
