@@ -131,6 +131,9 @@ def _write_user_module(tmp_path: Path) -> None:
         "    return nn.Sequential(nn.Conv2d(1, 8, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),\n"
         "                         nn.Flatten(), nn.Linear(8, num_classes))\n"
         "make.preprocessing = {'mean': [0.5], 'std': [0.25], 'channels': 1, 'resize': 'stretch'}\n"
+        "def conv_only():\n"
+        "    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())\n"
+        "conv_only.preprocessing = {'mean': [0.5], 'std': [0.5], 'channels': 1}\n"
         "def not_a_model():\n"
         "    return 3\n"
     )
@@ -150,6 +153,8 @@ def test_python_factory_builds_declares_preprocessing_and_loads(tmp_path: Path, 
     torch.save(build_model(spec, num_classes=6).state_dict(), path)
     built = load_spec_model(spec, f"file:{path}")
     assert built.num_classes == 6 and built.preprocessing == prep and isinstance(built.model, nn.Sequential)
+    torch.save(build_model(f"python:{USER_MODULE}:conv_only").state_dict(), path)
+    assert load_spec_model(f"python:{USER_MODULE}:conv_only", f"file:{path}").num_classes == 3  # no linear layer
     with pytest.raises(UserError, match="returned a int, not a torch.nn.Module"):
         build_model(f"python:{USER_MODULE}:not_a_model")
     with pytest.raises(UserError, match="has no callable 'missing'"):

@@ -104,16 +104,16 @@ def _zoo_entry(spec: ModelSpec, name: str | None, dataset: str, zoo_dir: Path) -
     return by_name[name]
 
 
-def _weights_path(adapter: ModelAdapter, spec: ModelSpec, weights: str, zoo_dir: Path) -> Path:
+def _weights_path(adapter: ModelAdapter, spec: ModelSpec, weights: str) -> Path:
     kind, _, arg = weights.partition(":")
     if kind == "file" and arg:
         return Path(arg).expanduser()
     if kind == "torchvision":
         member = adapter.torchvision_weights(spec, arg)
-        path = hub_path = hub_cache_path(member.url)
+        path = hub_cache_path(member.url)
         if not path.is_file():
             raise UserError(
-                f"torchvision's {member.name} weights for {spec} are not in the torch hub cache ({hub_path}) and "
+                f"torchvision's {member.name} weights for {spec} are not in the torch hub cache ({path}) and "
                 f'split-opt does not download at run time; on a connected machine run `python -c "import '
                 f"torchvision; torchvision.models.get_model('{adapter.family}', weights='{member.name}')\"` and "
                 f"copy the file there (or set TORCH_HOME), or fetch {member.url} and pass --weights file:PATH"
@@ -122,9 +122,9 @@ def _weights_path(adapter: ModelAdapter, spec: ModelSpec, weights: str, zoo_dir:
     raise UserError(f"unknown weight spec {weights!r}; use zoo:NAME, torchvision[:TAG] or file:PATH")
 
 
-def _output_width(model: nn.Module, input_size: int) -> int:
+def _output_width(model: nn.Module, channels: int, input_size: int) -> int:
     with torch.no_grad():
-        return int(model(torch.zeros(1, 3, input_size, input_size)).shape[-1])
+        return int(model(torch.zeros(1, channels, input_size, input_size)).shape[-1])
 
 
 def load_weights(
@@ -138,7 +138,7 @@ def load_weights(
     if entry is not None and weights.startswith("zoo:"):
         path = zoo_dir / f"{entry.name}.pt"
     else:
-        path = _weights_path(adapter, spec, weights, zoo_dir)
+        path = _weights_path(adapter, spec, weights)
     state, bn_stats = split_bn_stats(load_state_dict_file(path))
     key = classifier_key(adapter.build(spec))
     rows = int(state[key].shape[0]) if key and key in state and state[key].dim() == 2 else None
@@ -153,6 +153,6 @@ def load_weights(
         ) from exc
     card = entry.card.get("preprocessing") if entry else None
     preprocessing = Preprocessing.from_json(card) if card else adapter.preprocessing(spec, weights)
-    num_classes = rows if rows is not None else _output_width(model, adapter.min_input_size)
+    num_classes = rows if rows is not None else _output_width(model, preprocessing.channels, adapter.min_input_size)
     fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()
     return BuiltModel(spec, model.eval(), num_classes, weights, preprocessing, fingerprint, entry, bn_stats)
