@@ -164,3 +164,17 @@ def test_fx_halves_export_to_onnx_and_compute_the_same(family: str) -> None:
             assert head.shape[1:] == points[k].shape
             tail = OnnxRunner(graph.tail(k), points[k].shape)(head)
             np.testing.assert_allclose(tail, reference, atol=1e-4, err_msg=f"{family} k={k}")
+
+
+def test_taps_return_every_split_activation_from_one_forward() -> None:
+    model = _random_weights(build_model("mobilenet_v3_small", num_classes=10))
+    graph = split_graph("mobilenet_v3_small", model)
+    ks = [len(graph) - 1, *range(len(graph) - 1)]  # any order, the input and the output included
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        taps = graph.taps(ks)(x)
+        assert len(taps) == len(ks)
+        for k, activation in zip(ks, taps, strict=True):
+            torch.testing.assert_close(activation, graph.head(k)(x), rtol=0, atol=0)
+    with pytest.raises(UserError, match="split k must be in"):
+        graph.taps([len(graph)])

@@ -129,6 +129,14 @@ class SplitGraph:
             return self.gm
         return _subgraph(self.gm, self.cuts[k - 1], self.result, "Tail")
 
+    def taps(self, ks: list[int]) -> fx.GraphModule:
+        """One forward that returns the activations at splits ``ks`` (a tuple, in that order): every
+        split's input to the tail from a single pass, instead of one head per split."""
+        for k in ks:
+            self._check(k)
+        ends = [self.input, *self.cuts, self.result]
+        return _subgraph(self.gm, None, [ends[k] for k in ks], "Taps")
+
     def segment(self, k: int) -> nn.Module:
         """What runs between split k - 1 and split k (k >= 1): the head of k is segments 1..k in turn."""
         self._check(k)
@@ -192,8 +200,14 @@ def _module_of(nodes: list[fx.Node]) -> dict[fx.Node, tuple[str, ...]]:
     return {n: tuple(p for p in stacks[n] if last[p] is n) for n in nodes}
 
 
-def _subgraph(gm: fx.GraphModule, start: fx.Node | None, end: fx.Node, class_name: str) -> fx.GraphModule:
-    """The nodes after ``start`` (or from the input) up to ``end``, as a GraphModule returning ``end``."""
+def _subgraph(
+    gm: fx.GraphModule, start: fx.Node | None, end: fx.Node | list[fx.Node], class_name: str
+) -> fx.GraphModule:
+    """The nodes after ``start`` (or from the input) up to ``end``, as a GraphModule returning ``end``
+    (a tuple when ``end`` is a list of nodes)."""
+    ends = end if isinstance(end, list) else [end]
+    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    last = max(ends, key=order.__getitem__)
     graph = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
 
@@ -208,9 +222,9 @@ def _subgraph(gm: fx.GraphModule, start: fx.Node | None, end: fx.Node, class_nam
     for node in gm.graph.nodes:
         if copying and node.op != "get_attr":
             env[node] = graph.node_copy(node, arg)
-        if node is end:
+        if node is last:
             break
         copying = copying or node is start
-    graph.output(env[end])
+    graph.output(tuple(env[n] for n in ends) if isinstance(end, list) else env[end])
     graph.lint()
     return fx.GraphModule(gm, graph, class_name)
