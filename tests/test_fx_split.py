@@ -178,3 +178,12 @@ def test_taps_return_every_split_activation_from_one_forward() -> None:
             torch.testing.assert_close(activation, graph.head(k)(x), rtol=0, atol=0)
     with pytest.raises(UserError, match="split k must be in"):
         graph.taps([len(graph)])
+
+
+def test_split_points_are_selected_by_node_or_module_name() -> None:
+    graph = split_graph("resnet18")
+    points = graph.points(64, macs=False)
+    ks = graph.select(["input", "layer2", "layer3_0_relu_1", "maxpool", "logits"])
+    assert [points[k].name for k in ks] == ["input", "layer2_1_relu_1", "layer3_0_relu_1", "maxpool", "logits"]
+    with pytest.raises(UserError, match=r"no split point named 'layer2.0.conv1'; its split points are input, relu, "):
+        graph.select(["layer2.0.conv1"])

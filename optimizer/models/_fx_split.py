@@ -129,6 +129,19 @@ class SplitGraph:
             return self.gm
         return _subgraph(self.gm, self.cuts[k - 1], self.result, "Tail")
 
+    def select(self, names: list[str]) -> list[int]:
+        """The ks of named split points (a search space restricting cuts): a name is a split point's
+        fx node name (``layer2_1_relu_1``), a module whose output it is (``layer2``), ``input`` or ``logits``."""
+        ends = [("input", ()), *((n.name, self._modules.get(n, ())) for n in self.cuts), ("logits", ())]
+        ks = []
+        for name in names:
+            found = [k for k, (node, modules) in enumerate(ends) if name == node or name in modules]
+            if not found:
+                known = ", ".join(node for node, _ in ends)
+                raise UserError(f"the model has no split point named {name!r}; its split points are {known}")
+            ks.append(found[0])
+        return ks
+
     def taps(self, ks: list[int]) -> fx.GraphModule:
         """One forward that returns the activations at splits ``ks`` (a tuple, in that order): every
         split's input to the tail from a single pass, instead of one head per split."""
