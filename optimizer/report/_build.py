@@ -89,7 +89,8 @@ def _path_sections(results: StudyResults) -> list[FigureSection]:
             "constraint; ties: lower e2e_ms), re-priced from each trial's stored terms without re-evaluating (only "
             "the uplink time changes). Marker colour: the configuration; red stars and dotted lines: the rates "
             "where the choice changes (it changes somewhere between that rate and the one before); grey bands: "
-            f"no configuration is feasible; red dashed line: the deadline on e2e_ms; green dashed line: the study's own link.{sweep_note}",
+            "no configuration is feasible; red dashed line: the deadline on e2e_ms; green dashed line: the "
+            f"study's own link.{sweep_note}",
             draw_sweep(sweep),
             policy_table(sweep),
         ),
@@ -176,7 +177,9 @@ def _summary_line(results: StudyResults) -> str:
     if results.deadline_ms is not None:
         text += f", deadline {results.deadline_ms:g} ms"
     if best:
-        rule = "highest val accuracy meeting every constraint" if results.constraints else "best within the budget"
+        rule = "highest val accuracy meeting every constraint"
+        if not results.constraints:
+            rule = "the older rule: highest test accuracy within the budget"
         text += f". Best ({rule}): {_best_text(best)}."
     elif results.summary and done:
         text += ". No configuration meets every constraint."
