@@ -27,7 +27,7 @@ class PlainTable(NamedTuple):
     id: str
     caption: str
     columns: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[Sequence[str]]
 
 
 class FigureSection(NamedTuple):
