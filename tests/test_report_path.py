@@ -195,3 +195,14 @@ def test_a_study_from_before_named_metrics_still_renders(tmp_path: Path) -> None
     assert all(row[e2e].text == "-" for row in table_info(results).rows)
     assert "Best (the older rule: highest test accuracy within the budget)" in report.html
     assert dict(context_info(results).constraint_rows)["limits (older study)"].startswith("payload <= 5 KB")
+
+
+def test_the_context_shows_the_studys_link_when_the_search_replaced_it(tmp_path: Path) -> None:
+    trials = synthetic_trials(10, 6)
+    summary = {**summary_of(trials), "network": "nb-iot", "network_path": "profiles/networks/nb-iot.yaml"}
+    results = results_from_trials(tmp_path, "nb", trials, summary)
+    assert results.device is not None and results.device.name == "pi4"
+    context = context_info(results)
+    assert context.network_name == "nb-iot" and context.device_name == "pi4"
+    uplink = dict((p, v) for p, v, _ in context.network_rows)["network.uplink_kbps"]
+    assert sweep_info(results).link_kbps == float(uplink) == results.device.network.uplink_kbps.value

@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from optimizer.config import DeviceProfile, load_device_profile, parse_device_profile
+from optimizer.config import DeviceProfile, load_device_profile, load_network_profile, parse_device_profile
 from optimizer.errors import UserError
 from optimizer.report._records import StudyResults, record_of
 from optimizer.search import non_dominated
@@ -144,7 +144,7 @@ def _device_profile(summary: dict[str, Any], notes: list[str]) -> DeviceProfile 
         try:
             return parse_device_profile(data, Path(str(stored.get("path", "pareto.json"))))
         except UserError as exc:
-            notes.append(f"the device profile stored in pareto.json is not valid ({exc}); reading the file instead")
+            notes.append(f"the device profile stored in pareto.json is not valid ({exc}); reading the files instead")
     given = summary.get("device_path")
     if not given:
         if summary:
@@ -152,6 +152,18 @@ def _device_profile(summary: dict[str, Any], notes: list[str]) -> DeviceProfile 
         return None
     for candidate in (Path(given), _REPO / given):
         if candidate.is_file():
-            return load_device_profile(candidate)
+            return _with_study_network(load_device_profile(candidate), summary, notes)
     notes.append(f"the device profile {given} is no longer there: the device context and MACs per split are missing")
     return None
+
+
+def _with_study_network(device: DeviceProfile, summary: dict[str, Any], notes: list[str]) -> DeviceProfile:
+    """The device on the study's link: a search with --network replaced the profile's own network."""
+    name, given = summary.get("network"), summary.get("network_path")
+    if not name or name == device.network.name or not given:
+        return device
+    for candidate in (Path(given), _REPO / given):
+        if candidate.is_file():
+            return device.with_network(load_network_profile(candidate))
+    notes.append(f"the network profile {given} is no longer there: the context shows the device's own link")
+    return device
