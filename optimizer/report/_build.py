@@ -89,7 +89,7 @@ def _path_sections(results: StudyResults) -> list[FigureSection]:
             "constraint; ties: lower e2e_ms), re-priced from each trial's stored terms without re-evaluating (only "
             "the uplink time changes). Marker colour: the configuration; red stars and dotted lines: the rates "
             "where the choice changes (it changes somewhere between that rate and the one before); grey bands: "
-            "no configuration is feasible; red dashed line: the deadline on e2e_ms; green dashed line: the "
+            "no configuration is feasible; red dashed line: the deadline on e2e_ms (if any); green dashed line: the "
             f"study's own link.{sweep_note}",
             draw_sweep(sweep),
             policy_table(sweep),
