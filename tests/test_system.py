@@ -284,3 +284,14 @@ def test_the_stream_carries_a_few_bytes_where_http_carries_hundreds() -> None:
     assert http.up - stream.up > 100 and http.down - stream.down > 150
     with pytest.raises(ValueError, match="transport must be one of http, stream"):
         link_bytes(30, wifi, "carrier-pigeon")
+
+
+@pytest.mark.parametrize("path", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_a_profile_stored_in_pareto_json_reads_back(path: Path) -> None:
+    from optimizer.config import parse_device_profile
+
+    profile = load_device_profile(path)
+    for network in (profile.network, load_network_profile(PROFILES / "networks" / "lora.yaml")):
+        doc = profile.with_network(network).to_json()
+        doc.pop("path")
+        assert parse_device_profile(doc, path) == profile.with_network(network)

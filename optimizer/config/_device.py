@@ -143,6 +143,8 @@ class DeviceProfile:
 
         doc = asdict(self)
         doc["network"].pop("path", None)
+        if not doc["network"]["description"]:
+            doc["network"].pop("description")
         return doc
 
     def with_network(self, network: Network) -> DeviceProfile:

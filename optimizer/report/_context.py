@@ -151,10 +151,15 @@ def status_messages(results: StudyResults) -> list[str]:
     if not done:
         messages.append(f"No trial completed ({len(results.trials)} trials in the study): the figures are empty.")
     elif not any(t.feasible for t in done):
-        smallest = min(t.payload_bytes or 0 for t in done)
+        # pareto.json's message names each constraint no trial meets; older studies had none
+        why = (
+            ""
+            if results.summary.get("message")
+            else (f"; the smallest mean payload reached was {min(t.payload_bytes or 0 for t in done):.0f} B")
+        )
         messages.append(
-            f"None of the {len(done)} completed trials is feasible ({_limits(results.summary)}); the smallest mean "
-            f"payload reached was {smallest:.0f} B. The Pareto set and staircases below are over infeasible trials."
+            f"None of the {len(done)} completed trials is feasible ({_limits(results.summary)}){why}. "
+            "The Pareto set and staircases below are over infeasible trials."
         )
     if len(done) == 1:
         messages.append("Only one trial completed: each figure shows that single point.")
