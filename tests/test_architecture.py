@@ -1,4 +1,4 @@
-"""Imports flow one way: errors <- config <- data <- models <- codecs <- profiler <- search <- report,
+"""Imports flow one way: errors <- imaging <- config <- data <- models <- codecs <- profiler <- search <- report,
 deploy uses models and codecs (never search or report), and cli sits on top of everything."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import optimizer
 
-LAYERS = ["errors", "config", "data", "models", "codecs", "profiler", "search", "report", "deploy", "cli"]
+LAYERS = ["errors", "imaging", "config", "data", "models", "codecs", "profiler", "search", "report", "deploy", "cli"]
 FORBIDDEN_FOR = {"deploy": {"search", "report", "profiler"}}
 ROOT = Path(optimizer.__file__).parent
 

@@ -14,7 +14,7 @@ import httpx
 from optimizer.codecs import CodecError
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import DeviceHalf, ServerHalf, load_image
-from optimizer.deploy._server import CONTENT_TYPE
+from optimizer.deploy._protocol import CONTENT_TYPE
 from optimizer.errors import UserError
 
 __all__ = ["InferResult", "LocalServer", "RemoteServer", "infer_images"]

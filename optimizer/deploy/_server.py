@@ -24,10 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import ServerHalf
+from optimizer.deploy._protocol import CONTENT_TYPE
 
 __all__ = ["CONTENT_TYPE", "create_app"]
-
-CONTENT_TYPE = "application/octet-stream"
 
 
 class _TooLarge(Exception):
