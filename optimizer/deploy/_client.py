@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -16,6 +16,9 @@ from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import DeviceHalf, ServerHalf, load_image
 from optimizer.deploy._protocol import CONTENT_TYPE
 from optimizer.errors import UserError
+
+if TYPE_CHECKING:
+    from optimizer.deploy._stream import StreamServer
 
 __all__ = ["InferResult", "LocalServer", "RemoteServer", "infer_images"]
 
@@ -80,7 +83,10 @@ class LocalServer:
 
 
 def infer_images(
-    bundle: Bundle, images: Sequence[Path], server: RemoteServer | LocalServer, device: DeviceHalf | None = None
+    bundle: Bundle,
+    images: Sequence[Path],
+    server: RemoteServer | LocalServer | StreamServer,
+    device: DeviceHalf | None = None,
 ) -> list[InferResult]:
     """Run every image through the device half and ``server``, in order."""
     device = device or DeviceHalf(bundle)

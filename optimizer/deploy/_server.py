@@ -6,6 +6,8 @@
                       413 body over the codec's largest payload, 415 another content type
     GET  /healthz     {"status": "ok", "bundle", "k", "codec"}
     GET  /v1/manifest the bundle's manifest.json
+    WS   /v1/stream   the stream: one binary message per payload, one compact answer each
+                      (see _protocol; the route is in _stream_route)
 
 Request bodies only ever reach the codec's wire-format parser (never pickle, never np.load), and
 the body is read at most up to the codec's largest payload, so a client cannot make the server
@@ -25,6 +27,7 @@ from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import ServerHalf
 from optimizer.deploy._protocol import CONTENT_TYPE
+from optimizer.deploy._stream_route import add_stream_route
 
 __all__ = ["CONTENT_TYPE", "create_app"]
 
@@ -90,4 +93,5 @@ def create_app(bundle: Bundle) -> FastAPI:
             }
         )
 
+    add_stream_route(app, bundle, server)
     return app
