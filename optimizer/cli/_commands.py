@@ -61,7 +61,10 @@ def _needs_full_install(command: str, missing: str, _args: argparse.Namespace) -
 
 def _add_unavailable(sub: Any, commands: tuple[str, ...], missing: str) -> None:
     for command in commands:
-        parser = sub.add_parser(command, help=f"(full install only: needs {missing})", add_help=False)
+        # no option prefix: every word after the command, options included, is taken and ignored
+        parser = sub.add_parser(
+            command, help=f"(full install only: needs {missing})", add_help=False, prefix_chars="\0"
+        )
         parser.add_argument("rest", nargs=argparse.REMAINDER)
         parser.set_defaults(func=partial(_needs_full_install, command, missing))
 

@@ -22,7 +22,6 @@ __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageDataset", "Indices", "SplitSiz
 Indices = Sequence[int] | np.ndarray
 
 
-
 @dataclass(frozen=True)
 class SplitSizes:
     """How many samples go to calib, val and test (and train, ``None`` = all that is left).
