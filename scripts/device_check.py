@@ -16,6 +16,8 @@ environment serves the bundle itself, answering the same. A command that needs t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -64,8 +66,9 @@ def make_bundles(root: Path) -> dict[str, Path]:
     sys.path.insert(0, str(ROOT / "tests"))
     from deploy_fixtures import build_tiny_study
 
-    study = build_tiny_study(root)
-    return {codec: study.export(study.trial_of(k=k), codec) for codec, k in BUNDLES.items()}
+    with contextlib.redirect_stdout(io.StringIO()):  # the search's and export's own JSON documents
+        study = build_tiny_study(root)
+        return {codec: study.export(study.trial_of(k=k), codec) for codec, k in BUNDLES.items()}
 
 
 def write_images(folder: Path, n: int, seed: int = 5) -> list[Path]:

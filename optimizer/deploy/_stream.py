@@ -26,6 +26,8 @@ from optimizer.errors import UserError
 __all__ = ["StreamServer", "stream_url"]
 
 _BROKEN = (OSError, websocket.WebSocketException)  # a reset, a timeout, a closed socket, a bad frame
+# Closes that sending the same frames again cannot cure: unsupported data, policy, message too big.
+_FINAL_CLOSES = (1003, 1008, 1009)
 
 
 class _Closed(Exception):
@@ -59,6 +61,7 @@ class StreamServer:
         self.url = stream_url(url, bundle_id((bundle.root / MANIFEST).read_bytes()))
         self.pending: deque[bytes] = deque()
         self.reconnects = 0
+        self._streak = 0  # reconnects since the last answer
         self.ws: websocket.WebSocket | None = None
         self._connect()
 
@@ -103,6 +106,12 @@ class StreamServer:
     def _reconnect(self) -> None:
         self._drop()
         self.reconnects += 1
+        self._streak += 1
+        if self._streak > self.retries:
+            raise UserError(
+                f"the stream to {self.url.split('?')[0]} broke {self._streak} times without an answer in between; "
+                "check the server's log"
+            )
         self._connect()
 
     # --- frames ------------------------------------------------------------------------------
@@ -127,10 +136,16 @@ class StreamServer:
                     raise _close_of(data)
                 message = data.decode() if opcode == websocket.ABNF.OPCODE_TEXT else bytes(data)
                 answer = parse_answer(message)
-            except (*_BROKEN, _Closed, ValueError):
+            except _Closed as closed:
+                if closed.code in _FINAL_CLOSES:
+                    raise UserError(f"the server at {self.url.split('?')[0]} ended the stream: {closed}") from closed
+                self._reconnect()
+                continue
+            except (*_BROKEN, ValueError):
                 self._reconnect()
                 continue
             self.pending.popleft()
+            self._streak = 0
             return answer
 
     def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
