@@ -10,7 +10,9 @@ inference, counted at a loopback proxy.
   file in the venv (``--env DIR`` reuses one).
 - Cold start: ``split-opt infer BUNDLE IMAGE --local`` (device and server half in one process, as
   the issue measured it) and ``--url`` / ``--url --stream`` against the full install's server, each
-  a new process; wall time around the process, peak RSS from ``wait4``; median and max of ``--runs``.
+  a new process; wall time around the process and its peak RSS (``wait4``, from a small launcher);
+  median and max of ``--runs``. The machine's load average is recorded: wall times on a shared
+  2-core machine grow with it.
   The same for the full install of this checkout, and of ``--baseline`` (another checkout, e.g. main,
   run by this interpreter) when given.
 - Identity: payloads of 16 images through each bundle (the tiny test study's k = 0, 5, 10 and 20
@@ -63,15 +65,25 @@ def env_size(venv: Path) -> dict[str, Any]:
     return {"total_mb": tree_bytes(venv) / 1e6, "largest_mb": {k: round(v / 1e6, 1) for k, v in top.items()}}
 
 
+# Peak RSS is measured by a small launcher: a child forked from this process (torch loaded, ~1 GB)
+# would carry this process's high-water mark into its own (Linux keeps it across exec).
+LAUNCHER = """
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps([time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status)]))
+"""
+
+
 def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one process that must exit 0."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode()}")  # type: ignore[union-attr]
-    return wall, usage.ru_maxrss / 1024
+    launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER]
+    done = subprocess.run([*launcher, *command], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    wall, rss_kb, code = json.loads(done.stdout.strip().splitlines()[-1])
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr}")
+    return float(wall), rss_kb / 1024
 
 
 def cold_start(python: Path, args: list[str], env: dict[str, str], cwd: Path, runs: int) -> dict[str, float]:
@@ -167,6 +179,8 @@ def main() -> None:
             cold[name] = cold_start(device, [str(target), one, "--url", url, *extra], device_env(), work, args.runs)
         result["transport"] = transport_overhead(target, url, images)
     result["cold_start"] = cold
+    result["load_average_1min_at_end"] = os.getloadavg()[0]
+    result["cpus"] = os.cpu_count()
     print(json.dumps(result, indent=2))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
