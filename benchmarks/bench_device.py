@@ -1,6 +1,6 @@
 """The device install (packaging/device, no torch): its size, `infer` of one image from a cold start,
 byte-identity of its payloads with the full install's, and the bytes each transport adds per
-inference, counted at a loopback proxy.
+inference, counted at a loopback proxy (optimizer.deploy's ShapedLink, unshaped).
 
     python benchmarks/bench_device.py [--bundle deploy/NAME] [--runs N] [--baseline CHECKOUT] [--out FILE]
 
@@ -17,7 +17,7 @@ inference, counted at a loopback proxy.
   run by this interpreter) when given.
 - Identity: payloads of 16 images through each bundle (the tiny test study's k = 0, 5, 10 and 20
   bundles, plus ``--bundle``), device install vs. full install.
-- Transport: 200 payloads of the PCA bundle through a counting TCP proxy (tests/tcp_proxy.py), over
+- Transport: 200 payloads of the measured bundle through the counting loopback proxy (ShapedLink, no rate limit), over
   HTTP (httpx, keep-alive) and over the stream; bytes each way beyond the payloads, per inference,
   after the connection is set up (its cost is reported apart).
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]  # device_check; deploy_fixtures
 
 from device_check import (  # noqa: E402
     build_env,
@@ -47,10 +47,10 @@ from device_check import (  # noqa: E402
     serving,
     write_images,
 )
-from tcp_proxy import TcpProxy  # noqa: E402
 
 from optimizer.deploy import DeviceHalf, load_image, open_bundle  # noqa: E402
 from optimizer.deploy._client import RemoteServer  # noqa: E402
+from optimizer.deploy._link import ShapedLink  # noqa: E402
 from optimizer.deploy._stream import StreamServer  # noqa: E402
 
 
@@ -103,16 +103,16 @@ def transport_overhead(bundle: Path, url: str, images: list[Path]) -> dict[str, 
     frames = [device.encode(load_image(p, device.preprocess)).payload for p in images]
     port, out = int(url.rsplit(":", 1)[1]), {}
     for name in ("http", "stream"):
-        with TcpProxy(port) as proxy:
-            proxy_url = f"http://127.0.0.1:{proxy.port}"
+        with ShapedLink(port) as link:
+            proxy_url = f"http://127.0.0.1:{link.port}"
             client = StreamServer(proxy_url, open_bundle(bundle)) if name == "stream" else RemoteServer(proxy_url)
             client.send(frames[0])  # the connection is set up (HTTP: TCP; stream: upgrade + hello)
-            setup = proxy.counts()
+            setup = {"up": link.counters.up, "down": link.counters.down}
             for frame in frames:
                 client.send(frame)
             client.close()
             time.sleep(0.2)  # the closing frames reach the proxy; they are not counted below
-            end = proxy.counts()
+            end = {"up": link.counters.up, "down": link.counters.down}
         n, sent = len(frames), sum(map(len, frames))
         out[name] = {
             "up_bytes_per_inference": (end["up"] - setup["up"] - sent) / n,

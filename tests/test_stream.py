@@ -16,14 +16,14 @@ import uvicorn
 import websocket
 from deploy_fixtures import TinyStudy, shared_tiny_study
 from PIL import Image
-from tcp_proxy import TcpProxy
 
 from optimizer.cli import main
 from optimizer.deploy import DeviceHalf, ServerHalf, load_image, open_bundle
-from optimizer.deploy._protocol import ANSWER_BYTES, bundle_id, pack_answer, parse_answer
+from optimizer.deploy._link import ShapedLink
 from optimizer.deploy._server import create_app
 from optimizer.deploy._stream import StreamServer, stream_url
 from optimizer.errors import UserError
+from optimizer.protocol import ANSWER_BYTES, bundle_id, pack_answer, parse_answer
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +91,12 @@ def test_infer_stream_gives_the_answers_of_http_with_at_most_8_bytes_of_framing_
     images = [str(p) for p in _images(tmp_path, 6)]
     docs = {}
     for transport in ("http", "stream"):
-        with TcpProxy(port) as proxy:
+        with ShapedLink(port) as link:
             flag = ["--stream"] if transport == "stream" else []
-            argv = ["infer", str(pca_bundle), *images, "--url", f"http://127.0.0.1:{proxy.port}", *flag]
+            argv = ["infer", str(pca_bundle), *images, "--url", f"http://127.0.0.1:{link.port}", *flag]
             assert main([*argv, "--format", "json"]) == 0
             docs[transport] = json.loads(capsys.readouterr().out)
-            up = proxy.counts()["up"]
+            up = link.counters.up
         payload_bytes = sum(r["payload_bytes"] for r in docs[transport]["results"])
         docs[transport]["up_overhead"] = up - payload_bytes
     assert docs["stream"]["transport"] == "stream"
@@ -119,18 +119,18 @@ def test_no_payload_is_lost_when_the_connection_breaks(pca_bundle: Path, port: i
     payloads = _payloads(pca_bundle, tmp_path, 12)
     server = ServerHalf(open_bundle(pca_bundle))
     expected = [server.infer(p).class_index for p in payloads]
-    with TcpProxy(port) as proxy:
-        client = StreamServer(f"http://127.0.0.1:{proxy.port}", open_bundle(pca_bundle))
+    with ShapedLink(port) as link:
+        client = StreamServer(f"http://127.0.0.1:{link.port}", open_bundle(pca_bundle))
         answers = [client.send(p)[0]["class_index"] for p in payloads[:3]]
         for payload in payloads[3:8]:  # five in flight, then the link fails
             client.submit(payload)
-        proxy.cut()
+        link.cut()
         answers += [client.receive().class_index for _ in range(5)]
-        proxy.cut()  # a break while idle: the next send finds it
+        link.cut()  # a break while idle: the next send finds it
         answers += [client.send(p)[0]["class_index"] for p in payloads[8:]]
         client.close()
     assert answers == expected
-    assert client.reconnects >= 2 and proxy.connections >= 3 and not client.pending
+    assert client.reconnects >= 2 and link.counters.connections >= 3 and not client.pending
 
 
 def test_a_refused_payload_gets_a_text_answer_and_the_stream_goes_on(

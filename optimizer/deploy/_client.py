@@ -14,8 +14,8 @@ import httpx
 from optimizer.codecs import CodecError
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import DeviceHalf, ServerHalf, load_image
-from optimizer.deploy._protocol import CONTENT_TYPE
 from optimizer.errors import UserError
+from optimizer.protocol import INFER_PATH, request_headers
 
 if TYPE_CHECKING:
     from optimizer.deploy._stream import StreamServer
@@ -49,7 +49,8 @@ class RemoteServer:
     def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
         start = time.perf_counter()
         try:
-            response = self.client.post(f"{self.url}/v1/infer", content=payload, headers={"content-type": CONTENT_TYPE})
+            # NOTE: optimizer.system counts exactly these request bytes (tests/test_transport.py).
+            response = self.client.post(f"{self.url}{INFER_PATH}", content=payload, headers=request_headers())
         except httpx.HTTPError as exc:
             raise UserError(
                 f"cannot reach the server at {self.url} ({type(exc).__name__}: {exc}); start it with "

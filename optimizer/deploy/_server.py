@@ -7,7 +7,7 @@
     GET  /healthz     {"status": "ok", "bundle", "k", "codec"}
     GET  /v1/manifest the bundle's manifest.json
     WS   /v1/stream   the stream: one binary message per payload, one compact answer each
-                      (see _protocol; the route is in _stream_route)
+                      (see optimizer.protocol; the route is in _stream_route)
 
 Request bodies only ever reach the codec's wire-format parser (never pickle, never np.load), and
 the body is read at most up to the codec's largest payload, so a client cannot make the server
@@ -26,8 +26,8 @@ from starlette.concurrency import run_in_threadpool
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import ServerHalf
-from optimizer.deploy._protocol import CONTENT_TYPE
 from optimizer.deploy._stream_route import add_stream_route
+from optimizer.protocol import CONTENT_TYPE, INFER_PATH
 
 __all__ = ["CONTENT_TYPE", "create_app"]
 
@@ -67,7 +67,7 @@ def create_app(bundle: Bundle) -> FastAPI:
     def manifest() -> dict[str, Any]:
         return bundle.manifest
 
-    @app.post("/v1/infer")
+    @app.post(INFER_PATH)
     async def infer(request: Request) -> JSONResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != CONTENT_TYPE:

@@ -1,5 +1,5 @@
 """The device's end of the stream: one persistent WebSocket to ``split-opt serve`` (protocol in
-``_protocol``), through the websocket-client library.
+``optimizer.protocol``), through the websocket-client library.
 
 Frames are never lost: every payload stays in ``pending`` until its answer arrives. When the
 connection fails (reset, closed by the server, timed out), the client reconnects, with growing
@@ -20,8 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import websocket
 
 from optimizer.deploy._bundle import MANIFEST, Bundle
-from optimizer.deploy._protocol import BUNDLE_MISMATCH, STREAM_PATH, Answer, bundle_id, parse_answer
 from optimizer.errors import UserError
+from optimizer.protocol import BUNDLE_MISMATCH, STREAM_PATH, Answer, bundle_id, parse_answer
 
 __all__ = ["StreamServer", "stream_url"]
 

@@ -1,4 +1,4 @@
-"""The server's end of the stream: a WebSocket route on the FastAPI app (protocol in ``_protocol``).
+"""The server's end of the stream: a WebSocket route on the FastAPI app (protocol in ``optimizer.protocol``).
 
 The bundle identity is checked once, when the device connects; after that each binary message is
 a payload and gets one answer message, in order. Payloads reach only the codec's wire-format
@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._bundle import MANIFEST, Bundle
 from optimizer.deploy._halves import ServerHalf
-from optimizer.deploy._protocol import BUNDLE_MISMATCH, STREAM_PATH, bundle_id, close_reason, error_text, pack_answer
+from optimizer.protocol import BUNDLE_MISMATCH, STREAM_PATH, bundle_id, close_reason, error_text, pack_answer
 
 __all__ = ["add_stream_route", "answer_payload"]
 

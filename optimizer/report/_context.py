@@ -13,7 +13,7 @@ from optimizer.report._records import StudyResults
 
 __all__ = ["ContextInfo", "context_info", "status_messages"]
 
-_DEVICE_SECTIONS = ("compute", "memory", "network", "energy", "server")
+_DEVICE_SECTIONS = ("compute", "memory", "network", "energy", "coding", "server")
 
 
 class ContextInfo(NamedTuple):
@@ -66,13 +66,22 @@ def _device_rows(results: StudyResults) -> list[tuple[str, str, str]]:
     if results.device is None:
         return []
     doc = results.device.to_json()
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for section in _DEVICE_SECTIONS:
-        for name, value in doc[section].items():
-            if isinstance(value, dict):
-                rows.append((f"{section}.{name}", f"{value['value']:g}", str(value["source"])))
-            else:
-                rows.append((f"{section}.{name}", str(value), ""))
+        rows += _quantity_rows(section, doc.get(section, {}))
+    return rows
+
+
+def _quantity_rows(prefix: str, doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Rows of one profile section: quantities with their sources, texts, nested sections."""
+    rows: list[tuple[str, str, str]] = []
+    for name, value in doc.items():
+        if isinstance(value, dict) and "value" in value:
+            rows.append((f"{prefix}.{name}", f"{value['value']:g}", str(value["source"])))
+        elif isinstance(value, dict):
+            rows += _quantity_rows(f"{prefix}.{name}", value)
+        elif value not in ("", None):
+            rows.append((f"{prefix}.{name}", str(value), ""))
     return rows
 
 

@@ -1,7 +1,9 @@
-"""What the device half and the server half agree on, in a module that imports neither an HTTP or
-WebSocket client nor a server framework (so neither install loads the other side's libraries).
+"""What the device half and the server half agree on over the network, in a module that imports
+nothing but the standard library: the deployed halves (optimizer.deploy) speak it, and the system
+model (optimizer.system) counts its bytes; neither install loads the other side's libraries for it.
 
-HTTP (one request per inference): the body is the payload, sent as :data:`CONTENT_TYPE`.
+HTTP (one request per inference): ``POST /v1/infer`` whose body is the payload, sent as
+:data:`CONTENT_TYPE` (:func:`request_headers`: what the device adds to its HTTP client's defaults).
 
 The stream (one persistent WebSocket, :data:`STREAM_PATH`):
 
@@ -35,6 +37,7 @@ __all__ = [
     "ANSWER_BYTES",
     "BUNDLE_MISMATCH",
     "CONTENT_TYPE",
+    "INFER_PATH",
     "STREAM_PATH",
     "Answer",
     "bundle_id",
@@ -42,14 +45,21 @@ __all__ = [
     "error_text",
     "pack_answer",
     "parse_answer",
+    "request_headers",
 ]
 
 CONTENT_TYPE = "application/octet-stream"
+INFER_PATH = "/v1/infer"
 STREAM_PATH = "/v1/stream"
 BUNDLE_MISMATCH = 4409  # WebSocket close code (4000-4999: the application's own)
 _ANSWER = struct.Struct("<Hee")
 ANSWER_BYTES = _ANSWER.size
 _MAX_REASON = 123  # RFC 6455: a close frame's reason is at most 123 bytes of UTF-8
+
+
+def request_headers() -> dict[str, str]:
+    """Headers the device half adds to its HTTP client's defaults on every inference request."""
+    return {"content-type": CONTENT_TYPE}
 
 
 def bundle_id(manifest_bytes: bytes) -> str:
