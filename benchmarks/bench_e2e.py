@@ -19,6 +19,8 @@ configurations. Target: predicted within +-20 % of the measured median for >= 90
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import socket
 import statistics
@@ -224,7 +226,8 @@ def write_images(pareto: dict[str, Any], folder: Path, n: int) -> list[Path]:
 
 def export(report: Path, trial: int, work: Path) -> Path:
     out = work / "deploy" / f"t{trial}"
-    assert cli(["export", str(report), "--trial", str(trial), "--out", str(out), "--format", "json"]) == 0
+    with contextlib.redirect_stdout(io.StringIO()):  # the manifest it prints
+        assert cli(["export", str(report), "--trial", str(trial), "--out", str(out), "--format", "json"]) == 0
     return out
 
 
