@@ -76,3 +76,18 @@ def test_infer_runs_with_torch_blocked(tiny: TinyStudy, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     (result,) = json.loads(done.stdout)["results"]
     assert result["payload_bytes"] > 0 and result["label"]
+
+
+def test_the_lazy_parser_knows_every_command_once() -> None:
+    """A new command must be added to COMMAND_MODULES, or `split-opt NEW` would not parse."""
+    from optimizer.cli._commands import COMMAND_MODULES
+    from optimizer.cli._main import build_parser
+
+    listed = [command for commands, _, _ in COMMAND_MODULES for command in commands]
+    assert len(listed) == len(set(listed))
+    (sub,) = [a for a in build_parser()._actions if a.dest == "command"]
+    assert list(sub.choices) == listed  # type: ignore[union-attr]
+    assert sub.metavar == "{" + ",".join(listed) + "}"
+    for command in listed:
+        (only,) = [a for a in build_parser([command])._actions if a.dest == "command"]
+        assert command in only.choices  # type: ignore[operator]
