@@ -1,6 +1,6 @@
-"""Imports flow one way: errors <- config <- data <- models <- codecs <- profiler <- system <- search
-<- report, deploy uses models, codecs and system (never profiler, search or report), and cli sits on
-top of everything."""
+"""Imports flow one way: errors <- imaging, protocol <- config <- data <- models <- codecs <- profiler
+<- system <- search <- report, deploy uses models, codecs and system (never profiler, search or
+report), and cli sits on top of everything."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import optimizer
 
-LAYERS = ["errors", "config", "data", "models", "codecs", "profiler", "system", "search", "report", "deploy", "cli"]
+LAYERS = ["errors", "imaging", "protocol", "config", "data", "models", "codecs", "profiler", "system", "search"]
+LAYERS += ["report", "deploy", "cli"]
 FORBIDDEN_FOR = {"deploy": {"search", "report", "profiler"}}
 ROOT = Path(optimizer.__file__).parent
 

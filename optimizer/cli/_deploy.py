@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.cli._common import add_format, emit_json, positive_int, table
+from optimizer.errors import UserError
 
 __all__ = ["add_deploy_parsers"]
 
@@ -37,6 +38,11 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     infer.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     infer.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default: %(default)s)")
     infer.add_argument("--local", action="store_true", help="run the server half in this process instead")
+    infer.add_argument(
+        "--stream",
+        action="store_true",
+        help="send over one persistent WebSocket (8 bytes of framing per image instead of ~200 of HTTP headers)",
+    )
     add_format(infer)
     infer.set_defaults(func=_infer)
 
@@ -72,20 +78,34 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _infer(args: argparse.Namespace) -> int:
     from optimizer.deploy import open_bundle  # deploy (onnxruntime, FastAPI) loads only when used
-    from optimizer.deploy._client import LocalServer, RemoteServer, infer_images
+    from optimizer.deploy._client import LocalServer, infer_images
 
+    if args.local and args.stream:
+        raise UserError("--local runs the server half in this process, --stream talks to a server: give one of them")
     bundle = open_bundle(args.bundle)
-    server = LocalServer(bundle) if args.local else RemoteServer(args.url)
+    server = LocalServer(bundle) if args.local else _remote(args.url, bundle, args.stream)
     try:
         results = infer_images(bundle, args.images, server)
     finally:
         server.close()
-    doc = {"bundle": bundle.name, "url": None if args.local else args.url, "results": [r.to_json() for r in results]}
+    transport = "local" if args.local else "stream" if args.stream else "http"
+    doc = {"bundle": bundle.name, "url": None if args.local else args.url, "transport": transport}
+    doc["results"] = [r.to_json() for r in results]
     if args.format == "json":
         emit_json(doc)
     else:
         _print_infer(doc)
     return 0
+
+
+def _remote(url: str, bundle: Any, stream: bool) -> Any:
+    from optimizer.deploy._client import RemoteServer
+
+    if not stream:
+        return RemoteServer(url)
+    from optimizer.deploy._stream import StreamServer  # websocket-client loads only for --stream
+
+    return StreamServer(url, bundle)
 
 
 def _print_infer(doc: dict[str, Any]) -> None:

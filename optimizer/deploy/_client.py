@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -15,7 +15,10 @@ from optimizer.codecs import CodecError
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import DeviceHalf, ServerHalf, load_image
 from optimizer.errors import UserError
-from optimizer.system import INFER_PATH, request_headers
+from optimizer.protocol import INFER_PATH, request_headers
+
+if TYPE_CHECKING:
+    from optimizer.deploy._stream import StreamServer
 
 __all__ = ["InferResult", "LocalServer", "RemoteServer", "infer_images"]
 
@@ -81,7 +84,10 @@ class LocalServer:
 
 
 def infer_images(
-    bundle: Bundle, images: Sequence[Path], server: RemoteServer | LocalServer, device: DeviceHalf | None = None
+    bundle: Bundle,
+    images: Sequence[Path],
+    server: RemoteServer | LocalServer | StreamServer,
+    device: DeviceHalf | None = None,
 ) -> list[InferResult]:
     """Run every image through the device half and ``server``, in order."""
     device = device or DeviceHalf(bundle)

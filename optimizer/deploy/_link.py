@@ -4,7 +4,8 @@ Between a device half and a server on one machine it stands in for a narrow link
 is serialised at its rate (a chunk leaves when the link is free and its bytes have been clocked
 out, ``bytes x 8 / rate``) and delivered ``delay_ms`` later (half the added round trip each way).
 It shapes and counts the application bytes that cross TCP (request lines, headers and payloads);
-the kernel's own packet headers are not on it. Rates can change while it runs (``set_rates``).
+the kernel's own packet headers are not on it. Rates can change while it runs (``set_rates``), and
+``cut`` breaks every open connection (the stream's reconnect tests).
 Used by the benchmarks and tests; it listens on 127.0.0.1 only.
 """
 
@@ -48,6 +49,7 @@ class ShapedLink:
         self.delay_s = rtt_ms / 2000.0
         self.counters = LinkCounters()
         self._free_at = {"up": 0.0, "down": 0.0}
+        self._live: set[asyncio.StreamWriter] = set()  # both ends of every open connection
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.base_events.Server | None = None
@@ -60,6 +62,15 @@ class ShapedLink:
     def set_rates(self, up_kbps: float | None, down_kbps: float | None = None) -> None:
         """Change the link's rates from now on (None: unlimited)."""
         self.rates = {"up": up_kbps, "down": down_kbps if down_kbps is not None else up_kbps}
+
+    def cut(self) -> None:
+        """Break every open connection, as a failing link does (both peers see a reset)."""
+
+        async def abort() -> None:
+            for writer in list(self._live):
+                writer.transport.abort()
+
+        asyncio.run_coroutine_threadsafe(abort(), self._loop).result(timeout=10)
 
     def __enter__(self) -> ShapedLink:
         self._thread.start()
@@ -88,9 +99,11 @@ class ShapedLink:
         except OSError:
             client_w.close()
             return
+        self._live |= {client_w, server_w}
         await asyncio.gather(
             self._pipe(client_r, server_w, "up"), self._pipe(server_r, client_w, "down"), return_exceptions=True
         )
+        self._live -= {client_w, server_w}
 
     def _departure(self, direction: str, n: int) -> float:
         """When a chunk of ``n`` bytes arriving now has been clocked out of the link."""

@@ -24,6 +24,8 @@ from functools import cache
 import httpx
 
 from optimizer.config import Network
+from optimizer.protocol import ANSWER_BYTES as STREAM_ANSWER_BYTES  # class index, score, server ms
+from optimizer.protocol import CONTENT_TYPE, INFER_PATH, request_headers
 
 __all__ = [
     "CONTENT_TYPE",
@@ -38,19 +40,11 @@ __all__ = [
     "stream_frame_bytes",
 ]
 
-CONTENT_TYPE = "application/octet-stream"
-INFER_PATH = "/v1/infer"
 # Status line, date, server, content-length and content-type headers (125 B) plus the JSON answer
 # (class_index, label, score, payload_bytes, server_ms: about 95 B), measured in tests/test_transport.py.
 HTTP_ANSWER_BYTES = 220
 DEFAULT_HOST = "192.168.1.20:8000"  # a LAN address and port: the Host header's length
-STREAM_ANSWER_BYTES = 6  # class index (uint16), score and server ms (float16 each)
 TRANSPORTS = ("http", "stream")
-
-
-def request_headers() -> dict[str, str]:
-    """Headers the device half adds to httpx's defaults on every inference request."""
-    return {"content-type": CONTENT_TYPE}
 
 
 @cache
