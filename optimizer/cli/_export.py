@@ -44,6 +44,12 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--search-space", type=Path, default=None, help="the study's search space file, if not found")
     p.add_argument("--storage", default=None, help="the study's Optuna storage (default: study.db in the report)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument(
+        "--sign-key",
+        type=Path,
+        default=None,
+        help="sign the manifest with this private key (from `split-opt keygen`): writes manifest.sig",
+    )
     add_format(p)
     p.set_defaults(func=_export)
 
@@ -139,11 +145,13 @@ def _spec(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Evaluator
 
 def _export(args: argparse.Namespace) -> int:
     from optimizer.deploy import export_bundle
+    from optimizer.deploy._signing import load_private_key
 
+    sign_key = load_private_key(args.sign_key) if args.sign_key is not None else None  # before any work
     pareto = _read_pareto(args.report)
     evaluator = build_evaluator(_space(args, pareto), pareto.get("dataset"), cache_dir())
     entry = _trial_entry(args, pareto, evaluator)
-    manifest = export_bundle(_spec(args, pareto, evaluator, entry), args.out, args.force)
+    manifest = export_bundle(_spec(args, pareto, evaluator, entry), args.out, args.force, sign_key)
     if args.format == "json":
         emit_json(manifest)
         return 0
@@ -155,4 +163,8 @@ def _export(args: argparse.Namespace) -> int:
     )
     for name, digest in manifest["files"].items():
         print(f"  {name}  sha256 {digest}")
+    if sign_key is not None:
+        from optimizer.deploy._signing import key_id
+
+        print(f"  manifest.json signed by key {key_id(sign_key.public_key())} (manifest.sig)")
     return 0

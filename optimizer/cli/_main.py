@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     from optimizer.cli._report import add_report_parser
     from optimizer.cli._search import add_search_parser
     from optimizer.cli._splits import add_splits_parser
+    from optimizer.cli._trust import add_keygen_parser
     from optimizer.cli._zoo import add_zoo_parser
 
     parser = _Parser(
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command",
         required=True,
         parser_class=_Parser,
-        metavar="{zoo,splits,profile,calibrate,bottleneck,search,export,serve,infer,verify,report}",
+        metavar="{zoo,splits,profile,calibrate,bottleneck,search,export,serve,infer,verify,report,keygen}",
     )
     add_zoo_parser(sub)
     add_splits_parser(sub)
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_deploy_parsers(sub)
     add_report_parser(sub)
+    add_keygen_parser(sub)
     return parser
 
 

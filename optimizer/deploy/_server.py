@@ -6,6 +6,12 @@
                       413 body over the codec's largest payload, 415 another content type
     GET  /healthz     {"status": "ok", "bundle", "k", "codec"}
     GET  /v1/manifest the bundle's manifest.json
+    GET  /metrics     counters in Prometheus's text format (see _metrics)
+
+With a token (ServeOptions.token) every route but /healthz needs ``Authorization: Bearer TOKEN``
+(401 without it); more than ``max_concurrent`` inference requests at once are answered 429 with
+Retry-After, one that takes longer than ``timeout_s`` 503; concurrent payloads are decoded and run
+through the tail in batches (see _batching, _limits).
 
 Request bodies only ever reach the codec's wire-format parser (never pickle, never np.load), and
 the body is read at most up to the codec's largest payload, so a client cannot make the server
@@ -14,18 +20,23 @@ buffer more than that.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from optimizer.codecs import CodecError, PayloadMismatch
+from optimizer.deploy._batching import TailBatcher
 from optimizer.deploy._bundle import Bundle
-from optimizer.deploy._halves import ServerHalf
+from optimizer.deploy._halves import Prediction, ServerHalf
+from optimizer.deploy._limits import ServeOptions, install_protections
+from optimizer.deploy._metrics import CONTENT_TYPE_LATEST, Metrics
 
-__all__ = ["CONTENT_TYPE", "create_app"]
+__all__ = ["CONTENT_TYPE", "ServeOptions", "create_app"]
 
 CONTENT_TYPE = "application/octet-stream"
 
@@ -51,11 +62,30 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(bundle: Bundle) -> FastAPI:
+def create_app(bundle: Bundle, options: ServeOptions | None = None) -> FastAPI:
     """The app for one bundle that has already passed its sha256 check (see open_bundle)."""
+    options = options or ServeOptions()
     server = ServerHalf(bundle)
     limit = bundle.max_payload_bytes
-    app = FastAPI(title=f"split-opt {bundle.name}", docs_url=None, redoc_url=None, openapi_url=None)
+    metrics = Metrics()
+    batcher = TailBatcher(server, options.max_batch, options.batch_window_ms / 1e3, metrics.batch.observe)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        batcher.close()
+
+    app = FastAPI(title=f"split-opt {bundle.name}", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+
+    async def run(payload: bytes) -> Prediction:
+        if options.max_batch > 1:
+            return await batcher.infer(payload)
+        metrics.batch.observe(1)
+        return await run_in_threadpool(server.infer, payload)
+
+    @app.get("/metrics")
+    def metrics_text() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -76,7 +106,7 @@ def create_app(bundle: Bundle) -> FastAPI:
             return _error(413, f"payload over this bundle's largest possible payload of {limit} bytes")
         start = time.perf_counter()
         try:
-            prediction = await run_in_threadpool(server.infer, payload)
+            prediction = await run(payload)
         except PayloadMismatch as exc:
             return _error(409, f"{exc} (this server runs bundle {bundle.name!r})")
         except CodecError as exc:
@@ -91,4 +121,5 @@ def create_app(bundle: Bundle) -> FastAPI:
             }
         )
 
+    install_protections(app, options, metrics)
     return app
