@@ -64,3 +64,9 @@ def test_the_version_follows_the_changelog() -> None:
     newest = re.search(r"^## (\S+)", changelog, re.MULTILINE)
     assert newest is not None
     assert tomllib.loads(PYPROJECT.read_text())["project"]["version"] == optimizer.__version__ == newest.group(1)
+
+
+def test_the_suite_caches_in_a_temporary_folder(private_cache_dir: Path) -> None:
+    from optimizer.profiler import cache_dir
+
+    assert cache_dir() == private_cache_dir and Path.home() not in cache_dir().parents
