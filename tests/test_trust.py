@@ -312,3 +312,24 @@ def test_infer_over_tls_with_the_token_and_without_it(
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+# --- export reads the study's own search space ---------------------------------------------------
+def test_export_uses_the_search_space_stored_with_the_study(
+    tiny: TinyStudy, pca_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    report = tmp_path / "report"
+    shutil.copytree(tiny.report, report)
+    edited = tmp_path / "edited.yaml"  # the YAML changed after the study: other calib images
+    edited.write_text(yaml.safe_dump({**yaml.safe_load(tiny.space.read_text()), "samples": {"calib": 25, "val": 30}}))
+    pareto = json.loads((report / "pareto.json").read_text())
+    (report / "pareto.json").write_text(json.dumps({**pareto, "search_space_path": str(edited)}))
+    trial = str(tiny.trial_of(k=5, codec="pca"))
+    assert main(["export", str(report), "--trial", trial, "--out", str(tmp_path / "b"), "--format", "json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["codec"]["state_hash"] == open_bundle(pca_bundle).manifest["codec"]["state_hash"]
+    args = ["export", str(report), "--trial", trial, "--out", str(tmp_path / "c"), "--search-space", str(edited)]
+    assert main(args) == 2
+    assert "not the search space the study used" in capsys.readouterr().err
