@@ -7,7 +7,8 @@ For ``--configs`` configurations of a finished study (the image codecs at k = 0,
 float16 middle split and PCA at several splits, chosen in a seeded order), the benchmark exports
 each bundle, starts `split-opt serve` on loopback, and sends test images through the device half
 (`split-opt infer`'s code: head.onnx + entropy coding + HTTP) via optimizer.deploy.ShapedLink, a
-proxy that serialises each direction at the given rate and adds the round trip. Measured: wall time
+proxy that serialises each direction at the given rate and adds the round trip. The server
+requires a bearer token, as one off loopback must, and the device half sends it. Measured: wall time
 per image from the image file to the answer, median. Predicted: the system model with the device
 profile (calibrated here) and a network profile of the shaped link (its rate, the added round trip,
 no per-packet headers: the proxy shapes the application bytes), the codec's work from the bundle
@@ -22,6 +23,7 @@ import argparse
 import contextlib
 import io
 import json
+import secrets
 import socket
 import statistics
 import subprocess
@@ -90,12 +92,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TOKEN = secrets.token_urlsafe(32)  # as a deployment off loopback needs one (43 characters)
+
+
 class Served:
-    """`split-opt serve BUNDLE` on a free loopback port, for the duration of a with-block."""
+    """`split-opt serve BUNDLE --token-file` on a free loopback port, for the duration of a with-block."""
 
     def __init__(self, bundle: Path) -> None:
         self.port = free_port()
+        token_file = bundle.parent / "token.txt"
+        token_file.write_text(TOKEN)
         command = [sys.executable, "-m", "optimizer", "serve", str(bundle), "--port", str(self.port)]
+        command += ["--token-file", str(token_file)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def __enter__(self) -> Served:
@@ -116,7 +124,7 @@ class Served:
 def measure(bundle: Path, url: str, images: list[Path]) -> float:
     """Median ms from the image file to the answer, through the device half and ``url``."""
     loaded = open_bundle(bundle)
-    device, server = DeviceHalf(loaded), RemoteServer(url, timeout_s=60)
+    device, server = DeviceHalf(loaded), RemoteServer(url, timeout_s=60, token=TOKEN)
     times = []
     try:
         for i, path in enumerate([images[0], images[1], *images]):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,20 @@ from optimizer.models import build_mobilenetv2
 
 # One thread: the tests' nets are tiny, and results stay the same on any machine.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test, and every process a test starts, caches under a temporary folder: the suite never
+    reads or writes the user's ~/.cache/split-opt (a stale entry there could hide a bug)."""
+    before = os.environ.get("SPLIT_OPT_CACHE_DIR")
+    folder = tmp_path_factory.mktemp("split-opt-cache")
+    os.environ["SPLIT_OPT_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("SPLIT_OPT_CACHE_DIR", None)
+    else:
+        os.environ["SPLIT_OPT_CACHE_DIR"] = before
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:

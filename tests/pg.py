@@ -69,7 +69,8 @@ def running_postgres() -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/splitopt"
+        # The plain URL the README gives: SQLAlchemy picks psycopg 3, which split-opt[postgres] installs.
+        yield f"postgresql://postgres@127.0.0.1:{port}/splitopt"
     finally:
         subprocess.run(
             _as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,12 @@ from optimizer.search import Config, Evaluator
 
 @pytest.fixture
 def weights(tmp_path: Path) -> str:
-    torch.manual_seed(0)
+    """The bundled trained 0.35 model as a file of its own (its logits are O(10), so predictions that
+    should agree cannot agree by accident, as a fresh network's ~1e-9 logits could)."""
+    from optimizer.models._zoo import ZOO_DIR
+
     path = tmp_path / "w.pt"
-    torch.save(build_mobilenetv2(0.35, 10).state_dict(), path)
+    shutil.copy(ZOO_DIR / "mobilenetv2_0.35_fashion-mnist.pt", path)
     return f"file:{path}"
 
 
@@ -82,3 +86,38 @@ def test_disk_cache_is_keyed_by_the_weights_content_and_capped(
     assert len(list((cache / "activations").glob("*.npy"))) == 1  # only the newest survives the cap
     _evaluator(fake_fashion, weights, cache).activations(0.35, 32, 6, "test")
     assert len(list((cache / "activations").glob("*.npy"))) == 1  # the test split is never written
+
+
+def test_activations_are_float32_from_every_cache(fake_fashion: FashionMNIST, weights: str, tmp_path: Path) -> None:
+    ev = _evaluator(fake_fashion, weights, tmp_path / "cache")
+    computed = ev.activations(0.35, 32, 5, "val")
+    from_memory = ev.activations(0.35, 32, 5, "val")
+    from_disk = _evaluator(fake_fashion, weights, tmp_path / "cache").activations(0.35, 32, 5, "val")
+    for acts in (computed, from_memory, from_disk):
+        assert acts.dtype == np.float32
+        np.testing.assert_array_equal(acts, computed)
+    from_memory[:] = 0  # a caller's change does not reach the cache
+    assert ev.activations(0.35, 32, 5, "val").any()
+
+
+def test_cache_keys_come_from_the_content_not_the_spec(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Fashion-MNIST roots behind the same spec string get their own entries; a copy of the same
+    files shares them; two index arrays with the same sum and length do not collide."""
+    from conftest import make_fake_fashion
+
+    roots = [make_fake_fashion(tmp_path / name, seed=seed) for name, seed in (("a", 0), ("b", 1))]
+    shutil.copytree(roots[0], tmp_path / "copy")
+    paths = []
+    for root in [*roots, tmp_path / "copy"]:
+        monkeypatch.setenv("SPLIT_OPT_FASHION_MNIST", str(root))
+        dataset = FashionMNIST()
+        assert dataset.spec == "fashion-mnist"
+        paths.append(_evaluator(dataset, weights, tmp_path / "cache")._disk_path((0.35, 32, 5, "val")))
+    assert paths[0] != paths[1] and paths[0] == paths[2]
+    ev = _evaluator(FashionMNIST(), weights, tmp_path / "cache")
+    monkeypatch.setattr(ev, "indices", lambda split: np.array([1, 4]))
+    first = ev._disk_path((0.35, 32, 5, "val"))
+    monkeypatch.setattr(ev, "indices", lambda split: np.array([2, 3]))  # same sum, same count
+    assert ev._disk_path((0.35, 32, 5, "val")) != first

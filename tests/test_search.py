@@ -274,3 +274,49 @@ def test_postgres_workers_match_a_single_worker_run(
     assert len(numbers) == len(set(numbers)) == multi["n_trials"] == single["n_trials"]
     assert len(complete) == single["n_complete"] == multi["n_complete"]
     assert _pareto_configs(single) == _pareto_configs(multi)
+
+
+def _running_numbers(tmp_path: Path) -> set[int]:
+    db = tmp_path / "reports" / "t" / "study.db"
+    try:
+        study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+        return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))}
+    except (KeyError, sqlalchemy.exc.OperationalError):
+        return set()
+
+
+@pytest.mark.slow
+def test_the_trial_a_sigkill_interrupts_is_failed_on_resume(
+    space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The storage's heartbeat marks a killed worker's RUNNING trial stale; the next run of the study
+    fails it (Optuna's fail_stale_trials) instead of leaving it RUNNING forever."""
+    process = _start(space, tmp_path, "200")
+    _wait_for_trials(tmp_path, process, 3)
+    deadline = time.monotonic() + 60
+    while not _running_numbers(tmp_path):
+        assert time.monotonic() < deadline and process.poll() is None, "no trial seen running"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    stale = _running_numbers(tmp_path)
+    assert stale, "the kill left no RUNNING trial (it landed between two trials)"
+
+    import optimizer.search._study as study_module
+
+    opened: list[dict] = []
+    real_storage = optuna.storages.RDBStorage
+
+    class ShortGrace(real_storage):  # type: ignore[misc,valid-type]
+        def __init__(self, url: str, **kwargs: object) -> None:
+            opened.append(kwargs)
+            super().__init__(url, **{**kwargs, "grace_period": 1})
+
+    monkeypatch.setattr(study_module.optuna.storages, "RDBStorage", ShortGrace)
+    time.sleep(2.5)  # past the shortened grace period: the killed worker's last heartbeat is stale
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "1") == 0
+    capsys.readouterr()
+    assert opened[0].get("heartbeat_interval")  # the study the search opens has a heartbeat
+    study = _study(tmp_path)
+    states = {t.number: t.state for t in study.trials}
+    assert all(states[n] == optuna.trial.TrialState.FAIL for n in stale), states
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]

@@ -226,7 +226,23 @@ def test_the_model_counts_the_request_bytes_the_device_half_sends() -> None:
         client.close()
         thread.join(timeout=10)
         listener.close()
-    assert received == [http_request_bytes(n, host=f"127.0.0.1:{port}") for n in (3, 40, 1500)]
+    assert received == [http_request_bytes(n, host=f"127.0.0.1:{port}", token_chars=0) for n in (3, 40, 1500)]
+
+
+def test_the_model_counts_the_bearer_token_too() -> None:
+    received: list[int] = []
+    listener, thread = _fixed_answer_server(received)
+    port = listener.getsockname()[1]
+    token = "x" * 43
+    client = RemoteServer(f"http://127.0.0.1:{port}", timeout_s=10, token=token)
+    try:
+        for size in (3, 40, 1500):
+            client.send(bytes(size))
+    finally:
+        client.close()
+        thread.join(timeout=10)
+        listener.close()
+    assert received == [http_request_bytes(n, host=f"127.0.0.1:{port}", token_chars=43) for n in (3, 40, 1500)]
 
 
 def test_shaped_link_counts_and_cannot_beat_its_rate() -> None:

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("export",), "optimizer.cli._export", "add_export_parser"),
     (("serve", "infer", "verify"), "optimizer.cli._deploy", "add_deploy_parsers"),
     (("report",), "optimizer.cli._report", "add_report_parser"),
+    (("keygen",), "optimizer.cli._trust", "add_keygen_parser"),
 )
 # distributions only the full install brings (the device install has none of them)
 _FULL_ONLY = {"torch", "torchvision", "fvcore", "optuna", "plotly", "yaml", "tqdm", "onnx", "sklearn"}

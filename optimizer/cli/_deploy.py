@@ -8,11 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.cli._common import add_format, emit_json, positive_int, table
+from optimizer.cli._trust import (
+    add_client_trust_args,
+    add_serve_trust_args,
+    add_trust_key_arg,
+    client_settings,
+    is_loopback,
+    serve_settings,
+    trust_key,
+)
 from optimizer.errors import UserError
 
 __all__ = ["add_deploy_parsers"]
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +32,7 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("bundle", type=Path, help="a bundle folder written by `split-opt export`")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000)
+    add_serve_trust_args(serve)
     serve.set_defaults(func=_serve)
 
     infer = sub.add_parser(
@@ -43,6 +51,7 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="send over one persistent WebSocket (8 bytes of framing per image instead of ~200 of HTTP headers)",
     )
+    add_client_trust_args(infer)
     add_format(infer)
     infer.set_defaults(func=_infer)
 
@@ -55,6 +64,7 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("bundle", type=Path, help="a bundle folder written by `split-opt export`")
     verify.add_argument("--dataset", default=None, help="override the dataset spec recorded in the manifest")
     verify.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images")
+    add_trust_key_arg(verify)
     add_format(verify)
     verify.set_defaults(func=_verify)
 
@@ -65,14 +75,16 @@ def _serve(args: argparse.Namespace) -> int:
     from optimizer.deploy import open_bundle  # deploy (onnxruntime, FastAPI) loads only when used
     from optimizer.deploy._server import create_app
 
-    bundle = open_bundle(args.bundle)  # a tampered bundle stops here: one line, exit 2
-    app = create_app(bundle)
-    where = "" if args.host in _LOOPBACK else " (NOT loopback: reachable from the network)"
+    options, tls = serve_settings(args)  # an unsafe set-up (open port, no token) stops here
+    bundle = open_bundle(args.bundle, trust_key(args))  # a tampered or unsigned bundle stops here: one line, exit 2
+    app = create_app(bundle, options)
+    where = "" if is_loopback(args.host) else " (NOT loopback: reachable from the network)"
+    guard = ", token required" if options.token else ""
     sys.stderr.write(
         f"split-opt: serving bundle {bundle.name} (k={bundle.k}, codec {bundle.codec.kind}) on "
-        f"http://{args.host}:{args.port}{where}; Ctrl-C stops\n"
+        f"{'https' if tls else 'http'}://{args.host}:{args.port}{where}{guard}; Ctrl-C stops\n"
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, **tls)  # type: ignore[arg-type]
     return 0
 
 
@@ -82,8 +94,8 @@ def _infer(args: argparse.Namespace) -> int:
 
     if args.local and args.stream:
         raise UserError("--local runs the server half in this process, --stream talks to a server: give one of them")
-    bundle = open_bundle(args.bundle)
-    server = LocalServer(bundle) if args.local else _remote(args.url, bundle, args.stream)
+    bundle = open_bundle(args.bundle, trust_key(args))
+    server = LocalServer(bundle) if args.local else _remote(args, bundle)
     try:
         results = infer_images(bundle, args.images, server)
     finally:
@@ -98,14 +110,16 @@ def _infer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _remote(url: str, bundle: Any, stream: bool) -> Any:
+def _remote(args: argparse.Namespace, bundle: Any) -> Any:
+    """The server at --url, over HTTP or (--stream) one WebSocket, with the token and TLS settings."""
     from optimizer.deploy._client import RemoteServer
 
-    if not stream:
-        return RemoteServer(url)
+    settings = client_settings(args)
+    if not args.stream:
+        return RemoteServer(args.url, **settings)
     from optimizer.deploy._stream import StreamServer  # websocket-client loads only for --stream
 
-    return StreamServer(url, bundle)
+    return StreamServer(args.url, bundle, token=settings["token"], verify=settings["verify"])
 
 
 def _print_infer(doc: dict[str, Any]) -> None:
@@ -129,7 +143,7 @@ def _verify(args: argparse.Namespace) -> int:
     from optimizer.deploy import open_bundle  # deploy (onnxruntime, FastAPI) loads only when used
     from optimizer.deploy._verify import verify_bundle
 
-    bundle = open_bundle(args.bundle)
+    bundle = open_bundle(args.bundle, trust_key(args))
     result = verify_bundle(bundle, args.dataset, args.limit)
     doc = {"bundle": bundle.name, "hashes_ok": True, **result.to_json()}
     if args.format == "json":

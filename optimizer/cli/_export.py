@@ -41,9 +41,20 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--best", action="store_true", help="the study's best configuration within the budget")
     which.add_argument("--trial", type=int, help="the trial number (see pareto.json or the report)")
     p.add_argument("--out", type=Path, required=True, help="the bundle folder to write, e.g. deploy/NAME")
-    p.add_argument("--search-space", type=Path, default=None, help="the study's search space file, if not found")
+    p.add_argument(
+        "--search-space",
+        type=Path,
+        default=None,
+        help="the study's search space file, for a pareto.json without search_space_spec (older studies)",
+    )
     p.add_argument("--storage", default=None, help="the study's Optuna storage (default: study.db in the report)")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    p.add_argument(
+        "--sign-key",
+        type=Path,
+        default=None,
+        help="sign the manifest with this private key (from `split-opt keygen`): writes manifest.sig",
+    )
     add_format(p)
     p.set_defaults(func=_export)
 
@@ -55,7 +66,41 @@ def _read_pareto(report: Path) -> dict[str, Any]:
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
+def _stored_space(doc: dict[str, Any]) -> SearchSpace:
+    """The search space as the study used it (pareto.json's search_space_spec, SearchSpace.to_json)."""
+    from optimizer.config import BottleneckChoice, ImageChoices, PcaChoices
+
+    def tuples(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+    try:
+        return SearchSpace(
+            **{
+                **tuples(doc),
+                "pca": PcaChoices(**tuples(doc["pca"])),
+                "image": ImageChoices(**tuples(doc["image"])),
+                "bottlenecks": tuple(BottleneckChoice(**b) for b in doc.get("bottlenecks", ())),
+            }
+        )
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"pareto.json's search_space_spec is not readable ({exc}); pass --search-space") from exc
+
+
+def _comparable(space: SearchSpace) -> dict[str, Any]:
+    return {k: v for k, v in json.loads(json.dumps(space.to_json())).items() if k != "path"}
+
+
 def _space(args: argparse.Namespace, pareto: dict[str, Any]) -> SearchSpace:
+    """The study's own search space, stored in pareto.json (the YAML file may have changed since);
+    a study written before it was stored reads --search-space or the file it names."""
+    if pareto.get("search_space_spec"):
+        stored = _stored_space(pareto["search_space_spec"])
+        if args.search_space is not None and _comparable(load_search_space(args.search_space)) != _comparable(stored):
+            raise UserError(
+                f"{args.search_space} is not the search space the study used (pareto.json stores that one); "
+                "drop --search-space"
+            )
+        return stored
     candidates = [
         args.search_space,
         pareto.get("search_space_path"),
@@ -142,11 +187,13 @@ def _spec(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Evaluator
 
 def _export(args: argparse.Namespace) -> int:
     from optimizer.deploy import export_bundle
+    from optimizer.deploy._signing import load_private_key
 
+    sign_key = load_private_key(args.sign_key) if args.sign_key is not None else None  # before any work
     pareto = _read_pareto(args.report)
     evaluator = build_evaluator(_space(args, pareto), pareto.get("dataset"), cache_dir())
     entry = _trial_entry(args, pareto, evaluator)
-    manifest = export_bundle(_spec(args, pareto, evaluator, entry), args.out, args.force)
+    manifest = export_bundle(_spec(args, pareto, evaluator, entry), args.out, args.force, sign_key)
     if args.format == "json":
         emit_json(manifest)
         return 0
@@ -158,4 +205,8 @@ def _export(args: argparse.Namespace) -> int:
     )
     for name, digest in manifest["files"].items():
         print(f"  {name}  sha256 {digest}")
+    if sign_key is not None:
+        from optimizer.deploy._signing import key_id
+
+        print(f"  manifest.json signed by key {key_id(sign_key.public_key())} (manifest.sig)")
     return 0

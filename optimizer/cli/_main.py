@@ -40,7 +40,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         dest="command",
         required=True,
         parser_class=_Parser,
-        metavar="{zoo,splits,profile,calibrate,bottleneck,search,export,serve,infer,verify,report}",
+        metavar="{zoo,splits,profile,calibrate,bottleneck,search,export,serve,infer,verify,report,keygen}",
     )
     add_parsers(sub, command_of(argv))
     return parser

@@ -18,10 +18,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optimizer.codecs import Codec, CodecError, load_codec
 from optimizer.errors import UserError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["BUNDLE_FORMAT", "MANIFEST", "Bundle", "BundleError", "open_bundle", "sha256_of"]
 
@@ -106,9 +109,14 @@ def check_files(root: Path, manifest: dict[str, Any]) -> None:
             )
 
 
-def open_bundle(root: Path) -> Bundle:
-    """Read the manifest, check every file's sha256, and load the codec state; BundleError if any fails."""
+def open_bundle(root: Path, trust_key: Ed25519PublicKey | None = None) -> Bundle:
+    """Read the manifest, check every file's sha256, and load the codec state; BundleError if any fails.
+    With ``trust_key``, the manifest must first carry a valid signature by that key (see _signing)."""
     root = Path(root)
+    if trust_key is not None:
+        from optimizer.deploy._signing import verify_manifest
+
+        verify_manifest(root, trust_key)
     manifest = _read_manifest(root)
     check_files(root, manifest)
     codec_file = root / manifest["codec"]["state_file"]

@@ -3,6 +3,7 @@ in this process) -> prediction, with the time spent in each stage."""
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -42,9 +43,14 @@ class InferResult:
 class RemoteServer:
     """A split-opt server over HTTP; every failure becomes one UserError line that says what to do."""
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = 30.0, token: str | None = None, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        """``token``: sent as ``Authorization: Bearer``; ``verify``: how an https:// server's certificate
+        is checked (True: the system's authorities; an SSLContext: e.g. one that trusts --ca-cert)."""
         self.url = url.rstrip("/")
-        self.client = httpx.Client(timeout=timeout_s)
+        headers = {"authorization": f"Bearer {token}"} if token is not None else {}
+        self.client = httpx.Client(timeout=timeout_s, headers=headers, verify=verify)
 
     def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
         start = time.perf_counter()
@@ -57,6 +63,8 @@ class RemoteServer:
                 "`split-opt serve deploy/NAME` or pass --url (or --local)"
             ) from exc
         elapsed = time.perf_counter() - start
+        if response.status_code == 401:
+            raise UserError(f"the server at {self.url} answered 401: give its token with --token-file")
         if response.status_code != 200:
             detail = response.json().get("detail", response.text) if response.content else response.reason_phrase
             raise UserError(f"the server at {self.url} answered {response.status_code}: {detail}")

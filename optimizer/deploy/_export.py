@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from optimizer.codecs import BottleneckCodec, Codec, FeatureCodec, blocks_per_sa
 from optimizer.deploy._bundle import BUNDLE_FORMAT, MANIFEST, BundleError, sha256_of
 from optimizer.deploy._graphs import OPSET, export_onnx, head_module, tail_module
 from optimizer.models import build_head, build_tail, num_blocks
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = ["ExportSpec", "export_bundle"]
 
@@ -127,8 +130,11 @@ def _replace(folder: Path, out: Path, force: bool) -> None:
     folder.rename(out)
 
 
-def export_bundle(spec: ExportSpec, out: Path, force: bool = False) -> dict[str, Any]:
-    """Write the bundle to ``out`` (built in a sibling folder first, so a failure leaves no half bundle)."""
+def export_bundle(
+    spec: ExportSpec, out: Path, force: bool = False, sign_key: Ed25519PrivateKey | None = None
+) -> dict[str, Any]:
+    """Write the bundle to ``out`` (built in a sibling folder first, so a failure leaves no half bundle);
+    with ``sign_key``, manifest.sig signs the manifest (see _signing)."""
     out = Path(out)
     if out.exists() and not force:
         raise BundleError(f"{out} already exists; pass --force to replace it, or pick another --out")
@@ -140,6 +146,10 @@ def export_bundle(spec: ExportSpec, out: Path, force: bool = False) -> dict[str,
         save_codec(spec.codec, folder / CODEC_FILE)
         manifest = _manifest(spec, folder, _write_graphs(spec, folder))
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if sign_key is not None:
+            from optimizer.deploy._signing import sign_manifest
+
+            sign_manifest(folder, sign_key)
         _replace(folder, out, force)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -38,7 +38,7 @@ def load_image(path: Path, preprocess: str) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("L" if preprocess == "grey" else "RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise UserError(f"cannot read image {path} ({exc}); give a PNG or JPEG file") from exc
 
 

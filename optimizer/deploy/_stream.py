@@ -11,6 +11,7 @@ simply answered twice. A bundle mismatch is not retried: it is the user's to fix
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections import deque
 from dataclasses import asdict
@@ -56,8 +57,22 @@ def _close_of(frame: Any) -> _Closed:
 class StreamServer:
     """The server over one WebSocket; ``send`` has RemoteServer's interface (answer, seconds)."""
 
-    def __init__(self, url: str, bundle: Bundle, timeout_s: float = 30.0, retries: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        bundle: Bundle,
+        timeout_s: float = 30.0,
+        retries: int = 5,
+        token: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        """``token``: sent as ``Authorization: Bearer`` on the handshake; ``verify``: how a wss://
+        server's certificate is checked (True: the system's authorities; an SSLContext: e.g. --ca-cert)."""
         self.bundle, self.timeout_s, self.retries = bundle, timeout_s, retries
+        self.header = [f"Authorization: Bearer {token}"] if token else []
+        self.sslopt: dict[str, Any] = {"context": verify} if isinstance(verify, ssl.SSLContext) else {}
+        if verify is False:
+            self.sslopt = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
         self.url = stream_url(url, bundle_id((bundle.root / MANIFEST).read_bytes()))
         self.pending: deque[bytes] = deque()
         self.reconnects = 0
@@ -68,7 +83,17 @@ class StreamServer:
     # --- the connection ----------------------------------------------------------------------
     def _open(self) -> websocket.WebSocket:
         """Connect and read the hello; a bundle mismatch becomes the user's error right away."""
-        ws = websocket.create_connection(self.url, timeout=self.timeout_s, skip_utf8_validation=True)
+        try:
+            ws = websocket.create_connection(
+                self.url, timeout=self.timeout_s, skip_utf8_validation=True, header=self.header, sslopt=self.sslopt
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            if exc.status_code in (401, 403):  # the server's token check refuses the handshake
+                raise UserError(
+                    f"the server at {self.url.split('?')[0]} refused the stream (HTTP {exc.status_code}): missing or "
+                    "wrong bearer token; pass the server's token with --token-file"
+                ) from exc
+            raise
         opcode, data = ws.recv_data()
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             closed = _close_of(data)

@@ -45,7 +45,9 @@ def teacher_outputs(cfg: Any, dataset: ImageDataset, idx: np.ndarray, cache: Pat
     head, tail = build_head(model, cfg.k), build_tail(model, cfg.k).eval()
     for p in tail.parameters():
         p.requires_grad_(False)
-    key = json.dumps([loaded.fingerprint, dataset.spec, cfg.input_size, cfg.k, idx.tolist()])
+    from optimizer.data._fingerprint import dataset_fingerprint  # the files, not the spec string
+
+    key = json.dumps([loaded.fingerprint, dataset_fingerprint(dataset), cfg.input_size, cfg.k, idx.tolist()])
     labels = torch.as_tensor(dataset.labels[idx], dtype=torch.int64)
     path = cache / f"teacher-{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt" if cache else None
     if path is not None and path.is_file():

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,27 +132,39 @@ class Evaluator:
         return self._inputs[(size, split)]
 
     def _disk_path(self, key: tuple[float, int, int, str]) -> Path | None:
+        """The cache file of a split's activations, named by everything that determines them: the
+        weights' SHA-256, the dataset's files (data._fingerprint), the images' indices, the
+        preprocessing, and the torch and ONNX Runtime versions that export and run the head."""
         if self.cache_dir is None or key[3] not in _DISK_SPLITS:
             return None
+        import onnxruntime
+
+        from optimizer.data._fingerprint import dataset_fingerprint
+
+        preprocessing = getattr(self.dataset, "preprocessing", None)
         ident = json.dumps(
             [
                 _CACHE_FORMAT,
+                "content-v1",
                 self.loaded(key[0]).fingerprint,
-                self.dataset.spec,
-                self.splits.seed,
+                dataset_fingerprint(self.dataset),
+                hashlib.sha256(np.ascontiguousarray(self.indices(key[3]), dtype="<i8").tobytes()).hexdigest(),
+                type(self.dataset).__name__,
+                repr(preprocessing) if is_dataclass(preprocessing) else None,
+                torch.__version__,
+                onnxruntime.__version__,
                 *key,
-                int(self.indices(key[3]).sum()),
-                len(self.indices(key[3])),
             ]
         )
         return self.cache_dir / "activations" / (hashlib.sha256(ident.encode()).hexdigest()[:24] + ".npy")
 
     def activations(self, alpha: float, size: int, k: int, split: str) -> np.ndarray:
-        """Head outputs (float32) for the split's images; memory LRU, then disk, then compute."""
+        """Head outputs (float32, whichever cache answers) for the split's images; memory LRU, then
+        disk, then compute."""
         key = (alpha, size, k, split)
         if key in self._acts:
             self._acts.move_to_end(key)
-            return self._acts[key]
+            return self._acts[key].astype(np.float32)
         path = self._disk_path(key)
         if path is not None and path.is_file():
             acts = np.load(path, allow_pickle=False)

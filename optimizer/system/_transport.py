@@ -1,8 +1,9 @@
 """The bytes a transport adds to a payload, as the device half really sends them.
 
 HTTP (``split-opt infer --url``): one POST per inference over a kept-alive connection. The request
-line and headers are built here exactly as the client builds them (httpx's defaults plus the
-content type), so their length is counted, not guessed; tests/test_transport.py checks it against
+line and headers are built here exactly as the client builds them (httpx's defaults, the content
+type, and the bearer token that `split-opt serve` requires off loopback), so their length is
+counted, not guessed; tests/test_transport.py checks it against
 the bytes a loopback socket receives. The answer is a JSON object behind uvicorn's status line and
 headers; its size is the one measured there (``HTTP_ANSWER_BYTES``). Connection set-up (TCP and TLS
 handshakes) is paid once per connection and not counted per inference.
@@ -10,7 +11,7 @@ handshakes) is paid once per connection and not counted per inference.
 The stream (``split-opt infer --stream``): one persistent WebSocket; each inference is one binary
 message (RFC 6455 framing: a 2-byte header, 2 or 8 more for payloads of 126 bytes or more, and the
 client's 4-byte mask key) answered by one 6-byte binary message (class index, score, server time)
-behind a 2-byte header.
+behind a 2-byte header; the token travels once, with the connection's handshake.
 
 Packets carry at most the link's MSS of these bytes and each adds the link's per-packet headers.
 """
@@ -44,21 +45,24 @@ __all__ = [
 # (class_index, label, score, payload_bytes, server_ms: about 95 B), measured in tests/test_transport.py.
 HTTP_ANSWER_BYTES = 220
 DEFAULT_HOST = "192.168.1.20:8000"  # a LAN address and port: the Host header's length
+TOKEN_CHARS = 43  # secrets.token_urlsafe(32), the token the README's serve example makes
 TRANSPORTS = ("http", "stream")
 
 
 @cache
-def _head_bytes(host: str) -> int:
-    with httpx.Client() as client:
+def _head_bytes(host: str, token_chars: int) -> int:
+    auth = {"authorization": "Bearer " + "t" * token_chars} if token_chars else {}
+    with httpx.Client(headers=auth) as client:  # as RemoteServer builds its client
         request = client.build_request("POST", f"http://{host}{INFER_PATH}", content=b"", headers=request_headers())
     lines = [f"POST {INFER_PATH} HTTP/1.1".encode()]
     lines += [name + b": " + value for name, value in request.headers.raw if name.lower() != b"content-length"]
     return sum(len(line) + 2 for line in lines) + 2  # CRLF after each line, then the blank line
 
 
-def http_request_bytes(payload_bytes: int, host: str = DEFAULT_HOST) -> int:
-    """Request line + headers (with this payload's Content-Length) + the payload itself."""
-    return _head_bytes(host) + len(f"content-length: {payload_bytes}\r\n") + payload_bytes
+def http_request_bytes(payload_bytes: int, host: str = DEFAULT_HOST, token_chars: int = TOKEN_CHARS) -> int:
+    """Request line + headers (with this payload's Content-Length and, as `serve` requires off
+    loopback, a bearer token of ``token_chars``; 0: none) + the payload itself."""
+    return _head_bytes(host, token_chars) + len(f"content-length: {payload_bytes}\r\n") + payload_bytes
 
 
 @dataclass(frozen=True)
