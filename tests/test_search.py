@@ -202,9 +202,10 @@ def _complete_numbers(tmp_path: Path) -> set[int]:
     if not db.exists():
         return set()
     try:
-        study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+        # read-only: opening the storage read-write would race the search to create its tables
+        study = optuna.load_study(study_name="t", storage=f"sqlite:///file:{db}?mode=ro&uri=true")
         return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
-    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or locked by the writer
+    except (KeyError, sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):  # not yet, or locked
         return set()
 
 
