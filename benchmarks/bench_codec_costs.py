@@ -127,7 +127,7 @@ def image_cases(evaluator: Any, device: DeviceProfile, n: int) -> list[Case]:
 
 def bottleneck_cases(evaluator: Any, device: DeviceProfile, n: int, files: list[Path]) -> list[Case]:
     """Measured: head.onnx with the encoder folded in minus the head alone (as deployed), plus
-    rounding and ANS; predicted: the encoder's convolutions at the compute rates, plus coding."""
+    ANS of the symbols; predicted: the encoder's convolutions at the compute rates, plus coding."""
     out = []
     for path in files:
         card = json.loads(path.with_suffix(".json").read_text())
@@ -141,12 +141,13 @@ def bottleneck_cases(evaluator: Any, device: DeviceProfile, n: int, files: list[
         alone = OnnxRunner(head, tuple(x.shape[1:]), threads=1)
         folded = OnnxRunner(torch.nn.Sequential(head, bn.module.encoder), tuple(x.shape[1:]), threads=1)
         images = [x[i : i + 1].numpy() for i in range(len(x))]
-        latents = [np.round(folded(image)[0]) for image in images]
+        # the deployed head.onnx also rounds and offsets: the device half codes its symbols
+        symbols = [codec.symbols(np.round(folded(image)[0])) for image in images]
 
         parts = [
             simple("folded", 0.0, folded, images),
             simple("alone", 0.0, alone, images),
-            simple("coding", 0.0, lambda z, c=codec: c.wrap(c.encode_symbols(c.symbols(z))), latents),
+            simple("coding", 0.0, lambda z, c=codec: c.wrap(c.encode_symbols(z)), symbols),
         ]
 
         work = codec.device_work(codec.shape) + Work({"conv": int(card["encoder_macs"])}, 2, calls=0)
