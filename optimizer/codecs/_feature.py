@@ -5,7 +5,8 @@ Pipeline of :class:`FeatureCodec`: vectors (see _blocks) -> subtract the calib m
 the first ``components`` principal directions (fitted on calib with scikit-learn; ``components:
 null`` skips PCA and quantizes the raw values) -> uniform ``bits``-bit quantization per component,
 with the range fitted on calib (the 0.1 and 99.9 percentiles; values outside are clipped and
-counted) -> an entropy coder (``huffman``, ``ans``) or ``raw`` fixed-width bit packing.
+counted) -> an entropy coder (``huffman``, ``ans``, ``ctx``: context-adaptive ANS, see _context) or
+``raw`` fixed-width bit packing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 
 from optimizer.codecs._base import Codec
 from optimizer.codecs._blocks import blocks_per_sample, from_vectors, to_vectors, vector_size
-from optimizer.codecs._entropy import ENTROPY_CODERS, EntropyCoder
+from optimizer.codecs._coders import ENTROPY_CODERS
+from optimizer.codecs._entropy import EntropyCoder
 from optimizer.codecs._errors import CodecError
 from optimizer.codecs._pca import PrincipalBasis
 from optimizer.codecs._work import QUANTIZE_OPS, Work
@@ -58,6 +60,13 @@ class FeatureCodec(Codec):
         return (
             int(self.components) if self.components is not None else vector_size(self.shape, self.geometry, self.tile)
         )
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Block positions per sample as (rows, cols), in the raster order of the symbols."""
+        _, h, w = self.shape
+        rows, cols = -(-h // self.tile), -(-w // self.tile)
+        return rows, cols
 
     # --- costs -------------------------------------------------------------------------------
     def _projection(self) -> tuple[int, dict[str, int], int]:
@@ -122,7 +131,8 @@ class FeatureCodec(Codec):
         self.lo = lo.astype(np.float32)
         self.step = np.maximum((hi - lo) / ((1 << self.bits) - 1), 1e-8).astype(np.float32)
         if coeffs is not None and self.coder_name != "raw":
-            self.coder = ENTROPY_CODERS[self.coder_name].fit(self.quantize(coeffs), 1 << self.bits)
+            coder = ENTROPY_CODERS[self.coder_name]
+            self.coder = coder.fit(self.quantize(coeffs), 1 << self.bits, grid=self.grid)
         self.fitted = True
         return self
 
@@ -164,8 +174,10 @@ class FeatureCodec(Codec):
 
     def max_body_bytes(self) -> int:
         n_blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
-        # Huffman codes are at most 15 bits; ANS stays below 16 bits per symbol plus its flush words.
-        return n_blocks * self.width * 2 + 64
+        # Huffman codes are at most 15 bits, ANS about 16 bits per symbol, ctx 24 (constriction's
+        # precision: its rarest symbol's cost); plus the flush words.
+        bits = ENTROPY_CODERS[self.coder_name].max_symbol_bits if self.coder_name in ENTROPY_CODERS else 16
+        return -(-n_blocks * self.width * bits // 8) + 64
 
     # --- state -------------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
@@ -176,7 +188,7 @@ class FeatureCodec(Codec):
         if self.basis is not None:
             out["basis"] = self.basis
         if self.coder is not None:
-            out["counts"] = self.coder.counts
+            out.update(self.coder.state())
         return out
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -185,14 +197,14 @@ class FeatureCodec(Codec):
         if self.components is not None:
             expect["basis"] = (width, size)
         if self.coder_name != "raw":
-            expect["counts"] = (width, 1 << self.bits)
+            expect.update(ENTROPY_CODERS[self.coder_name].state_shapes(width, 1 << self.bits))
         for name, shape in expect.items():
             if name not in arrays or arrays[name].shape != shape:
                 raise CodecError(f"codec state array {name!r} missing or not of shape {shape}")
         self.mean, self.lo, self.step = (arrays[k].astype(np.float32) for k in ("mean", "lo", "step"))
         self.basis = arrays["basis"].astype(np.float32) if "basis" in arrays else None
         if self.coder_name != "raw":
-            self.coder = ENTROPY_CODERS[self.coder_name](arrays["counts"])
+            self.coder = ENTROPY_CODERS[self.coder_name].from_state(arrays, self.grid)
         self.fitted = True
 
 

@@ -1,0 +1,262 @@
+"""Context-adaptive ANS for the PCA codec's symbols (coder name ``ctx``), through constriction.
+
+One sample's symbols are a (rows * cols, M) array: M components at each block position of a
+rows x cols grid, in raster order. Each symbol is coded with a categorical distribution picked by
+its context, and a context uses only symbols the decoder already has:
+
+- positions: the *anchors* (row + col even, a checkerboard) and the others, whose 4 neighbours
+  are all anchors;
+- decoding order, four steps: the anchors of component 0, its other positions, the anchors of
+  components 1..M-1, their other positions;
+- magnitude: d = |q - centre|, the distance of a symbol from its component's calib median;
+- two features per symbol, each cut into ``BINS`` bins at calib quantiles (per component and
+  position kind): f1 = 4 x the mean d over the 4 neighbours inside the grid (anchors: of component
+  0; others: of their own component, whose anchors are decoded), f2 = d of component 0 at the same
+  position (for component 0 itself both are 0 on anchors, and f2 is 0 on the others);
+- one frequency table per (component, position kind, f1 bin, f2 bin), counted on calib and mixed
+  with the component's marginal (``PRIOR`` pseudo-observations), so every symbol stays codable and
+  a rare context falls back towards the static model. Everything up to the final division is
+  integer, so encoder and decoder derive the same tables on any machine.
+
+Encoding computes every context at once and codes the sample in one constriction call (per-symbol
+probability rows of the lazy Categorical family); decoding takes one call per step. Both read the
+contexts through one precomputed plan of indices, so they compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import ClassVar
+
+import constriction
+import numpy as np
+
+from optimizer.codecs._entropy import EntropyCoder
+from optimizer.codecs._errors import CodecError
+
+__all__ = ["BINS", "PRIOR", "ContextCoder"]
+
+BINS = 4  # per feature
+CONTEXTS = BINS * BINS  # per (component, position kind)
+KINDS = 2  # anchors, others
+PRIOR = 4  # pseudo-observations of the component's marginal in every context table
+EDGE_SAMPLES = 256  # calib samples whose features set the bin edges
+FIT_CHUNK = 64  # calib samples counted at a time (bounds memory)
+_QUANTILES = np.arange(1, BINS) / BINS
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Every symbol of one sample in decoding order, with the indices its context reads.
+
+    Distances live in a flat (M, rows + 2, cols + 2) zero-padded array; symbols in (M, rows * cols)."""
+
+    symbol: np.ndarray  # (S,) index into the component-major symbols
+    own: np.ndarray  # (S,) where its distance is written once decoded
+    component: np.ndarray  # (S,)
+    neighbours: np.ndarray  # (4, S) distances summed for f1
+    count: np.ndarray  # (S,) neighbours inside the grid (at least 1)
+    reference: np.ndarray  # (S,) distance read as f2
+    gate1: np.ndarray  # (S,) 0 where f1 is not used
+    gate2: np.ndarray  # (S,) 0 where f2 is not used
+    table: np.ndarray  # (S,) component * KINDS + kind
+    steps: tuple[slice, ...]  # decoding calls
+    groups: tuple[tuple[int, int, slice], ...]  # (component, kind, its symbols) for fitting edges
+
+
+class ContextCoder(EntropyCoder):
+    """Per-(component, context) categorical models on a grid of block positions."""
+
+    name = "ctx"
+    max_symbol_bits: ClassVar[int] = 24  # constriction's fixed-point precision: the rarest symbol's cost
+
+    def __init__(self, counts: np.ndarray, centre: np.ndarray, edges: np.ndarray, grid: tuple[int, int]) -> None:
+        counts, centre, edges = (np.asarray(a, dtype=np.int64) for a in (counts, centre, edges))
+        _check_state(counts, centre, edges, grid)
+        self.counts, self.centre, self.edges = counts, centre, edges
+        self.grid = (int(grid[0]), int(grid[1]))
+        marginal = counts.sum(axis=(1, 2)) + 1  # (M, A), add-one
+        table = counts * marginal.sum(axis=1)[:, None, None, None] + PRIOR * marginal[:, None, None, :]
+        self.pmf = (table / table.sum(axis=-1, keepdims=True)).reshape(-1, counts.shape[-1])
+        self._rows = self.pmf.astype(np.float32)  # row: (component * KINDS + kind) * CONTEXTS + context
+        self._family = constriction.stream.model.Categorical(perfect=False)
+        # the bin of every possible feature value (f1 <= 4 (A - 1)): how many edges lie below it
+        values = np.arange(4 * (counts.shape[-1] - 1) + 1)
+        self._width = len(values)
+        self._bins = (values[:, None] > edges[..., None, :]).sum(-1).reshape(-1)  # (M, KINDS, 2, values)
+        self._plan = _make_plan(self.grid, len(centre))
+
+    # --- fitting and state -------------------------------------------------------------------
+    @classmethod
+    def fit(cls, symbols: np.ndarray, alphabet: int, grid: tuple[int, int] | None = None) -> ContextCoder:
+        """Centres, bin edges and context counts from calib symbols: ``symbols`` stacks samples of
+        ``rows * cols`` positions each, (n_samples * rows * cols, M)."""
+        if grid is None:
+            raise CodecError("the ctx coder needs the grid of block positions (rows, cols) to fit")
+        symbols = np.asarray(symbols, dtype=np.int64)
+        m, per = symbols.shape[1], grid[0] * grid[1]
+        if len(symbols) % per or len(symbols) == 0:
+            raise CodecError(f"{len(symbols)} calib symbol rows are not whole samples of {per} positions")
+        samples = symbols.reshape(-1, per, m)
+        centre = np.array([int(np.median(symbols[:, c])) for c in range(m)], dtype=np.int64)
+        probe = cls(np.zeros((m, KINDS, CONTEXTS, alphabet), np.int64), centre, np.zeros((m, KINDS, 2, BINS - 1)), grid)
+        f1, f2 = probe._features(probe._distances(samples[:EDGE_SAMPLES]))
+        edges = np.zeros((m, KINDS, 2, BINS - 1), dtype=np.int64)
+        for c, kind, part in probe._plan.groups:
+            for f, values in enumerate((f1[:, part], f2[:, part])):
+                edges[c, kind, f] = np.quantile(values, _QUANTILES, method="lower")
+        coder = cls(probe.counts, centre, edges, grid)
+        counts = np.zeros(m * KINDS * CONTEXTS * alphabet, dtype=np.int64)
+        for start in range(0, len(samples), FIT_CHUNK):
+            chunk = samples[start : start + FIT_CHUNK]
+            rows = coder._table_rows(*coder._features(coder._distances(chunk)))
+            values = np.swapaxes(chunk, 1, 2).reshape(len(chunk), -1)[:, coder._plan.symbol]
+            counts += np.bincount((rows * alphabet + values).ravel(), minlength=counts.size)
+        return cls(counts.reshape(m, KINDS, CONTEXTS, alphabet), centre, edges, grid)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts, "ctx_centre": self.centre, "ctx_edges": self.edges}
+
+    @classmethod
+    def state_shapes(cls, width: int, alphabet: int) -> dict[str, tuple[int, ...]]:
+        return {
+            "counts": (width, KINDS, CONTEXTS, alphabet),
+            "ctx_centre": (width,),
+            "ctx_edges": (width, KINDS, 2, BINS - 1),
+        }
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], grid: tuple[int, int] | None = None) -> ContextCoder:
+        if grid is None:
+            raise CodecError("the ctx coder needs the grid of block positions (rows, cols)")
+        return cls(arrays["counts"], arrays["ctx_centre"], arrays["ctx_edges"], grid)
+
+    @property
+    def components(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def alphabet(self) -> int:
+        return int(self.counts.shape[-1])
+
+    # --- contexts ----------------------------------------------------------------------------
+    def _distances(self, samples: np.ndarray) -> np.ndarray:
+        """(n, positions, M) symbols -> (n, M * padded positions) distances from the centres."""
+        n, m = len(samples), self.components
+        d = np.abs(np.swapaxes(samples, 1, 2) - self.centre[:, None]).reshape(n, m, *self.grid)
+        padded = np.zeros((n, m, self.grid[0] + 2, self.grid[1] + 2), dtype=np.int64)
+        padded[..., 1:-1, 1:-1] = d
+        return padded.reshape(n, -1)
+
+    def _features(self, dist: np.ndarray, part: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """(f1, f2) of the symbols ``part`` of the plan, from distances (..., M * padded positions)."""
+        plan = self._plan
+        f1 = 4 * dist[..., plan.neighbours[:, part]].sum(axis=-2) // plan.count[part] * plan.gate1[part]
+        return f1, dist[..., plan.reference[part]] * plan.gate2[part]
+
+    def _table_rows(self, f1: np.ndarray, f2: np.ndarray, part: slice = slice(None)) -> np.ndarray:
+        """The pmf row of each symbol of ``part`` from its features."""
+        lut = self._plan.table[part] * 2 * self._width
+        b1, b2 = self._bins[lut + f1], self._bins[lut + self._width + f2]
+        return self._plan.table[part] * CONTEXTS + b1 * BINS + b2  # type: ignore[no-any-return]
+
+    # --- coding ------------------------------------------------------------------------------
+    def _stream(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(symbols in decoding order, their pmf rows) for one sample's (positions, M) symbols."""
+        expected = (self.grid[0] * self.grid[1], self.components)
+        symbols = np.asarray(symbols, dtype=np.int64)
+        if symbols.shape != expected or symbols.min(initial=0) < 0 or symbols.max(initial=0) >= self.alphabet:
+            raise CodecError(f"the ctx coder codes {expected} symbols below {self.alphabet}, got {symbols.shape}")
+        rows = self._table_rows(*self._features(self._distances(symbols[None])[0]))
+        return symbols.T.ravel()[self._plan.symbol], rows
+
+    def cross_entropy_bits(self, symbols: np.ndarray) -> float:
+        """Sum of -log2 p(symbol | context): the bound the ANS body approaches."""
+        values, rows = self._stream(symbols)
+        return float(-np.log2(self.pmf[rows, values]).sum())
+
+    def encode(self, symbols: np.ndarray) -> bytes:
+        values, rows = self._stream(symbols)
+        coder = constriction.stream.stack.AnsCoder()
+        coder.encode_reverse(values.astype(np.int32), self._family, self._rows[rows])
+        return coder.get_compressed().astype("<u4").tobytes()  # type: ignore[no-any-return]
+
+    def decode(self, body: bytes, n: int) -> np.ndarray:
+        positions = self.grid[0] * self.grid[1]
+        if n != positions:
+            raise CodecError(f"the ctx coder decodes {positions} positions per sample, {n} asked")
+        if len(body) % 4:
+            raise CodecError(f"ANS body of {len(body)} bytes is not a whole number of 32-bit words")
+        try:
+            coder = constriction.stream.stack.AnsCoder(np.frombuffer(body, dtype="<u4").astype(np.uint32))
+            out = self._decode_steps(coder)
+            empty = coder.is_empty()
+        except CodecError:
+            raise
+        except Exception as exc:
+            raise CodecError(f"ctx body cannot be decoded: {type(exc).__name__}: {exc}") from exc
+        if not empty:
+            raise CodecError("ctx body holds more data than its symbols")
+        return out
+
+    def _decode_steps(self, coder: constriction.stream.stack.AnsCoder) -> np.ndarray:
+        plan, m = self._plan, self.components
+        dist = np.zeros(m * (self.grid[0] + 2) * (self.grid[1] + 2), dtype=np.int64)
+        out = np.zeros(m * self.grid[0] * self.grid[1], dtype=np.int64)
+        for part in plan.steps:
+            rows = self._table_rows(*self._features(dist, part), part)
+            values = np.asarray(coder.decode(self._family, self._rows[rows]), dtype=np.int64)
+            out[plan.symbol[part]] = values
+            dist[plan.own[part]] = np.abs(values - self.centre[plan.component[part]])
+        return out.reshape(m, -1).T
+
+
+def _make_plan(grid: tuple[int, int], m: int) -> _Plan:
+    rows, cols = grid
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    padded = (rows + 2) * (cols + 2)
+    centre = (r + 1) * (cols + 2) + c + 1
+    steps = np.array([-(cols + 2), cols + 2, -1, 1])
+    inside = np.stack([r > 0, r < rows - 1, c > 0, c < cols - 1]).sum(axis=0)
+    anchor = (r + c) % 2 == 0
+    parts: list[dict[str, np.ndarray]] = []
+    for comps, kind in [(np.array([0]), 0), (np.array([0]), 1), (np.arange(1, m), 0), (np.arange(1, m), 1)]:
+        pos = np.flatnonzero(anchor if kind == 0 else ~anchor)
+        comp = np.repeat(comps, len(pos))
+        at = np.tile(pos, len(comps))
+        source = 0 if kind == 0 else comp  # anchors look at component 0's neighbours, others at their own
+        parts.append(
+            {
+                "symbol": comp * rows * cols + at,
+                "own": comp * padded + centre[at],
+                "component": comp,
+                "neighbours": (source * padded + centre[at])[None, :] + steps[:, None],
+                "count": np.maximum(inside[at], 1),
+                "reference": centre[at],
+                "gate1": (comp > 0) | (kind == 1),
+                "gate2": comp > 0,
+                "table": comp * KINDS + kind,
+            }
+        )
+    joined = {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
+    bounds = np.cumsum([0] + [len(p["symbol"]) for p in parts])
+    step_slices = tuple(slice(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a)
+    groups = []
+    for index in range(m * KINDS):
+        where = np.flatnonzero(joined["table"] == index)
+        if len(where):  # contiguous: each step lists its components one after another
+            groups.append((index // KINDS, index % KINDS, slice(int(where[0]), int(where[-1]) + 1)))
+    return _Plan(**{k: v.astype(np.int64) for k, v in joined.items()}, steps=step_slices, groups=tuple(groups))
+
+
+def _check_state(counts: np.ndarray, centre: np.ndarray, edges: np.ndarray, grid: tuple[int, int]) -> None:
+    if counts.ndim != 4 or counts.shape[1:3] != (KINDS, CONTEXTS) or counts.shape[3] < 2 or (counts < 0).any():
+        raise CodecError(f"ctx counts must be a non-negative (M, {KINDS}, {CONTEXTS}, alphabet>=2) array")
+    m, alphabet = counts.shape[0], counts.shape[3]
+    if centre.shape != (m,) or (centre < 0).any() or (centre >= alphabet).any():
+        raise CodecError(f"ctx centres must be {m} symbols in 0..{alphabet - 1}")
+    if edges.shape != (m, KINDS, 2, BINS - 1) or (np.diff(edges, axis=-1) < 0).any() or (edges < 0).any():
+        raise CodecError(f"ctx bin edges must be a non-decreasing non-negative ({m}, {KINDS}, 2, {BINS - 1}) array")
+    if counts.sum() > 1 << 40 or len(grid) != 2 or min(grid) < 1:
+        raise CodecError(f"ctx state out of range (grid {grid}, {counts.sum()} counts)")
