@@ -2,25 +2,29 @@
 
 One sample's symbols are a (rows * cols, M) array: M components at each block position of a
 rows x cols grid, in raster order. Each symbol is coded with a categorical distribution picked by
-its context, and a context uses only symbols the decoder already has:
+its context, and a context reads only symbols the decoder already has:
 
-- positions: the *anchors* (row + col even, a checkerboard) and the others, whose 4 neighbours
-  are all anchors;
-- decoding order, four steps: the anchors of component 0, its other positions, the anchors of
-  components 1..M-1, their other positions;
-- magnitude: d = |q - centre|, the distance of a symbol from its component's calib median;
-- two features per symbol, each cut into ``BINS`` bins at calib quantiles (per component and
-  position kind): f1 = 4 x the mean d over the 4 neighbours inside the grid (anchors: of component
-  0; others: of their own component, whose anchors are decoded), f2 = d of component 0 at the same
-  position (for component 0 itself both are 0 on anchors, and f2 is 0 on the others);
-- one frequency table per (component, position kind, f1 bin, f2 bin), counted on calib and mixed
-  with the component's marginal (``PRIOR`` pseudo-observations), so every symbol stays codable and
-  a rare context falls back towards the static model. Everything up to the final division is
-  integer, so encoder and decoder derive the same tables on any machine.
+- three kinds of positions: A (even row, even column), B (odd row, odd column), whose 4 diagonal
+  neighbours are all A, and C (the rest), whose 4 neighbours are all A or B;
+- decoding order, six steps: component 0 at A, B, C, then components 1..M-1 at A, B, C;
+- e = q - centre, a symbol's offset from its component's calib median;
+- two features per symbol, each cut into bins at calib quantiles (per component and kind):
+  f1 (``BINS1`` bins) = 4 x the mean e of the same component over the neighbours inside the grid
+  (B: diagonal, C: 4-neighbours; signed, so a smooth field predicts the value and not just its
+  spread), or at A: 4 x the mean |e| of component 0 over the 4-neighbours; f2 (``BINS2`` bins) =
+  |e| of component 0 at the same position. For component 0, f2 is 0 and so is f1 at A;
+- one frequency table per (component, kind, f1 bin, f2 bin), counted on calib and mixed with the
+  component's marginal (``PRIOR`` pseudo-observations), so every symbol stays codable and a rare
+  context falls back towards the static model. Everything up to the final division is integer, so
+  encoder and decoder derive the same tables on any machine.
 
 Encoding computes every context at once and codes the sample in one constriction call (per-symbol
 probability rows of the lazy Categorical family); decoding takes one call per step. Both read the
 contexts through one precomputed plan of indices, so they compute the same numbers.
+
+Chosen by measurement (benchmarks/bench_context_coder.py, default model, k = 1, 4, 7): signed
+same-component neighbours beat magnitudes by 1-6 % of the bytes, three kinds beat a checkerboard
+(two) by 1-9 %, 8 x 4 bins beat 4 x 4 by about 2 %.
 """
 
 from __future__ import annotations
@@ -35,31 +39,32 @@ import numpy as np
 from optimizer.codecs._entropy import EntropyCoder
 from optimizer.codecs._errors import CodecError
 
-__all__ = ["BINS", "PRIOR", "ContextCoder"]
+__all__ = ["BINS1", "BINS2", "PRIOR", "ContextCoder"]
 
-BINS = 4  # per feature
-CONTEXTS = BINS * BINS  # per (component, position kind)
-KINDS = 2  # anchors, others
+BINS1 = 8  # of f1, the neighbours of the same component (of component 0 at A)
+BINS2 = 4  # of f2, component 0 at the same position
+CONTEXTS = BINS1 * BINS2  # per (component, kind of position)
+KINDS = 3  # A, B, C
 PRIOR = 4  # pseudo-observations of the component's marginal in every context table
 EDGE_SAMPLES = 256  # calib samples whose features set the bin edges
 FIT_CHUNK = 64  # calib samples counted at a time (bounds memory)
-_QUANTILES = np.arange(1, BINS) / BINS
 
 
 @dataclass(frozen=True)
 class _Plan:
     """Every symbol of one sample in decoding order, with the indices its context reads.
 
-    Distances live in a flat (M, rows + 2, cols + 2) zero-padded array; symbols in (M, rows * cols)."""
+    Offsets live in a flat (M, rows + 2, cols + 2) zero-padded array; symbols in (M, rows * cols)."""
 
     symbol: np.ndarray  # (S,) index into the component-major symbols
-    own: np.ndarray  # (S,) where its distance is written once decoded
+    own: np.ndarray  # (S,) where its offset is written once decoded
     component: np.ndarray  # (S,)
-    neighbours: np.ndarray  # (4, S) distances summed for f1
+    neighbours: np.ndarray  # (4, S) offsets summed for f1
     count: np.ndarray  # (S,) neighbours inside the grid (at least 1)
-    reference: np.ndarray  # (S,) distance read as f2
+    reference: np.ndarray  # (S,) offset whose magnitude is f2
     gate1: np.ndarray  # (S,) 0 where f1 is not used
     gate2: np.ndarray  # (S,) 0 where f2 is not used
+    signed: np.ndarray  # (S,) 1 where f1 sums signed offsets (own component), 0 magnitudes
     table: np.ndarray  # (S,) component * KINDS + kind
     steps: tuple[slice, ...]  # decoding calls
     groups: tuple[tuple[int, int, slice], ...]  # (component, kind, its symbols) for fitting edges
@@ -71,20 +76,24 @@ class ContextCoder(EntropyCoder):
     name = "ctx"
     max_symbol_bits: ClassVar[int] = 24  # constriction's fixed-point precision: the rarest symbol's cost
 
-    def __init__(self, counts: np.ndarray, centre: np.ndarray, edges: np.ndarray, grid: tuple[int, int]) -> None:
-        counts, centre, edges = (np.asarray(a, dtype=np.int64) for a in (counts, centre, edges))
-        _check_state(counts, centre, edges, grid)
-        self.counts, self.centre, self.edges = counts, centre, edges
+    def __init__(
+        self, counts: np.ndarray, centre: np.ndarray, edges: tuple[np.ndarray, np.ndarray], grid: tuple[int, int]
+    ) -> None:
+        counts, centre, edges1, edges2 = (np.asarray(a, dtype=np.int64) for a in (counts, centre, *edges))
+        _check_state(counts, centre, edges1, edges2, grid)
+        self.counts, self.centre, self.edges = counts, centre, (edges1, edges2)
         self.grid = (int(grid[0]), int(grid[1]))
         marginal = counts.sum(axis=(1, 2)) + 1  # (M, A), add-one
         table = counts * marginal.sum(axis=1)[:, None, None, None] + PRIOR * marginal[:, None, None, :]
         self.pmf = (table / table.sum(axis=-1, keepdims=True)).reshape(-1, counts.shape[-1])
         self._rows = self.pmf.astype(np.float32)  # row: (component * KINDS + kind) * CONTEXTS + context
         self._family = constriction.stream.model.Categorical(perfect=False)
-        # the bin of every possible feature value (f1 <= 4 (A - 1)): how many edges lie below it
-        values = np.arange(4 * (counts.shape[-1] - 1) + 1)
-        self._width = len(values)
-        self._bins = (values[:, None] > edges[..., None, :]).sum(-1).reshape(-1)  # (M, KINDS, 2, values)
+        # features are shifted by 4 (A - 1) into lookup indices 0..8 (A - 1); the bin of each index
+        # is the number of edges below it, per (component, kind): (M * KINDS, indices) each
+        self._offset = 4 * (counts.shape[-1] - 1)
+        index = np.arange(2 * self._offset + 1)
+        bins = ((index[:, None] > e[..., None, :]).sum(-1).reshape(-1, len(index)) for e in self.edges)
+        self._bins1, self._bins2 = bins
         self._plan = _make_plan(self.grid, len(centre))
 
     # --- fitting and state -------------------------------------------------------------------
@@ -100,12 +109,13 @@ class ContextCoder(EntropyCoder):
             raise CodecError(f"{len(symbols)} calib symbol rows are not whole samples of {per} positions")
         samples = symbols.reshape(-1, per, m)
         centre = np.array([int(np.median(symbols[:, c])) for c in range(m)], dtype=np.int64)
-        probe = cls(np.zeros((m, KINDS, CONTEXTS, alphabet), np.int64), centre, np.zeros((m, KINDS, 2, BINS - 1)), grid)
-        f1, f2 = probe._features(probe._distances(samples[:EDGE_SAMPLES]))
-        edges = np.zeros((m, KINDS, 2, BINS - 1), dtype=np.int64)
+        zeros = np.zeros((m, KINDS, CONTEXTS, alphabet), np.int64)
+        probe = cls(zeros, centre, (np.zeros((m, KINDS, BINS1 - 1)), np.zeros((m, KINDS, BINS2 - 1))), grid)
+        features = probe._features(probe._distances(samples[:EDGE_SAMPLES]))
+        edges = (np.zeros((m, KINDS, BINS1 - 1), np.int64), np.zeros((m, KINDS, BINS2 - 1), np.int64))
         for c, kind, part in probe._plan.groups:
-            for f, values in enumerate((f1[:, part], f2[:, part])):
-                edges[c, kind, f] = np.quantile(values, _QUANTILES, method="lower")
+            for f, bins in enumerate((BINS1, BINS2)):
+                edges[f][c, kind] = np.quantile(features[f][:, part], np.arange(1, bins) / bins, method="lower")
         coder = cls(probe.counts, centre, edges, grid)
         counts = np.zeros(m * KINDS * CONTEXTS * alphabet, dtype=np.int64)
         for start in range(0, len(samples), FIT_CHUNK):
@@ -116,21 +126,23 @@ class ContextCoder(EntropyCoder):
         return cls(counts.reshape(m, KINDS, CONTEXTS, alphabet), centre, edges, grid)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"counts": self.counts, "ctx_centre": self.centre, "ctx_edges": self.edges}
+        edges1, edges2 = self.edges
+        return {"counts": self.counts, "ctx_centre": self.centre, "ctx_edges1": edges1, "ctx_edges2": edges2}
 
     @classmethod
     def state_shapes(cls, width: int, alphabet: int) -> dict[str, tuple[int, ...]]:
         return {
             "counts": (width, KINDS, CONTEXTS, alphabet),
             "ctx_centre": (width,),
-            "ctx_edges": (width, KINDS, 2, BINS - 1),
+            "ctx_edges1": (width, KINDS, BINS1 - 1),
+            "ctx_edges2": (width, KINDS, BINS2 - 1),
         }
 
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray], grid: tuple[int, int] | None = None) -> ContextCoder:
         if grid is None:
             raise CodecError("the ctx coder needs the grid of block positions (rows, cols)")
-        return cls(arrays["counts"], arrays["ctx_centre"], arrays["ctx_edges"], grid)
+        return cls(arrays["counts"], arrays["ctx_centre"], (arrays["ctx_edges1"], arrays["ctx_edges2"]), grid)
 
     @property
     def components(self) -> int:
@@ -142,24 +154,26 @@ class ContextCoder(EntropyCoder):
 
     # --- contexts ----------------------------------------------------------------------------
     def _distances(self, samples: np.ndarray) -> np.ndarray:
-        """(n, positions, M) symbols -> (n, M * padded positions) distances from the centres."""
+        """(n, positions, M) symbols -> (n, M * padded positions): offsets from the centres on the
+        zero-padded (rows + 2) x (cols + 2) grid."""
         n, m = len(samples), self.components
-        d = np.abs(np.swapaxes(samples, 1, 2) - self.centre[:, None]).reshape(n, m, *self.grid)
+        d = (np.swapaxes(samples, 1, 2) - self.centre[:, None]).reshape(n, m, *self.grid)
         padded = np.zeros((n, m, self.grid[0] + 2, self.grid[1] + 2), dtype=np.int64)
         padded[..., 1:-1, 1:-1] = d
         return padded.reshape(n, -1)
 
     def _features(self, dist: np.ndarray, part: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
-        """(f1, f2) of the symbols ``part`` of the plan, from distances (..., M * padded positions)."""
+        """(f1, f2) lookup indices of the symbols ``part`` of the plan, from offsets (..., M * padded)."""
         plan = self._plan
-        f1 = 4 * dist[..., plan.neighbours[:, part]].sum(axis=-2) // plan.count[part] * plan.gate1[part]
-        return f1, dist[..., plan.reference[part]] * plan.gate2[part]
+        nb = dist[..., plan.neighbours[:, part]]
+        total = np.where(plan.signed[part], nb.sum(axis=-2), np.abs(nb).sum(axis=-2))
+        f1 = (4 * total // plan.count[part]) * plan.gate1[part] + self._offset
+        return f1, np.abs(dist[..., plan.reference[part]]) * plan.gate2[part] + self._offset
 
     def _table_rows(self, f1: np.ndarray, f2: np.ndarray, part: slice = slice(None)) -> np.ndarray:
         """The pmf row of each symbol of ``part`` from its features."""
-        lut = self._plan.table[part] * 2 * self._width
-        b1, b2 = self._bins[lut + f1], self._bins[lut + self._width + f2]
-        return self._plan.table[part] * CONTEXTS + b1 * BINS + b2  # type: ignore[no-any-return]
+        table = self._plan.table[part]
+        return table * CONTEXTS + self._bins1[table, f1] * BINS2 + self._bins2[table, f2]  # type: ignore[no-any-return]
 
     # --- coding ------------------------------------------------------------------------------
     def _stream(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,37 +222,25 @@ class ContextCoder(EntropyCoder):
             rows = self._table_rows(*self._features(dist, part), part)
             values = np.asarray(coder.decode(self._family, self._rows[rows]), dtype=np.int64)
             out[plan.symbol[part]] = values
-            dist[plan.own[part]] = np.abs(values - self.centre[plan.component[part]])
+            dist[plan.own[part]] = values - self.centre[plan.component[part]]
         return out.reshape(m, -1).T
+
+
+_Offsets = list[tuple[int, int]]
+_CROSS: _Offsets = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+_DIAGONAL: _Offsets = [(-1, -1), (-1, 1), (1, -1), (1, 1)]
 
 
 def _make_plan(grid: tuple[int, int], m: int) -> _Plan:
     rows, cols = grid
     r, c = np.divmod(np.arange(rows * cols), cols)
-    padded = (rows + 2) * (cols + 2)
-    centre = (r + 1) * (cols + 2) + c + 1
-    steps = np.array([-(cols + 2), cols + 2, -1, 1])
-    inside = np.stack([r > 0, r < rows - 1, c > 0, c < cols - 1]).sum(axis=0)
-    anchor = (r + c) % 2 == 0
-    parts: list[dict[str, np.ndarray]] = []
-    for comps, kind in [(np.array([0]), 0), (np.array([0]), 1), (np.arange(1, m), 0), (np.arange(1, m), 1)]:
-        pos = np.flatnonzero(anchor if kind == 0 else ~anchor)
-        comp = np.repeat(comps, len(pos))
-        at = np.tile(pos, len(comps))
-        source = 0 if kind == 0 else comp  # anchors look at component 0's neighbours, others at their own
-        parts.append(
-            {
-                "symbol": comp * rows * cols + at,
-                "own": comp * padded + centre[at],
-                "component": comp,
-                "neighbours": (source * padded + centre[at])[None, :] + steps[:, None],
-                "count": np.maximum(inside[at], 1),
-                "reference": centre[at],
-                "gate1": (comp > 0) | (kind == 1),
-                "gate2": comp > 0,
-                "table": comp * KINDS + kind,
-            }
-        )
+    a, b = (r % 2 == 0) & (c % 2 == 0), (r % 2 == 1) & (c % 2 == 1)
+    kinds = [(a, _CROSS, False), (b, _DIAGONAL, True), (~(a | b), _CROSS, True)]  # (where, neighbours, own)
+    parts = [
+        _part(grid, comps, kind, np.flatnonzero(where), offsets, own)
+        for comps in (np.array([0]), np.arange(1, m))
+        for kind, (where, offsets, own) in enumerate(kinds)
+    ]
     joined = {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
     bounds = np.cumsum([0] + [len(p["symbol"]) for p in parts])
     step_slices = tuple(slice(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a)
@@ -250,13 +252,42 @@ def _make_plan(grid: tuple[int, int], m: int) -> _Plan:
     return _Plan(**{k: v.astype(np.int64) for k, v in joined.items()}, steps=step_slices, groups=tuple(groups))
 
 
-def _check_state(counts: np.ndarray, centre: np.ndarray, edges: np.ndarray, grid: tuple[int, int]) -> None:
+def _part(
+    grid: tuple[int, int], comps: np.ndarray, kind: int, pos: np.ndarray, offsets: _Offsets, own: bool
+) -> dict[str, np.ndarray]:
+    """One decoding step: ``comps`` at the positions ``pos`` of one kind, in that order."""
+    rows, cols = grid
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    padded, centre = (rows + 2) * (cols + 2), (r + 1) * (cols + 2) + c + 1
+    inside = sum(((r + dr >= 0) & (r + dr < rows) & (c + dc >= 0) & (c + dc < cols)).astype(int) for dr, dc in offsets)
+    steps = np.array([dr * (cols + 2) + dc for dr, dc in offsets])
+    comp, at = np.repeat(comps, len(pos)), np.tile(pos, len(comps))
+    source = comp if own else np.zeros_like(comp)  # own component, or component 0
+    return {
+        "symbol": comp * rows * cols + at,
+        "own": comp * padded + centre[at],
+        "component": comp,
+        "neighbours": (source * padded + centre[at])[None, :] + steps[:, None],
+        "count": np.maximum(np.asarray(inside)[at], 1),
+        "reference": centre[at],
+        "gate1": (comp > 0) | own,
+        "signed": np.full(len(comp), own),
+        "gate2": comp > 0,
+        "table": comp * KINDS + kind,
+    }
+
+
+def _check_state(
+    counts: np.ndarray, centre: np.ndarray, edges1: np.ndarray, edges2: np.ndarray, grid: tuple[int, int]
+) -> None:
     if counts.ndim != 4 or counts.shape[1:3] != (KINDS, CONTEXTS) or counts.shape[3] < 2 or (counts < 0).any():
         raise CodecError(f"ctx counts must be a non-negative (M, {KINDS}, {CONTEXTS}, alphabet>=2) array")
     m, alphabet = counts.shape[0], counts.shape[3]
     if centre.shape != (m,) or (centre < 0).any() or (centre >= alphabet).any():
         raise CodecError(f"ctx centres must be {m} symbols in 0..{alphabet - 1}")
-    if edges.shape != (m, KINDS, 2, BINS - 1) or (np.diff(edges, axis=-1) < 0).any() or (edges < 0).any():
-        raise CodecError(f"ctx bin edges must be a non-decreasing non-negative ({m}, {KINDS}, 2, {BINS - 1}) array")
+    for edges, bins in ((edges1, BINS1), (edges2, BINS2)):
+        shape = (m, KINDS, bins - 1)
+        if edges.shape != shape or (np.diff(edges, axis=-1) < 0).any() or (edges < 0).any():
+            raise CodecError(f"ctx bin edges must be non-decreasing non-negative {shape} arrays")
     if counts.sum() > 1 << 40 or len(grid) != 2 or min(grid) < 1:
         raise CodecError(f"ctx state out of range (grid {grid}, {counts.sum()} counts)")
