@@ -51,7 +51,9 @@ def top1(tail: torch.nn.Module, acts: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.argmax(1).numpy() == labels).mean())
 
 
-def fitted(shape: tuple[int, ...], basis: PrincipalBasis, a_cal: np.ndarray, components: int, bits: int, coder: str) -> FeatureCodec:
+def fitted(
+    shape: tuple[int, ...], basis: PrincipalBasis, a_cal: np.ndarray, components: int, bits: int, coder: str
+) -> FeatureCodec:
     params = {"kind": "pca", "geometry": "channel", "components": components, "bits": bits, "coder": coder}
     codec = make_codec(params, shape)
     assert isinstance(codec, FeatureCodec)
@@ -80,7 +82,9 @@ def compare(codecs: dict[str, FeatureCodec], a_val: np.ndarray, timing_n: int) -
     return row
 
 
-def bench_split(model: torch.nn.Module, k: int, x_cal: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray, timing_n: int) -> list[dict[str, Any]]:
+def bench_split(
+    model: torch.nn.Module, k: int, x_cal: torch.Tensor, x_val: torch.Tensor, labels: np.ndarray, timing_n: int
+) -> list[dict[str, Any]]:
     head, tail = build_head(model, k), build_tail(model, k)
     with torch.no_grad():
         a_cal, a_val = head(x_cal).numpy(), head(x_val).numpy()
@@ -124,36 +128,38 @@ class ConstrictionHuffman:
         return np.array([coder.decode_symbol(trees[i % m]) for i in range(n * m)]).reshape(n, m)
 
 
-def bench_huffman(model: torch.nn.Module, x_cal: torch.Tensor, x_val: torch.Tensor, timing_n: int) -> list[dict[str, Any]]:
+def huffman_case(ours: HuffmanCoder, symbols: list[np.ndarray]) -> dict[str, Any]:
+    """Bytes and times of both Huffman coders on the same symbols; exact round trips checked."""
+    theirs = ConstrictionHuffman(ours.counts)
+    ours_bodies = [ours.encode(s) for s in symbols]
+    their_words = [theirs.encode(s) for s in symbols]
+    n = len(symbols[0])
+    for s, b, w in zip(symbols, ours_bodies, their_words, strict=True):
+        if not (np.array_equal(ours.decode(b, n), s) and np.array_equal(theirs.decode(w, n), s)):
+            raise AssertionError("a Huffman coder does not round-trip its symbols")
+    return {
+        "symbols_per_sample": int(symbols[0].size),
+        "ours_body_bytes_mean": float(np.mean([len(b) for b in ours_bodies])),
+        "constriction_body_bytes_mean": float(np.mean([4 * len(w) for w in their_words])),
+        "ours_encode_ms": per_call_ms(ours.encode, symbols),
+        "constriction_encode_ms": per_call_ms(theirs.encode, symbols),
+        "ours_decode_ms": per_call_ms(lambda b: ours.decode(b, n), ours_bodies),
+        "constriction_decode_ms": per_call_ms(lambda w: theirs.decode(w, n), their_words),
+    }
+
+
+def bench_huffman(
+    model: torch.nn.Module, x_cal: torch.Tensor, x_val: torch.Tensor, timing_n: int
+) -> list[dict[str, Any]]:
     rows = []
     for k, components, bits in HUFFMAN_CASES:
         head = build_head(model, k)
         with torch.no_grad():
             a_cal, a_val = head(x_cal).numpy(), head(x_val[:timing_n]).numpy()
         codec = fitted(tuple(a_val.shape[1:]), PrincipalBasis(a_cal, "channel", 1), a_cal, components, bits, "huffman")
-        ours = codec.coder
-        assert isinstance(ours, HuffmanCoder)
-        theirs = ConstrictionHuffman(ours.counts)
-        symbols = [codec.symbols(a) for a in a_val]
-        ours_bodies = [ours.encode(s) for s in symbols]
-        their_words = [theirs.encode(s) for s in symbols]
-        n = len(symbols[0])
-        for s, b, w in zip(symbols, ours_bodies, their_words, strict=True):
-            assert np.array_equal(ours.decode(b, n), s) and np.array_equal(theirs.decode(w, n), s)
-        rows.append(
-            {
-                "k": k,
-                "components": components,
-                "bits": bits,
-                "symbols_per_sample": int(symbols[0].size),
-                "ours_body_bytes_mean": float(np.mean([len(b) for b in ours_bodies])),
-                "constriction_body_bytes_mean": float(np.mean([4 * len(w) for w in their_words])),
-                "ours_encode_ms": per_call_ms(ours.encode, symbols),
-                "constriction_encode_ms": per_call_ms(theirs.encode, symbols),
-                "ours_decode_ms": per_call_ms(lambda b: ours.decode(b, n), ours_bodies),
-                "constriction_decode_ms": per_call_ms(lambda w: theirs.decode(w, n), their_words),
-            }
-        )
+        assert isinstance(codec.coder, HuffmanCoder)
+        case = huffman_case(codec.coder, [codec.symbols(a) for a in a_val])
+        rows.append({"k": k, "components": components, "bits": bits, **case})
     return rows
 
 
