@@ -178,3 +178,9 @@ def test_fitting_needs_the_grid_and_whole_samples() -> None:
     coder = ContextCoder.fit(symbols, 4, grid=(5, 3))
     with pytest.raises(CodecError, match="symbols below 4"):
         coder.encode(np.full((15, 2), 4))
+
+
+def test_work_counts_symbols_and_probability_values() -> None:
+    codec = make_codec({"kind": "pca", "components": 4, "bits": 3, "coder": "ctx"}, SHAPE)
+    for work in (codec.device_work(SHAPE), codec.server_work(SHAPE)):
+        assert work.units == {"ctx": 36 * 4, "ctx_pmf": 36 * 4 * 8} and work.columns == {}

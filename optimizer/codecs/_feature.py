@@ -80,15 +80,23 @@ class FeatureCodec(Codec):
         blocks, macs, layers = self._projection()
         symbols = blocks * self.width
         size = vector_size(self.shape, self.geometry, self.tile)
-        columns = {self.coder_name: self.width}
-        return Work(macs, layers, blocks * size + QUANTIZE_OPS * symbols, {self.coder_name: symbols}, columns=columns)
+        units, columns = self._coding_units(symbols)
+        return Work(macs, layers, blocks * size + QUANTIZE_OPS * symbols, units, columns=columns)
 
     def server_work(self, sample_shape: tuple[int, ...]) -> Work:
         blocks, macs, layers = self._projection()
         symbols = blocks * self.width
         size = vector_size(self.shape, self.geometry, self.tile)
-        columns = {self.coder_name: self.width}
-        return Work(macs, layers, 2 * symbols + blocks * size, {self.coder_name: symbols}, columns=columns)
+        units, columns = self._coding_units(symbols)
+        return Work(macs, layers, 2 * symbols + blocks * size, units, columns=columns)
+
+    def _coding_units(self, symbols: int) -> tuple[dict[str, int], dict[str, int]]:
+        """(units, columns) of the entropy coder. ``ctx`` builds a probability row of 2**bits values
+        per symbol (``ctx_pmf``, values) and decodes in a fixed number of steps whatever the number
+        of components (so it counts no columns); the static coders count their columns."""
+        if self.coder_name == "ctx":
+            return {"ctx": symbols, "ctx_pmf": symbols << self.bits}, {}
+        return {self.coder_name: symbols}, {self.coder_name: self.width}
 
     # --- transform ---------------------------------------------------------------------------
     def _project(self, x: np.ndarray) -> np.ndarray:
