@@ -92,9 +92,10 @@ class ContextCoder(EntropyCoder):
         # is the number of edges below it, per (component, kind): (M * KINDS, indices) each
         self._offset = 4 * (counts.shape[-1] - 1)
         index = np.arange(2 * self._offset + 1)
-        bins = ((index[:, None] > e[..., None, :]).sum(-1).reshape(-1, len(index)) for e in self.edges)
-        self._bins1, self._bins2 = bins
+        self._bins1, self._bins2 = ((index[:, None] > e[..., None, :]).sum(-1).ravel() for e in self.edges)
         self._plan = _make_plan(self.grid, len(centre))
+        self._lut = self._plan.table * len(index)  # where each symbol's (component, kind) bins start
+        self._base = self._plan.table * CONTEXTS
 
     # --- fitting and state -------------------------------------------------------------------
     @classmethod
@@ -162,18 +163,25 @@ class ContextCoder(EntropyCoder):
         padded[..., 1:-1, 1:-1] = d
         return padded.reshape(n, -1)
 
-    def _features(self, dist: np.ndarray, part: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
-        """(f1, f2) lookup indices of the symbols ``part`` of the plan, from offsets (..., M * padded)."""
+    def _features(
+        self, dist: np.ndarray, part: slice = slice(None), signed: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(f1, f2) lookup indices of the symbols ``part`` of the plan, from offsets (..., M * padded).
+        ``signed``: the same for every symbol of ``part`` (a decoding step), or None (mixed)."""
         plan = self._plan
         nb = dist[..., plan.neighbours[:, part]]
-        total = np.where(plan.signed[part], nb.sum(axis=-2), np.abs(nb).sum(axis=-2))
+        if signed is None:
+            total = np.where(plan.signed[part], nb.sum(axis=-2), np.abs(nb).sum(axis=-2))
+        else:
+            total = nb.sum(axis=-2) if signed else np.abs(nb).sum(axis=-2)
         f1 = (4 * total // plan.count[part]) * plan.gate1[part] + self._offset
         return f1, np.abs(dist[..., plan.reference[part]]) * plan.gate2[part] + self._offset
 
     def _table_rows(self, f1: np.ndarray, f2: np.ndarray, part: slice = slice(None)) -> np.ndarray:
         """The pmf row of each symbol of ``part`` from its features."""
-        table = self._plan.table[part]
-        return table * CONTEXTS + self._bins1[table, f1] * BINS2 + self._bins2[table, f2]  # type: ignore[no-any-return]
+        lut = self._lut[part]
+        b1, b2 = np.take(self._bins1, lut + f1), np.take(self._bins2, lut + f2)
+        return self._base[part] + b1 * BINS2 + b2  # type: ignore[no-any-return]
 
     # --- coding ------------------------------------------------------------------------------
     def _stream(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +201,7 @@ class ContextCoder(EntropyCoder):
     def encode(self, symbols: np.ndarray) -> bytes:
         values, rows = self._stream(symbols)
         coder = constriction.stream.stack.AnsCoder()
-        coder.encode_reverse(values.astype(np.int32), self._family, self._rows[rows])
+        coder.encode_reverse(values.astype(np.int32), self._family, np.take(self._rows, rows, axis=0))
         return coder.get_compressed().astype("<u4").tobytes()  # type: ignore[no-any-return]
 
     def decode(self, body: bytes, n: int) -> np.ndarray:
@@ -219,8 +227,8 @@ class ContextCoder(EntropyCoder):
         dist = np.zeros(m * (self.grid[0] + 2) * (self.grid[1] + 2), dtype=np.int64)
         out = np.zeros(m * self.grid[0] * self.grid[1], dtype=np.int64)
         for part in plan.steps:
-            rows = self._table_rows(*self._features(dist, part), part)
-            values = np.asarray(coder.decode(self._family, self._rows[rows]), dtype=np.int64)
+            rows = self._table_rows(*self._features(dist, part, bool(plan.signed[part.start])), part)
+            values = np.asarray(coder.decode(self._family, np.take(self._rows, rows, axis=0)), dtype=np.int64)
             out[plan.symbol[part]] = values
             dist[plan.own[part]] = values - self.centre[plan.component[part]]
         return out.reshape(m, -1).T
