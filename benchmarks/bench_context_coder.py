@@ -11,6 +11,9 @@ Scored on the val split: mean payload bytes (header included) and mean body byte
 their ratio, and the median time per payload (batch 1, one thread) to code a sample's symbols into
 a body and back, against the head's forward time. The Huffman section times encode and decode of
 val payloads with both Huffman implementations (per-component trees from the same calib counts).
+The cost section times ctx on synthetic symbols at several sizes and alphabets and fits the
+constants the system model prices it with (``ctx_call_ms``, ``ctx_symbols_per_s``,
+``ctx_pmf_values_per_s``), separately for encoding (device) and decoding (server).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ import constriction
 import numpy as np
 import torch
 
-from optimizer.codecs import FeatureCodec, HuffmanCoder, PrincipalBasis, make_codec
+from optimizer.codecs import ContextCoder, FeatureCodec, HuffmanCoder, PrincipalBasis, make_codec
 from optimizer.data import make_splits, open_dataset
 from optimizer.models import build_head, build_tail, load_model
 
+COST_COUNTS = (64, 256, 1024, 4096)
+COST_BITS = (2, 4, 6, 8)
 GRID = [(2, 4), (4, 4), (8, 2), (8, 4), (8, 6), (16, 4), (32, 4)]
 HUFFMAN_CASES = [(1, 8, 4), (4, 8, 4), (7, 8, 4), (11, 16, 4)]
 
@@ -97,7 +102,7 @@ def bench_split(
             continue
         codecs = {coder: fitted(shape, basis, a_cal, components, bits, coder) for coder in ("ans", "ctx")}
         decoded = np.stack([codecs["ans"].decode(codecs["ans"].encode(a)) for a in a_val])
-        row = {"k": k, "shape": list(shape), "components": components, "bits": bits, "head_ms": head_ms}
+        row: dict[str, Any] = {"k": k, "shape": list(shape), "components": components, "bits": bits, "head_ms": head_ms}
         row.update(compare(codecs, a_val, timing_n))
         row["val_accuracy"] = top1(tail, decoded, labels)  # the same for both coders: same symbols
         row["ctx_coding_ms_over_head"] = (row["ctx_encode_ms"] + row["ctx_decode_ms"]) / head_ms
@@ -163,6 +168,53 @@ def bench_huffman(
     return rows
 
 
+def cost_samples(timing_n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """ctx encode and decode times of synthetic samples (geometric-like symbols on a 16-wide grid)
+    at several symbol counts and alphabets, for fitting the system model's coding constants."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for count in COST_COUNTS:
+        for bits in COST_BITS:
+            m, alphabet = 4, 1 << bits
+            grid = (count // (16 * m), 16)
+            calib = np.minimum(rng.geometric(0.3, (50 * count // m, m)) - 1, alphabet - 1)
+            coder = ContextCoder.fit(calib, alphabet, grid=grid)
+            samples = list(calib.reshape(50, -1, m)[:timing_n])
+            bodies = [coder.encode(s) for s in samples]
+            n = grid[0] * grid[1]
+            encode_ms = per_call_ms(coder.encode, samples)
+            decode_ms = per_call_ms(lambda b, c=coder, n=n: c.decode(b, n), bodies)
+            rows.append({"symbols": count, "bits": bits, "encode_ms": encode_ms, "decode_ms": decode_ms})
+    return rows
+
+
+def fit_costs(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """ms = call + symbols / symbols_per_s + symbols * 2**bits / pmf_values_per_s (non-negative least
+    squares on the relative error), for encoding (the device) and decoding (the server)."""
+    features = np.array([[1.0, s["symbols"], s["symbols"] << s["bits"]] for s in samples])
+    out = {}
+    for side in ("encode", "decode"):
+        ms = np.array([s[f"{side}_ms"] for s in samples])
+        coef = _nonnegative_lstsq(features / ms[:, None], np.ones(len(ms)))
+        out[side] = {
+            "ctx_call_ms": float(coef[0]),
+            "ctx_symbols_per_s": 1e3 / coef[1] if coef[1] > 0 else float("inf"),
+            "ctx_pmf_values_per_s": 1e3 / coef[2] if coef[2] > 0 else float("inf"),
+            "rms_relative_error": float(np.sqrt(np.mean(np.square(features @ coef / ms - 1)))),
+        }
+    return out
+
+
+def _nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    keep = np.ones(a.shape[1], dtype=bool)
+    while True:
+        coef = np.zeros(a.shape[1])
+        coef[keep] = np.linalg.lstsq(a[:, keep], b, rcond=None)[0]
+        if (coef >= 0).all():
+            return coef
+        keep &= coef > 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alpha", type=float, default=1.0)
@@ -183,7 +235,7 @@ def main() -> None:
     x_cal, x_val = dataset.batch(cal_idx, args.input_size), dataset.batch(val_idx, args.input_size)
     labels = dataset.labels[val_idx]
     rows: list[dict[str, Any]] = []
-    for k in (int(v) for v in args.ks.split(",")):
+    for k in (int(v) for v in args.ks.split(",") if v):
         for row in bench_split(model, k, x_cal, x_val, labels, args.timing_images):
             rows.append(row)
             print(
@@ -203,9 +255,19 @@ def main() -> None:
             f" constriction {h['constriction_decode_ms']:.3f}",
             flush=True,
         )
+    costs = cost_samples(args.timing_images)
+    cost_fit = fit_costs(costs)
+    for side, values in cost_fit.items():
+        print(f"ctx {side}: " + ", ".join(f"{key} {value:.4g}" for key, value in values.items()), flush=True)
     if args.out:
         meta = {"alpha": args.alpha, "input_size": args.input_size, "calib": len(cal_idx), "val": len(val_idx)}
-        args.out.write_text(json.dumps({**meta, "threads": 1, "rows": rows, "huffman": huffman}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps(
+                {**meta, "threads": 1, "rows": rows, "huffman": huffman, "ctx_costs": costs, "ctx_cost_fit": cost_fit},
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":
