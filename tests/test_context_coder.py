@@ -128,7 +128,7 @@ def test_tampered_state_is_refused(name: str, tmp_path: Path) -> None:
     [
         ("a_ctx_edges1", lambda e: e[..., ::-1] - 1, "edges"),  # decreasing and negative
         ("a_ctx_centre", lambda c: c + 99, "centres"),
-        ("a_counts", lambda c: -c, "counts"),
+        ("a_counts", lambda c: -c, "non-negative"),
         ("a_ctx_edges2", lambda e: e[:, :, :1], "ctx_edges2"),  # wrong shape
     ],
 )
@@ -178,6 +178,8 @@ def test_fitting_needs_the_grid_and_whole_samples() -> None:
     coder = ContextCoder.fit(symbols, 4, grid=(5, 3))
     with pytest.raises(CodecError, match="symbols below 4"):
         coder.encode(np.full((15, 2), 4))
+    with pytest.raises(CodecError, match="at most 8 bits"):
+        make_codec({"kind": "pca", "components": 4, "bits": 9, "coder": "ctx"}, SHAPE)
 
 
 def test_work_counts_symbols_and_probability_values() -> None:

@@ -77,6 +77,7 @@ class ContextCoder(EntropyCoder):
 
     name = "ctx"
     max_symbol_bits: ClassVar[int] = 24  # constriction's fixed-point precision: the rarest symbol's cost
+    max_bits: ClassVar[int] = 8  # the state holds M x 96 x 2**bits counts
 
     def __init__(
         self, counts: np.ndarray, centre: np.ndarray, edges: tuple[np.ndarray, np.ndarray], grid: tuple[int, int]
@@ -290,8 +291,10 @@ def _part(
 def _check_state(
     counts: np.ndarray, centre: np.ndarray, edges1: np.ndarray, edges2: np.ndarray, grid: tuple[int, int]
 ) -> None:
-    if counts.ndim != 4 or counts.shape[1:3] != (KINDS, CONTEXTS) or counts.shape[3] < 2 or (counts < 0).any():
-        raise CodecError(f"ctx counts must be a non-negative (M, {KINDS}, {CONTEXTS}, alphabet>=2) array")
+    if counts.ndim != 4 or counts.shape[1:3] != (KINDS, CONTEXTS) or not 2 <= counts.shape[3] <= 1 << 8:
+        raise CodecError(f"ctx counts must be a (M, {KINDS}, {CONTEXTS}, alphabet of 2..256) array")
+    if (counts < 0).any():
+        raise CodecError("ctx counts must be non-negative")
     m, alphabet = counts.shape[0], counts.shape[3]
     if centre.shape != (m,) or (centre < 0).any() or (centre >= alphabet).any():
         raise CodecError(f"ctx centres must be {m} symbols in 0..{alphabet - 1}")

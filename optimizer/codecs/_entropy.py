@@ -28,6 +28,7 @@ class EntropyCoder(abc.ABC):
 
     name: ClassVar[str]
     max_symbol_bits: ClassVar[int] = 16  # bounds a body's size: symbols x this / 8, plus flush words
+    max_bits: ClassVar[int] = 16  # the widest quantizer (alphabet 2**bits) the coder accepts
 
     def __init__(self, counts: np.ndarray) -> None:
         counts = np.asarray(counts, dtype=np.int64)

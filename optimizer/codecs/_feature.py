@@ -53,6 +53,9 @@ class FeatureCodec(Codec):
             raise CodecError(f"components must be in 1..{size} for vectors of {size} values, got {self.components}")
         if self.coder_name not in (*ENTROPY_CODERS, "raw"):
             raise CodecError(f"coder must be one of {', '.join([*ENTROPY_CODERS, 'raw'])}, got {self.coder_name!r}")
+        most = ENTROPY_CODERS[self.coder_name].max_bits if self.coder_name in ENTROPY_CODERS else 16
+        if self.bits > most:
+            raise CodecError(f"the {self.coder_name} coder takes at most {most} bits, got {self.bits}; use fewer bits")
 
     @property
     def width(self) -> int:
