@@ -169,6 +169,17 @@ def test_fuzzed_bodies_decode_or_raise_codec_error(data: st.DataObject) -> None:
     assert out.shape == (GRID[0] * GRID[1], M) and out.min() >= 0 and out.max() < ALPHABET
 
 
+@pytest.mark.parametrize("grid", [(1, 1), (1, 6), (5, 1), (4, 7)])
+def test_fitting_sees_the_contexts_that_coding_uses(grid: tuple[int, int]) -> None:
+    """The fit sums neighbours as grid slices, coding as gathers through the plan: equal."""
+    samples = _smooth_symbols(6, grid, 3, 16, seed=5).reshape(6, -1, 3)
+    coder = ContextCoder.fit(samples.reshape(-1, 3), 16, grid=grid)
+    fitted = coder._batch_features(samples)
+    coded = coder._features(coder._distances(samples))
+    for a, b in zip(fitted, coded, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_fitting_needs_the_grid_and_whole_samples() -> None:
     symbols = np.zeros((30, 2), dtype=np.int64)
     with pytest.raises(CodecError, match="grid"):

@@ -68,6 +68,10 @@ class _Plan:
     gate2: np.ndarray  # (S,) 0 where f2 is not used
     signed: np.ndarray  # (S,) 1 where f1 sums signed offsets (own component), 0 magnitudes
     table: np.ndarray  # (S,) component * KINDS + kind
+    position: np.ndarray  # (S,) raster position
+    stencil: (
+        np.ndarray
+    )  # (S,) its neighbour sum among [cross sums (M x P), diagonal sums (M x P), cross |.| of component 0 (P)]
     steps: tuple[slice, ...]  # decoding calls
     groups: tuple[tuple[int, int, slice], ...]  # (component, kind, its symbols) for fitting edges
 
@@ -115,7 +119,7 @@ class ContextCoder(EntropyCoder):
         centre = np.array([int(np.median(symbols[:, c])) for c in range(m)], dtype=np.int64)
         zeros = np.zeros((m, KINDS, CONTEXTS, alphabet), np.int64)
         probe = cls(zeros, centre, (np.zeros((m, KINDS, BINS1 - 1)), np.zeros((m, KINDS, BINS2 - 1))), grid)
-        features = probe._features(probe._distances(samples[:EDGE_SAMPLES]))
+        features = probe._batch_features(samples[:EDGE_SAMPLES])
         edges = (np.zeros((m, KINDS, BINS1 - 1), np.int64), np.zeros((m, KINDS, BINS2 - 1), np.int64))
         for c, kind, part in probe._plan.groups:
             for f, bins in enumerate((BINS1, BINS2)):
@@ -124,7 +128,7 @@ class ContextCoder(EntropyCoder):
         counts = np.zeros(m * KINDS * CONTEXTS * alphabet, dtype=np.int64)
         for start in range(0, len(samples), FIT_CHUNK):
             chunk = samples[start : start + FIT_CHUNK]
-            rows = coder._table_rows(*coder._features(coder._distances(chunk)))
+            rows = coder._table_rows(*coder._batch_features(chunk))
             values = np.swapaxes(chunk, 1, 2).reshape(len(chunk), -1)[:, coder._plan.symbol]
             counts += np.bincount((rows * alphabet + values).ravel(), minlength=counts.size)
         return cls(counts.reshape(m, KINDS, CONTEXTS, alphabet), centre, edges, grid)
@@ -179,6 +183,19 @@ class ContextCoder(EntropyCoder):
             total = nb.sum(axis=-2) if signed else np.abs(nb).sum(axis=-2)
         f1 = (4 * total // plan.count[part]) * plan.gate1[part] + self._offset
         return f1, np.abs(dist[..., plan.reference[part]]) * plan.gate2[part] + self._offset
+
+    def _batch_features(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_features` of every symbol of many samples (n, positions, M) at once, for fitting:
+        the same sums, taken as shifted slices of the grid instead of gathers (tested equal)."""
+        n, (rows, cols) = len(samples), self.grid
+        d = self._distances(samples).reshape(n, -1, rows + 2, cols + 2)
+        cross = _cross(d).reshape(n, -1)
+        diagonal = (d[..., :-2, :-2] + d[..., :-2, 2:] + d[..., 2:, :-2] + d[..., 2:, 2:]).reshape(n, -1)
+        spread0 = _cross(np.abs(d[:, 0])).reshape(n, -1)
+        sums = np.concatenate([cross, diagonal, spread0], axis=1)[:, self._plan.stencil]
+        plan = self._plan
+        f1 = (4 * sums // plan.count) * plan.gate1 + self._offset
+        return f1, np.abs(d[:, 0, 1:-1, 1:-1]).reshape(n, -1)[:, plan.position] * plan.gate2 + self._offset
 
     def _table_rows(self, f1: np.ndarray, f2: np.ndarray, part: slice = slice(None)) -> np.ndarray:
         """The pmf row of each symbol of ``part`` from its features."""
@@ -248,7 +265,7 @@ def _make_plan(grid: tuple[int, int], m: int) -> _Plan:
     a, b = (r % 2 == 0) & (c % 2 == 0), (r % 2 == 1) & (c % 2 == 1)
     kinds = [(a, _CROSS, False), (b, _DIAGONAL, True), (~(a | b), _CROSS, True)]  # (where, neighbours, own)
     parts = [
-        _part(grid, comps, kind, np.flatnonzero(where), offsets, own)
+        _part(grid, m, comps, kind, np.flatnonzero(where), offsets, own)
         for comps in (np.array([0]), np.arange(1, m))
         for kind, (where, offsets, own) in enumerate(kinds)
     ]
@@ -264,10 +281,11 @@ def _make_plan(grid: tuple[int, int], m: int) -> _Plan:
 
 
 def _part(
-    grid: tuple[int, int], comps: np.ndarray, kind: int, pos: np.ndarray, offsets: _Offsets, own: bool
+    grid: tuple[int, int], m: int, comps: np.ndarray, kind: int, pos: np.ndarray, offsets: _Offsets, own: bool
 ) -> dict[str, np.ndarray]:
     """One decoding step: ``comps`` at the positions ``pos`` of one kind, in that order."""
     rows, cols = grid
+    diagonal = offsets is _DIAGONAL
     r, c = np.divmod(np.arange(rows * cols), cols)
     padded, centre = (rows + 2) * (cols + 2), (r + 1) * (cols + 2) + c + 1
     inside = sum(((r + dr >= 0) & (r + dr < rows) & (c + dc >= 0) & (c + dc < cols)).astype(int) for dr, dc in offsets)
@@ -285,7 +303,14 @@ def _part(
         "signed": np.full(len(comp), own),
         "gate2": comp > 0,
         "table": comp * KINDS + kind,
+        "position": at,
+        "stencil": at + (comp * rows * cols if own else 2 * m * rows * cols) + (m * rows * cols if diagonal else 0),
     }
+
+
+def _cross(d: np.ndarray) -> np.ndarray:
+    """(..., rows + 2, cols + 2) zero-padded -> (..., rows, cols): the sum of the 4 neighbours."""
+    return d[..., :-2, 1:-1] + d[..., 2:, 1:-1] + d[..., 1:-1, :-2] + d[..., 1:-1, 2:]  # type: ignore[no-any-return]
 
 
 def _check_state(
