@@ -145,7 +145,7 @@ def test_principal_basis_matches_scikit_learn(geometry: str, tile: int) -> None:
     np.testing.assert_allclose(variances, reference.explained_variance_, rtol=1e-3)
 
 
-@pytest.mark.parametrize("coder", ["ans", "huffman", "raw"])
+@pytest.mark.parametrize("coder", ["ans", "huffman", "raw", "ctx"])
 def test_a_shared_basis_fits_the_same_codec_as_a_fit_of_its_own(coder: str) -> None:
     """The search fits one basis per split and reuses it for every (components, bits, coder)."""
     calib, sample = _activations(100), _activations(1, seed=7)[0]
@@ -165,6 +165,7 @@ def test_a_shared_basis_fits_the_same_codec_as_a_fit_of_its_own(coder: str) -> N
         {"kind": "pca", "geometry": "tile", "tile": 4, "components": 12, "bits": 5, "coder": "ans"},
         {"kind": "pca", "geometry": "channel", "components": None, "bits": 8, "coder": "ans"},
         {"kind": "pca", "geometry": "channel", "components": 3, "bits": 3, "coder": "raw"},
+        {"kind": "pca", "geometry": "tile", "tile": 2, "components": 6, "bits": 4, "coder": "ctx"},
         {"kind": "float16"},
     ],
 )
@@ -247,7 +248,7 @@ def test_class_id_codec() -> None:
     assert np.argmax(codec.decode(payload)) == 7 and len(payload) <= 16
 
 
-# --- fuzzing: 4 codecs x 2,500 mutated or truncated payloads = 10,000 -------------------------------
+# --- fuzzing: 5 codecs x 2,500 mutated or truncated payloads = 12,500 -------------------------------
 
 
 def _fuzz_codecs() -> dict[str, tuple[object, bytes]]:
@@ -256,6 +257,7 @@ def _fuzz_codecs() -> dict[str, tuple[object, bytes]]:
     for name, params, shape, sample in [
         ("huffman", {"kind": "pca", "components": 4, "bits": 4, "coder": "huffman"}, SHAPE, x[101]),
         ("ans", {"kind": "pca", "components": 4, "bits": 4, "coder": "ans"}, SHAPE, x[101]),
+        ("ctx", {"kind": "pca", "components": 4, "bits": 4, "coder": "ctx"}, SHAPE, x[101]),
         ("raw", {"kind": "pca", "components": None, "bits": 6, "coder": "raw"}, SHAPE, x[101]),
         ("jpeg", {"kind": "image", "format": "jpeg", "quality": 50}, (), (x[0, 0] * 40).astype(np.uint8)),
     ]:

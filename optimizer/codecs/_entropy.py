@@ -18,7 +18,7 @@ import numpy as np
 
 from optimizer.codecs._errors import CodecError
 
-__all__ = ["ENTROPY_CODERS", "AnsCoder", "EntropyCoder", "HuffmanCoder", "huffman_lengths"]
+__all__ = ["AnsCoder", "EntropyCoder", "HuffmanCoder", "huffman_lengths"]
 
 MAX_CODE_BITS = 15  # Huffman code length limit: decode tables of 2**15 entries per component
 
@@ -27,6 +27,8 @@ class EntropyCoder(abc.ABC):
     """One static model per component; ``encode``/``decode`` are exact inverses."""
 
     name: ClassVar[str]
+    max_symbol_bits: ClassVar[int] = 16  # bounds a body's size: symbols x this / 8, plus flush words
+    max_bits: ClassVar[int] = 16  # the widest quantizer (alphabet 2**bits) the coder accepts
 
     def __init__(self, counts: np.ndarray) -> None:
         counts = np.asarray(counts, dtype=np.int64)
@@ -36,13 +38,26 @@ class EntropyCoder(abc.ABC):
         self.pmf = counts / counts.sum(axis=1, keepdims=True)
 
     @classmethod
-    def fit(cls, symbols: np.ndarray, alphabet: int) -> EntropyCoder:
-        """Counts of each symbol per component on calib data, plus one."""
+    def fit(cls, symbols: np.ndarray, alphabet: int, grid: tuple[int, int] | None = None) -> EntropyCoder:
+        """Counts of each symbol per component on calib data, plus one (``grid``, the layout of
+        block positions, matters only to context models)."""
         symbols = np.asarray(symbols)
         counts = np.ones((symbols.shape[1], alphabet), dtype=np.int64)
         for c in range(symbols.shape[1]):
             counts[c] += np.bincount(symbols[:, c], minlength=alphabet)[:alphabet]
         return cls(counts)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The model as named arrays (the codec state stores them)."""
+        return {"counts": self.counts}
+
+    @classmethod
+    def state_shapes(cls, width: int, alphabet: int) -> dict[str, tuple[int, ...]]:
+        return {"counts": (width, alphabet)}
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], grid: tuple[int, int] | None = None) -> EntropyCoder:
+        return cls(arrays["counts"])
 
     @property
     def components(self) -> int:
@@ -104,7 +119,12 @@ def canonical_codes(lengths: np.ndarray) -> np.ndarray:
 
 
 class HuffmanCoder(EntropyCoder):
-    """Canonical Huffman, as in Assine et al.; the state is the counts, the codes follow."""
+    """Canonical Huffman, as in Assine et al.; the state is the counts, the codes follow.
+
+    Kept rather than constriction.symbol.huffman (benchmarks/bench_context_coder.py, default model,
+    val payloads of 256-8,192 symbols): this encoder is as fast or up to 4x faster (the device side),
+    constriction's decoder is about 2-3x faster, and its code (its own tree, 32-bit words) cannot
+    reproduce these canonical length-limited codes, so switching would change the wire body."""
 
     name = "huffman"
 
@@ -188,6 +208,3 @@ class AnsCoder(EntropyCoder):
         except Exception as exc:
             raise CodecError(f"ANS body cannot be decoded: {exc}") from exc
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
-
-
-ENTROPY_CODERS: dict[str, type[EntropyCoder]] = {"huffman": HuffmanCoder, "ans": AnsCoder}

@@ -5,7 +5,8 @@ Pipeline of :class:`FeatureCodec`: vectors (see _blocks) -> subtract the calib m
 the first ``components`` principal directions (fitted on calib with scikit-learn; ``components:
 null`` skips PCA and quantizes the raw values) -> uniform ``bits``-bit quantization per component,
 with the range fitted on calib (the 0.1 and 99.9 percentiles; values outside are clipped and
-counted) -> an entropy coder (``huffman``, ``ans``) or ``raw`` fixed-width bit packing.
+counted) -> an entropy coder (``huffman``, ``ans``, ``ctx``: context-adaptive ANS, see _context) or
+``raw`` fixed-width bit packing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 
 from optimizer.codecs._base import Codec
 from optimizer.codecs._blocks import blocks_per_sample, from_vectors, to_vectors, vector_size
-from optimizer.codecs._entropy import ENTROPY_CODERS, EntropyCoder
+from optimizer.codecs._coders import ENTROPY_CODERS
+from optimizer.codecs._entropy import EntropyCoder
 from optimizer.codecs._errors import CodecError
 from optimizer.codecs._pca import PrincipalBasis
 from optimizer.codecs._work import QUANTIZE_OPS, Work
@@ -51,6 +53,9 @@ class FeatureCodec(Codec):
             raise CodecError(f"components must be in 1..{size} for vectors of {size} values, got {self.components}")
         if self.coder_name not in (*ENTROPY_CODERS, "raw"):
             raise CodecError(f"coder must be one of {', '.join([*ENTROPY_CODERS, 'raw'])}, got {self.coder_name!r}")
+        most = ENTROPY_CODERS[self.coder_name].max_bits if self.coder_name in ENTROPY_CODERS else 16
+        if self.bits > most:
+            raise CodecError(f"the {self.coder_name} coder takes at most {most} bits, got {self.bits}; use fewer bits")
 
     @property
     def width(self) -> int:
@@ -58,6 +63,13 @@ class FeatureCodec(Codec):
         return (
             int(self.components) if self.components is not None else vector_size(self.shape, self.geometry, self.tile)
         )
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Block positions per sample as (rows, cols), in the raster order of the symbols."""
+        _, h, w = self.shape
+        rows, cols = -(-h // self.tile), -(-w // self.tile)
+        return rows, cols
 
     # --- costs -------------------------------------------------------------------------------
     def _projection(self) -> tuple[int, dict[str, int], int]:
@@ -71,15 +83,23 @@ class FeatureCodec(Codec):
         blocks, macs, layers = self._projection()
         symbols = blocks * self.width
         size = vector_size(self.shape, self.geometry, self.tile)
-        columns = {self.coder_name: self.width}
-        return Work(macs, layers, blocks * size + QUANTIZE_OPS * symbols, {self.coder_name: symbols}, columns=columns)
+        units, columns = self._coding_units(symbols)
+        return Work(macs, layers, blocks * size + QUANTIZE_OPS * symbols, units, columns=columns)
 
     def server_work(self, sample_shape: tuple[int, ...]) -> Work:
         blocks, macs, layers = self._projection()
         symbols = blocks * self.width
         size = vector_size(self.shape, self.geometry, self.tile)
-        columns = {self.coder_name: self.width}
-        return Work(macs, layers, 2 * symbols + blocks * size, {self.coder_name: symbols}, columns=columns)
+        units, columns = self._coding_units(symbols)
+        return Work(macs, layers, 2 * symbols + blocks * size, units, columns=columns)
+
+    def _coding_units(self, symbols: int) -> tuple[dict[str, int], dict[str, int]]:
+        """(units, columns) of the entropy coder. ``ctx`` builds a probability row of 2**bits values
+        per symbol (``ctx_pmf``, values) and decodes in a fixed number of steps whatever the number
+        of components (so it counts no columns); the static coders count their columns."""
+        if self.coder_name == "ctx":
+            return {"ctx": symbols, "ctx_pmf": symbols << self.bits}, {}
+        return {self.coder_name: symbols}, {self.coder_name: self.width}
 
     # --- transform ---------------------------------------------------------------------------
     def _project(self, x: np.ndarray) -> np.ndarray:
@@ -122,7 +142,8 @@ class FeatureCodec(Codec):
         self.lo = lo.astype(np.float32)
         self.step = np.maximum((hi - lo) / ((1 << self.bits) - 1), 1e-8).astype(np.float32)
         if coeffs is not None and self.coder_name != "raw":
-            self.coder = ENTROPY_CODERS[self.coder_name].fit(self.quantize(coeffs), 1 << self.bits)
+            coder = ENTROPY_CODERS[self.coder_name]
+            self.coder = coder.fit(self.quantize(coeffs), 1 << self.bits, grid=self.grid)
         self.fitted = True
         return self
 
@@ -164,8 +185,10 @@ class FeatureCodec(Codec):
 
     def max_body_bytes(self) -> int:
         n_blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
-        # Huffman codes are at most 15 bits; ANS stays below 16 bits per symbol plus its flush words.
-        return n_blocks * self.width * 2 + 64
+        # Huffman codes are at most 15 bits, ANS about 16 bits per symbol, ctx 24 (constriction's
+        # precision: its rarest symbol's cost); plus the flush words.
+        bits = ENTROPY_CODERS[self.coder_name].max_symbol_bits if self.coder_name in ENTROPY_CODERS else 16
+        return -(-n_blocks * self.width * bits // 8) + 64
 
     # --- state -------------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
@@ -176,7 +199,7 @@ class FeatureCodec(Codec):
         if self.basis is not None:
             out["basis"] = self.basis
         if self.coder is not None:
-            out["counts"] = self.coder.counts
+            out.update(self.coder.state())
         return out
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -185,14 +208,14 @@ class FeatureCodec(Codec):
         if self.components is not None:
             expect["basis"] = (width, size)
         if self.coder_name != "raw":
-            expect["counts"] = (width, 1 << self.bits)
+            expect.update(ENTROPY_CODERS[self.coder_name].state_shapes(width, 1 << self.bits))
         for name, shape in expect.items():
             if name not in arrays or arrays[name].shape != shape:
                 raise CodecError(f"codec state array {name!r} missing or not of shape {shape}")
         self.mean, self.lo, self.step = (arrays[k].astype(np.float32) for k in ("mean", "lo", "step"))
         self.basis = arrays["basis"].astype(np.float32) if "basis" in arrays else None
         if self.coder_name != "raw":
-            self.coder = ENTROPY_CODERS[self.coder_name](arrays["counts"])
+            self.coder = ENTROPY_CODERS[self.coder_name].from_state(arrays, self.grid)
         self.fitted = True
 
 

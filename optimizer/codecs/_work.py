@@ -5,9 +5,12 @@ pointwise layer (it pays the profile's per-layer overhead once); quantization an
 count a handful of element-wise operations per value; entropy coders count the symbols they code,
 float16 conversion the values it converts, image codecs the pixels they encode or decode (one per
 H x W position, whatever the channel count, as Pillow's codecs work per pixel row), and an entropy
-coder with one model per component also counts its columns (ANS codes column by column). Every
-payload pays one codec call (the wire header, the dispatch). Projections and quantization run inside
-the deployed head.onnx, so the device prices them at its compute throughputs.
+coder with one model per component also counts its columns (ANS codes column by column); the
+context coder ``ctx`` counts its symbols and, as ``ctx_pmf``, the probability values it gathers
+(2**bits per symbol: constriction builds each symbol's model from its row), and no columns (it
+decodes in six steps whatever the number of components). Every payload pays one codec call (the
+wire header, the dispatch). Projections and quantization run inside the deployed head.onnx, so
+the device prices them at its compute throughputs.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from optimizer.errors import UserError
 __all__ = ["ImageChoices", "PcaChoices", "SearchSpace", "load_search_space"]
 
 _GEOMETRIES = ("channel", "tile")
-_CODERS = ("ans", "huffman")
+_CODERS = ("ans", "huffman", "ctx")
 _FORMATS = ("jpeg", "webp", "png")
 
 
