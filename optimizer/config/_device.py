@@ -82,6 +82,9 @@ class Coding:
     huffman_symbols_per_s: Quantity
     raw_call_ms: Quantity
     raw_symbols_per_s: Quantity
+    ctx_call_ms: Quantity
+    ctx_symbols_per_s: Quantity
+    ctx_pmf_values_per_s: Quantity  # the context coder's probability rows: 2**bits values per symbol
     float16_values_per_s: Quantity
     jpeg_call_ms: Quantity
     jpeg_pixels_per_s: Quantity

@@ -11,6 +11,7 @@ elsewhere.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import platform
 from collections.abc import Sequence
@@ -157,7 +158,9 @@ def _calibrate_coding(data: dict[str, Any], repeats: int, server_here: bool) -> 
         f"(rms relative error {coding.rms_relative_error:.1%})"
     )
     section = {key: {"value": float(f"{value:.4g}"), "source": coded} for key, value in sorted(coding.values.items())}
-    data["coding"] = section
+    # NOTE: keys this calibration does not measure (the context coder's) keep their values
+    data["coding"] = {**data.get("coding", {}), **section}
     if server_here:
-        data["server"]["coding"] = section
+        # a copy: the same objects twice would be written as a YAML anchor and alias
+        data["server"]["coding"] = {**data["server"].get("coding", {}), **copy.deepcopy(section)}
     return coding
