@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import sqlalchemy.exc
 from conftest import write_tiny_space
 
 from optimizer.cli import main
@@ -146,13 +146,16 @@ def _start(space: Path, tmp_path: Path, trials: str) -> subprocess.Popen[str]:
 
 
 def _complete_numbers(tmp_path: Path) -> set[int]:
+    """COMPLETE trials, read-only (see _running_numbers: load_study would race the table creation)."""
+    import sqlite3
+
     db = tmp_path / "reports" / "t" / "study.db"
     if not db.exists():
         return set()
     try:
-        study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
-        return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
-    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or locked by the writer
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return {int(n) for (n,) in conn.execute("SELECT number FROM trials WHERE state = 'COMPLETE'")}
+    except sqlite3.Error:  # not created yet, or locked by the writer
         return set()
 
 
@@ -225,11 +228,15 @@ def test_postgres_workers_match_a_single_worker_run(
 
 
 def _running_numbers(tmp_path: Path) -> set[int]:
+    """RUNNING trials, read with plain SQL on a read-only connection: opening the study through
+    Optuna would create its tables, racing the search process that is creating them."""
+    import sqlite3
+
     db = tmp_path / "reports" / "t" / "study.db"
     try:
-        study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
-        return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))}
-    except (KeyError, sqlalchemy.exc.OperationalError):
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return {int(n) for (n,) in conn.execute("SELECT number FROM trials WHERE state = 'RUNNING'")}
+    except sqlite3.Error:  # not created yet, or locked by the writer
         return set()
 
 
