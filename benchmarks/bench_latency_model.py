@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     calib = [(float(a), int(s)) for a, s in (item.split(":") for item in args.calibrate_on.split(","))]
     with tempfile.TemporaryDirectory() as tmp:
-        host, fit = calibrate_profile(
+        host, fit, _ = calibrate_profile(
             ROOT / "profiles" / "host.yaml",
             Path(tmp) / "h.yaml",
             calib,

@@ -1,9 +1,13 @@
 """Synthetic studies for the report's tests and benchmark: trials with the parameters, values and
-user attributes a real search records (optimizer/search/_objective.py), made in seconds, without
-a model or a dataset. The numbers are plausible, not measured."""
+user attributes a real search records (optimizer/search/_objective.py: named ``metrics``, the
+system model's ``costs``, named ``constraints``), made in seconds, without a model or a dataset.
+The numbers are plausible, not measured. ``legacy=True`` makes trials as a search wrote them
+before named metrics (three positional values, no costs) to check that old studies still render.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +16,16 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 
 from optimizer.report import StudyResults, results_from_trials
-from optimizer.search import non_dominated, pick_best, wilson
+from optimizer.search import Limits, non_dominated, pick_best, trial_metrics, wilson
+from optimizer.system import DEFAULT_OBJECTIVES, PathCosts, SweepCandidate, bandwidth_sweep
 
 PI4 = "profiles/pi4.yaml"
 ALPHAS = (0.35, 1.0)
 SIZES = (32, 64)
 VAL = 200
+# A synthetic link (Wi-Fi-like numbers): what path_costs would read from a network profile.
+UPLINK_KBPS, DOWNLINK_KBPS, RTT_MS, MSS, PACKET_BYTES, REQUEST_BYTES, ANSWER_BYTES = 2000, 10000, 20, 1448, 90, 272, 278
+_RATE_FREE = ("payload_over_budget", "memory_overflow", "energy_over_cap", "accuracy_below_minimum")
 
 
 def _codec(rng: np.random.Generator, k: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -66,10 +74,73 @@ def _values(alpha: float, size: int, k: int, codec: dict[str, Any], rng: np.rand
     return accuracy, float(payload), float(latency)
 
 
-def synthetic_trials(n: int, seed: int = 0, budget_bytes: float = 5000.0) -> list[optuna.trial.FrozenTrial]:
+def path_of(payload: float, head_ms: float, k: int, wire_bytes: float | None = None) -> PathCosts:
+    """The system model's terms for one synthetic configuration on the synthetic link."""
+    sent = payload + REQUEST_BYTES
+    wire = sent + PACKET_BYTES * math.ceil(sent / MSS) if wire_bytes is None else wire_bytes
+    coding = 0.3 if k == 0 else 0.25 * head_ms  # image encoding / projection and entropy coding
+    macs = int(head_ms * 3e6)
+    return PathCosts(
+        head_ms=head_ms,
+        coding_ms=coding,
+        device_macs=macs,
+        wire_bytes=wire,
+        answer_bytes=ANSWER_BYTES,
+        rtt_ms=RTT_MS,
+        uplink_ms=wire * 8 / UPLINK_KBPS,
+        downlink_ms=ANSWER_BYTES * 8 / DOWNLINK_KBPS,
+        request_ms=1.0,
+        decode_ms=0.0005 * payload,
+        tail_ms=0.05 * (21 - k),
+        compute_energy_mj=macs * 0.5e-6,
+        radio_energy_mj=(wire * 800 + ANSWER_BYTES * 400) * 1e-6,
+    )
+
+
+def trial_of(
+    params: dict[str, Any],
+    dists: dict[str, Any],
+    codec: dict[str, Any],
+    values: tuple[float, float, float],
+    limits: Limits,
+    fits: bool = True,
+    legacy: bool = False,
+    path: PathCosts | None = None,
+    extra: dict[str, Any] | None = None,
+) -> optuna.trial.FrozenTrial:
+    """One completed trial with the attributes a search records (``legacy``: as before named metrics)."""
+    accuracy, payload, head_ms = values
+    path = path or path_of(payload, head_ms, int(params["k"]))
+    metrics = {"accuracy": accuracy, "payload_bytes": payload, **path.metrics()}
+    violations = limits.violations(metrics, fits, path.uplink_ms)
+    attrs: dict[str, Any] = {
+        "codec_params": codec,
+        "feasible": all(v <= 0 for v in violations.values()),
+        "within_budget": payload <= limits.budget_bytes,
+        "fits_memory": fits,
+        "payload_bytes_p95": payload * 1.1,
+        "device_macs": path.device_macs,
+        "energy_mj": metrics["energy_mj"],
+        "val_samples": VAL,
+        **(extra or {}),
+    }
+    if legacy:
+        attrs["feasible"] = payload <= limits.budget_bytes and fits
+        attrs["energy_mj"] = head_ms * 0.2
+        objective = list(values)
+    else:
+        attrs.update(metrics=metrics, costs=path.parts(), constraint_names=list(violations))
+        attrs["constraints"] = list(violations.values())
+        objective = [metrics[name] for name in DEFAULT_OBJECTIVES]
+    return optuna.trial.create_trial(params=params, distributions=dists, values=objective, user_attrs=attrs)
+
+
+def synthetic_trials(
+    n: int, seed: int = 0, budget_bytes: float = 5000.0, legacy: bool = False, deadline_ms: float | None = None
+) -> list[optuna.trial.FrozenTrial]:
     """``n`` completed trials (numbered 0..n-1), the first ones the all-local references."""
     rng = np.random.default_rng(seed)
-    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    limits = Limits(budget_bytes, max_latency_ms=deadline_ms)
     trials = []
     models = [(a, s) for a in ALPHAS for s in SIZES]
     for i in range(n):
@@ -78,61 +149,65 @@ def synthetic_trials(n: int, seed: int = 0, budget_bytes: float = 5000.0) -> lis
         params, dists, codec = _codec(rng, k)
         values = _values(alpha, size, k, codec, rng)
         fits = not (alpha == 1.0 and size == 64 and 3 <= k <= 5)  # a few out of memory, for variety
-        attrs = {
-            "codec_params": codec,
-            "feasible": values[1] <= budget_bytes and fits,
-            "within_budget": values[1] <= budget_bytes,
-            "fits_memory": fits,
-            "payload_bytes_p95": values[1] * 1.1,
-            "device_macs": int(values[2] * 3e6),
-            "energy_mj": values[2] * 0.2,
-            "val_samples": VAL,
-            "reference": i < len(models),
+        dists = {
+            "alpha": CategoricalDistribution(list(ALPHAS)),
+            "input_size": CategoricalDistribution(list(SIZES)),
+            "k": IntDistribution(0, 20),
+            **dists,
         }
+        params = {"alpha": alpha, "input_size": size, "k": k, **params}
         trials.append(
-            optuna.trial.create_trial(
-                params={"alpha": alpha, "input_size": size, "k": k, **params},
-                distributions={
-                    "alpha": CategoricalDistribution(list(ALPHAS)),
-                    "input_size": CategoricalDistribution(list(SIZES)),
-                    "k": IntDistribution(0, 20),
-                    **dists,
-                },
-                values=list(values),
-                user_attrs=attrs,
-            )
+            trial_of(params, dists, codec, values, limits, fits, legacy, extra={"reference": i < len(models)})
         )
-    study.add_trials(trials)
-    return study.get_trials(deepcopy=False)
+    return numbered(trials)
 
 
-def summary_of(trials: list[optuna.trial.FrozenTrial], budget_bytes: float = 5000.0) -> dict[str, Any]:
-    """A pareto.json for the trials, with made-up test metrics (val accuracy minus half a point)."""
-    entries = []
-    for t in non_dominated(trials):
-        test = max(0.0, t.values[0] - 0.005)
-        entries.append(
-            {
-                "trial": t.number,
-                "params": {"alpha": t.params["alpha"], "input_size": t.params["input_size"], "k": t.params["k"]},
-                "val_accuracy": t.values[0],
-                "val_accuracy_ci": wilson(round(t.values[0] * VAL), VAL),
-                "test_accuracy": test,
-                "test_accuracy_ci": wilson(round(test * 1000), 1000),
-                "payload_bytes_mean": t.values[1],
-                "payload_bytes_p95": t.user_attrs["payload_bytes_p95"],
-                "device_latency_ms": t.values[2],
-                "device_macs": t.user_attrs["device_macs"],
-                "feasible": t.user_attrs["feasible"],
-                "fits_memory": t.user_attrs["fits_memory"],
-            }
-        )
-    return {
+def _entry(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A pareto.json entry, with made-up test metrics (val accuracy minus half a point)."""
+    m = trial_metrics(t)
+    test = max(0.0, m["accuracy"] - 0.005)
+    entry = {
+        "trial": t.number,
+        "params": {"alpha": t.params["alpha"], "input_size": t.params["input_size"], "k": t.params["k"]},
+        "val_accuracy": m["accuracy"],
+        "val_accuracy_ci": wilson(round(m["accuracy"] * VAL), VAL),
+        "test_accuracy": test,
+        "test_accuracy_ci": wilson(round(test * 1000), 1000),
+        "payload_bytes_mean": m["payload_bytes"],
+        "payload_bytes_p95": t.user_attrs["payload_bytes_p95"],
+        "device_latency_ms": m["device_ms"],
+        "device_macs": t.user_attrs["device_macs"],
+        "feasible": t.user_attrs["feasible"],
+        "fits_memory": t.user_attrs["fits_memory"],
+    }
+    if "metrics" in t.user_attrs:
+        entry.update(metrics=m, costs=t.user_attrs["costs"])
+    return entry
+
+
+def sweep_of(trials: list[optuna.trial.FrozenTrial], limits: Limits) -> list[dict[str, Any]]:
+    """pareto.json's bandwidth_sweep, as the search computes it (optimizer.system.bandwidth_sweep)."""
+    candidates = []
+    for t in trials:
+        values = dict(zip(t.user_attrs["constraint_names"], t.user_attrs["constraints"], strict=True))
+        static_ok = all(values[name] <= 0 for name in _RATE_FREE)
+        candidates.append(SweepCandidate(t.number, trial_metrics(t)["accuracy"], t.user_attrs["costs"], static_ok))
+    return bandwidth_sweep(candidates, limits.deadline_ms, limits.frame_ms)
+
+
+def summary_of(
+    trials: list[optuna.trial.FrozenTrial], budget_bytes: float = 5000.0, deadline_ms: float | None = None
+) -> dict[str, Any]:
+    """A pareto.json for the trials; the format of their time (legacy trials: the old format)."""
+    legacy = bool(trials) and "metrics" not in trials[0].user_attrs
+    limits = Limits(budget_bytes, max_latency_ms=deadline_ms)
+    best = pick_best(trials)
+    summary: dict[str, Any] = {
         "study": "synthetic",
         "device": "pi4",
         "device_path": PI4,
         "budget_bytes": budget_bytes,
-        "max_latency_ms": None,
+        "max_latency_ms": deadline_ms,
         "min_accuracy": None,
         "search_space": "synthetic",
         "dataset": "synthetic",
@@ -140,19 +215,34 @@ def summary_of(trials: list[optuna.trial.FrozenTrial], budget_bytes: float = 500
         "sampler": "random",
         "seed": 0,
         "n_trials": len(trials),
-        "pareto": entries,
-        "best": pick_best(entries, budget_bytes),
+        "pareto": [_entry(t) for t in non_dominated(trials)],
+        "best": _entry(best) if best is not None else None,
         "message": None,
         "versions": {"split-opt": "test"},
         "wall_time_s": 1.0,
     }
+    if not legacy:
+        summary.update(
+            network="synthetic-link",
+            objectives=list(DEFAULT_OBJECTIVES),
+            constraints=limits.to_json(),
+            selection_rule="highest val accuracy among the trials that meet every constraint (ties: lower e2e_ms)",
+            bandwidth_sweep=sweep_of(trials, limits),
+        )
+    return summary
 
 
 def synthetic_results(
-    n: int, report_dir: Path, seed: int = 0, budget_bytes: float = 5000.0, with_summary: bool = True
+    n: int,
+    report_dir: Path,
+    seed: int = 0,
+    budget_bytes: float = 5000.0,
+    with_summary: bool = True,
+    legacy: bool = False,
+    deadline_ms: float | None = None,
 ) -> StudyResults:
-    trials = synthetic_trials(n, seed, budget_bytes)
-    summary = summary_of(trials, budget_bytes) if with_summary else {}
+    trials = synthetic_trials(n, seed, budget_bytes, legacy, deadline_ms)
+    summary = summary_of(trials, budget_bytes, deadline_ms) if with_summary else {}
     return results_from_trials(report_dir, "synthetic", trials, summary)
 
 
@@ -165,26 +255,21 @@ def hand_trial(
     payload: float,
     latency: float = 1.0,
     feasible: bool = True,
+    wire_bytes: float | None = None,
+    deadline_ms: float | None = None,
 ) -> optuna.trial.FrozenTrial:
-    """One completed trial with exactly these numbers (for hand-checked figure data)."""
-    return optuna.trial.create_trial(
-        params={"alpha": alpha, "input_size": size, "k": k},
-        distributions={
-            "alpha": CategoricalDistribution([alpha]),
-            "input_size": CategoricalDistribution([size]),
-            "k": IntDistribution(0, 20),
-        },
-        values=[accuracy, payload, latency],
-        user_attrs={
-            "codec_params": codec,
-            "feasible": feasible,
-            "within_budget": feasible,
-            "fits_memory": True,
-            "payload_bytes_p95": payload,
-            "device_macs": 1000,
-            "val_samples": VAL,
-        },
-    )
+    """One completed trial with exactly these numbers (for hand-checked figure data): ``latency`` is the
+    head's ms; ``feasible=False`` puts it out of memory; a ``deadline_ms`` bounds its e2e_ms."""
+    params = {"alpha": alpha, "input_size": size, "k": k}
+    dists = {
+        "alpha": CategoricalDistribution([alpha]),
+        "input_size": CategoricalDistribution([size]),
+        "k": IntDistribution(0, 20),
+    }
+    path = path_of(payload, latency, k, wire_bytes=wire_bytes)
+    limits = Limits(1e12, max_latency_ms=deadline_ms)
+    extra = {"within_budget": feasible}  # the hand-made studies read infeasible as "over budget"
+    return trial_of(params, dists, codec, (accuracy, payload, latency), limits, feasible, path=path, extra=extra)
 
 
 def numbered(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:

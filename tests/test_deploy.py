@@ -202,3 +202,43 @@ def test_serve_listens_on_loopback_by_default_and_needs_a_bundle(
     assert build_parser().parse_args(["serve", "deploy/x"]).host == "127.0.0.1"
     assert main(["serve", str(tmp_path)]) == 2
     assert "manifest.json is missing" in capsys.readouterr().err
+
+
+_NEW_ATTRS = ("metrics", "costs", "constraint_names")
+
+
+def test_a_study_from_before_named_metrics_still_reports_and_exports(tiny: TinyStudy, tmp_path: Path) -> None:
+    """pareto.json and study.db as split-opt wrote them before the system model: three positional
+    values, no named metrics, four constraints; `report` and `export` still read them."""
+    import optuna
+
+    old = tmp_path / "reports" / "t"
+    old.mkdir(parents=True)
+    new = optuna.load_study(study_name="t", storage=f"sqlite:///{tiny.report / 'study.db'}")
+    legacy = optuna.create_study(
+        storage=f"sqlite:///{old / 'study.db'}", study_name="t", directions=["maximize", "minimize", "minimize"]
+    )
+    for t in new.get_trials(states=[optuna.trial.TrialState.COMPLETE]):
+        attrs = {k: v for k, v in t.user_attrs.items() if k not in _NEW_ATTRS}
+        attrs["constraints"] = attrs["constraints"][:4]
+        m = t.user_attrs["metrics"]
+        legacy.add_trial(
+            optuna.trial.create_trial(
+                params=t.params,
+                distributions=t.distributions,
+                values=[m["accuracy"], m["payload_bytes"], m["device_ms"]],
+                user_attrs=attrs,
+            )
+        )
+    doc = dict(tiny.pareto)
+    for key in ("objectives", "constraints", "network", "selection_rule", "bandwidth_sweep", "fps"):
+        doc.pop(key, None)
+    doc["pareto"] = [{k: v for k, v in e.items() if k not in ("metrics", "costs")} for e in doc["pareto"]]
+    (old / "pareto.json").write_text(json.dumps(doc))
+    assert main(["report", str(old), "--format", "json"]) == 0
+    assert (old / "index.html").stat().st_size > 100_000
+    trial = tiny.trial_of(k=5, codec="pca")
+    out = tmp_path / "deploy" / "legacy"
+    args = ["export", str(old), "--trial", str(trial), "--out", str(out), "--search-space", str(tiny.space)]
+    assert main([*args, "--format", "json"]) == 0
+    assert json.loads((out / MANIFEST).read_text())["expected"]["device_latency_ms"] > 0

@@ -13,7 +13,7 @@ import torch
 import yaml
 from torch import nn
 
-from optimizer.config import load_device_profile
+from optimizer.config import load_device_profile, load_network_profile
 from optimizer.errors import UserError
 from optimizer.profiler import count_costs, fit_compute, measure_blocks, model_costs, profile_model
 
@@ -81,15 +81,54 @@ def test_cost_cache_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert model_costs(0.35, 10, 32) == first
 
 
+def _quantities(doc: dict, where: str = "") -> list[tuple[str, dict]]:
+    out = []
+    for key, value in doc.items():
+        if isinstance(value, dict) and "value" in value:
+            out.append((f"{where}{key}", value))
+        elif isinstance(value, dict):
+            out += _quantities(value, f"{where}{key}.")
+    return out
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_profiles_load_and_cite_every_number(name: str) -> None:
     profile = load_device_profile(PROFILES / f"{name}.yaml")
     doc = yaml.safe_load((PROFILES / f"{name}.yaml").read_text())
-    for section in ("compute", "memory", "network", "energy", "server"):
-        for value in doc[section].values():
-            if isinstance(value, dict):
-                assert value["source"].strip(), (section, value)
+    quantities = _quantities(doc)
+    assert len(quantities) >= 45  # compute, memory, network, energy, coding, server (with its coding)
+    for where, value in quantities:
+        assert str(value["source"]).strip(), where
     assert profile.name == name
+
+
+@pytest.mark.parametrize("path", sorted((PROFILES / "networks").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_network_profiles_load_and_cite_every_number(path: Path) -> None:
+    network = load_network_profile(path)
+    doc = yaml.safe_load(path.read_text())
+    quantities = _quantities(doc)
+    assert len(quantities) == 7 and network.name == path.stem
+    for where, value in quantities:
+        assert str(value["source"]).strip(), where
+
+
+def test_network_profiles_cover_the_links_split_computing_targets() -> None:
+    names = {p.stem for p in (PROFILES / "networks").glob("*.yaml")}
+    assert {"wifi", "lte", "lte-m", "nb-iot", "lora"} <= names
+
+
+def test_network_profile_is_strict(tmp_path: Path) -> None:
+    doc = yaml.safe_load((PROFILES / "networks" / "lte.yaml").read_text())
+    doc["rtt_msec"] = doc.pop("rtt_ms")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(UserError, match="rtt_msec: unknown key"):
+        load_network_profile(bad)
+    doc["rtt_ms"] = doc.pop("rtt_msec")
+    doc["mss_bytes"] = {"value": 0, "source": "x"}
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(UserError, match="mss_bytes.value: must be > 0"):
+        load_network_profile(bad)
 
 
 def test_pi4_lands_on_the_published_latency() -> None:

@@ -56,9 +56,15 @@ def test_front_groups_partition_the_completed_trials(results: StudyResults) -> N
     by_number = {t.number: t for t in results.trials}
     assert all(by_number[n].feasible for n in feasible.trials)
     assert not any(by_number[n].feasible for n in infeasible.trials) and infeasible.trials
-    assert info.budget_kb == 5.0
+    assert [a.metric for a in info.axes] == ["payload_bytes", "device_ms", "accuracy"] and not info.note
+    assert info.limits["payload_bytes"].value == 5.0 and info.limits["payload_bytes"].label == "budget 5 KB"
     assert all("test accuracy" in h and "payload mean" in h and "M MACs" in h for h in pareto.hover)
-    assert all(len(g.hover) == len(g.accuracy) == len(g.payload_kb) == len(g.k) for g in info.groups)
+    assert all("= e2e" in h and "B on the link" in h for h in pareto.hover)
+    for g in info.groups:
+        assert all(len(v) == len(g.trials) == len(g.hover) == len(g.k) for v in g.values.values())
+        records = [by_number[n] for n in g.trials]
+        assert g.values["payload_bytes"] == pytest.approx([r.metrics["payload_bytes"] / 1000 for r in records])
+        assert g.values["accuracy"] == [r.metrics["accuracy"] for r in records]
 
 
 def test_staircase_keeps_the_non_dominated_points_in_cost_order() -> None:
@@ -71,7 +77,7 @@ def test_staircase_keeps_the_non_dominated_points_in_cost_order() -> None:
 def test_projection_staircases_are_fronts_of_their_planes(results: StudyResults) -> None:
     info = projection_info(results)
     feasible = [t for t in results.complete if t.feasible]
-    for stairs, cost in ((info.payload, lambda t: t.payload_bytes / 1000), (info.latency, lambda t: t.latency_ms)):
+    for stairs, cost in ((info.payload, lambda t: t.payload_bytes / 1000), (info.latency, lambda t: t.device_ms)):
         for c, a in zip(stairs.cost, stairs.accuracy, strict=True):
             assert not any(cost(t) <= c and t.accuracy > a for t in feasible)
     by_number = {t.number: t for t in results.trials}
@@ -174,8 +180,8 @@ def test_tiny_and_empty_studies_still_build_a_page(tmp_path: Path, n: int) -> No
 def test_the_page_is_self_contained(results: StudyResults) -> None:
     report = build_report(results)
     assert not re.search(r"<script[^>]+src=", report.html) and not re.search(r"<link[^>]+href=", report.html)
-    assert report.html.count("<script") == 2 + 5  # Plotly, the table sorter, one per figure; all inline
-    assert report.html.count('class="plotly-graph-div"') == 5
+    assert report.html.count("<script") == 2 + 7  # Plotly, the table sorter, one per figure; all inline
+    assert report.html.count('class="plotly-graph-div"') == 7
     assert report.points["front-3d"] == len(results.complete) == report.points["parallel"]
 
 

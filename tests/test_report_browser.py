@@ -18,7 +18,7 @@ import optuna
 import pytest
 from synthetic_study import hand_trial, numbered, summary_of, synthetic_results
 
-from optimizer.report import Report, build_report, results_from_trials
+from optimizer.report import Report, build_report, results_from_trials, sweep_info
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ FLAGS = [
     "--disable-quic",
     "--window-size=1400,1000",
 ]
-FIGURES = ("front-3d", "projections", "tradeoff", "compression", "parallel")
+FIGURES = ("front-3d", "projections", "breakdown", "sweep", "tradeoff", "compression", "parallel")
 
 # For each Plotly figure: points per trace (parallel coordinates: values per dimension), whether
 # its WebGL scene or SVG points exist, and any "WebGL is not supported" notice.
@@ -48,6 +48,7 @@ return Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (gd
           scene: !!(gd._fullLayout && gd._fullLayout.scene && gd._fullLayout.scene._scene),
           canvases: gd.querySelectorAll('canvas').length,
           svgPoints: gd.querySelectorAll('.scatterlayer .point').length,
+          bars: gd.querySelectorAll('.barlayer .point').length,
           parcoordsAxes: gd.querySelectorAll('.parcoords .y-axis').length,
           noWebGL: gd.innerText.indexOf('WebGL is not supported') >= 0};
 });
@@ -117,13 +118,16 @@ def _check_page(browser: Any, report: Report, folder: Path) -> dict[str, dict[st
 
 
 def test_a_normal_study_renders_every_figure_with_its_points(browser: Any, tmp_path: Path) -> None:
-    results = synthetic_results(150, tmp_path / "normal", seed=2)
+    results = synthetic_results(150, tmp_path / "normal", seed=2, deadline_ms=40.0)
     report = build_report(results)
     state = _check_page(browser, report, tmp_path / "normal")
     assert state["front-3d"]["points"] == 150 and state["front-3d"]["scene"] and state["front-3d"]["canvases"] > 0
     assert state["parallel"]["points"] == 150 and state["parallel"]["parcoordsAxes"] == 10
-    for fig in ("projections", "tradeoff", "compression"):
+    for fig in ("projections", "sweep", "tradeoff", "compression"):
         assert state[fig]["svgPoints"] > 0, fig
+    assert state["breakdown"]["bars"] == report.points["breakdown"] > 0  # one drawn bar per segment and entry
+    policy = browser.execute_script("return document.querySelectorAll('#sweep-policy tbody tr').length")
+    assert policy == len(sweep_info(results).policy) > 1
     # Sorting: click "payload mean B" twice, the rows follow the cell keys down.
     header = browser.find_elements("css selector", "#pareto-table th")[4]
     header.click()
@@ -153,3 +157,11 @@ def test_a_single_trial_study_renders_and_says_so(browser: Any, tmp_path: Path) 
     assert any("Only one trial completed" in m for m in report.messages)
     state = _check_page(browser, report, tmp_path / "single")
     assert state["front-3d"]["points"] == 1 and state["parallel"]["points"] == 1
+
+
+def test_a_study_from_before_named_metrics_renders(browser: Any, tmp_path: Path) -> None:
+    report = build_report(synthetic_results(40, tmp_path / "old", seed=5, legacy=True))
+    state = _check_page(browser, report, tmp_path / "old")
+    assert state["front-3d"]["points"] == 40 and state["breakdown"]["points"] == 0 == state["sweep"]["points"]
+    text = browser.execute_script("return document.getElementById('section-sweep').innerText")
+    assert "no bandwidth sweep" in text

@@ -46,6 +46,8 @@ def test_report_command_prints_path_and_point_counts(searched: Path, capsys: pyt
     assert set(doc["figure_points"]) == {
         "front-3d",
         "projections",
+        "breakdown",
+        "sweep",
         "tradeoff",
         "compression",
         "parallel",
@@ -68,3 +70,16 @@ def test_report_without_a_study_is_a_one_line_user_error(
     assert err.count("\n") == 1 and err.startswith("split-opt: error: ")
     assert ("does not exist" in err) if make == "missing" else ("no study in" in err and "split-opt search" in err)
     assert not (folder / "study.db").exists()  # nothing was created
+
+
+def test_a_real_search_feeds_the_breakdown_and_the_sweep(searched: Path) -> None:
+    from optimizer.report import breakdown_info, load_results, sweep_info
+
+    results = load_results(searched)
+    breakdown = breakdown_info(results)
+    assert len(breakdown.rows) == len(results.pareto_trials) and not breakdown.missing
+    for row in breakdown.rows:
+        assert sum(row.segments.values()) == pytest.approx(row.e2e_ms, rel=1e-9) and row.segments["round trip"] > 0
+    sweep = sweep_info(results)
+    assert sweep.rates_kbps[0] == 10.0 and sweep.rates_kbps[-1] == 1e6 and sweep.link_kbps is not None
+    assert all(t is None or t in {r.number for r in results.complete} for t in sweep.trials)

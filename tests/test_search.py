@@ -80,8 +80,20 @@ def test_search_writes_the_pareto_contract_and_resumes(
             assert key in entry, key
         assert entry["test_accuracy_ci"][0] <= entry["test_accuracy"] <= entry["test_accuracy_ci"][1]
     best = doc["best"]
-    assert best is not None and best["payload_bytes_mean"] <= 5000
-    assert best["test_accuracy"] == max(e["test_accuracy"] for e in doc["pareto"] if e["payload_bytes_mean"] <= 5000)
+    assert best is not None and best["payload_bytes_mean"] <= 5000 and best["feasible"]
+    study_trials = [t for t in _study(tmp_path).trials if t.user_attrs.get("feasible")]
+    assert best["val_accuracy"] == max(t.user_attrs["metrics"]["accuracy"] for t in study_trials)  # chosen on val
+    assert doc["selection_rule"].startswith("highest val accuracy")
+    for entry in doc["pareto"]:
+        m = entry["metrics"]
+        assert set(m) >= {"accuracy", "payload_bytes", "device_ms", "wire_bytes", "transfer_ms", "server_ms"}
+        assert m["e2e_ms"] == pytest.approx(m["device_ms"] + m["transfer_ms"] + m["server_ms"])
+        assert m["wire_bytes"] > m["payload_bytes"] + 100  # the HTTP request and packet headers travel too
+        if entry["params"]["k"] == 0:
+            assert m["device_ms"] > 0  # image encoding costs the device its calibrated time
+    assert doc["objectives"] == ["accuracy", "payload_bytes", "device_ms"]
+    sweep = doc["bandwidth_sweep"]
+    assert len(sweep) == 31 and sweep[0]["uplink_kbps"] == 10 and sweep[-1]["uplink_kbps"] == 1e6
     on_disk = json.loads((tmp_path / "reports" / "t" / "pareto.json").read_text())
     assert on_disk["pareto"] == doc["pareto"]
     study = _study(tmp_path)
@@ -98,11 +110,51 @@ def test_unreachable_budget_says_the_smallest_payload(
 ) -> None:
     assert _search(space, tmp_path, "--budget-kb", "0.001", "--trials", "2") == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["best"] is None and "smallest mean payload reached was" in doc["message"]
+    assert doc["best"] is None
+    assert "mean payload <= 1 B: no trial meets it (nearest 13 B" in doc["message"]
     assert doc["smallest_payload_bytes"] > 1
 
 
+def test_every_trial_over_the_deadline_says_which_constraint_binds(
+    space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lte = str(PI4.parent / "networks" / "nb-iot.yaml")
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "2", "--network", lte, "--fps", "5") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["best"] is None and doc["network"] == "nb-iot" and doc["fps"] == 5
+    # NB-IoT's 300 ms round trip alone is over the 200 ms frame deadline
+    assert "e2e_ms <= 200 ms: no trial meets it (nearest" in doc["message"]
+    assert all(row["trial"] is None for row in doc["bandwidth_sweep"])
+
+
+def test_objectives_are_named_in_the_study(space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    objectives = "accuracy,e2e_ms,energy_mj"
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "2", "--objectives", objectives) == 0
+    doc = json.loads(capsys.readouterr().out)
+    study = _study(tmp_path)
+    assert study.metric_names == ["accuracy", "e2e_ms", "energy_mj"] and doc["objectives"] == study.metric_names
+    trial = next(t for t in study.trials if t.values)
+    assert trial.values == [trial.user_attrs["metrics"][n] for n in study.metric_names]
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "1") == 2  # other objectives: not resumed
+    assert "optimises accuracy,e2e_ms,energy_mj, not accuracy,payload_bytes,device_ms" in capsys.readouterr().err
+
+
+def test_study_from_before_named_metrics_is_not_resumed(
+    space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}"
+    (tmp_path / "reports" / "t").mkdir(parents=True)
+    old = optuna.create_study(storage=storage, study_name="t", directions=["maximize", "minimize", "minimize"])
+    old.add_trial(optuna.trial.create_trial(values=[0.9, 100.0, 2.0]))
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "1") == 2
+    assert "written by an older split-opt without named metrics" in capsys.readouterr().err
+
+
 def test_search_user_errors(space: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _search(space, tmp_path, "--budget-kb", "5", "--objectives", "accuracy,speed") == 2
+    assert "unknown objective 'speed'" in capsys.readouterr().err
+    assert _search(space, tmp_path, "--budget-kb", "5", "--fps", "0") == 2
+    assert "--fps must be > 0" in capsys.readouterr().err
     assert _search(space, tmp_path, "--budget-kb", "-1") == 2
     assert "--budget-kb must be > 0" in capsys.readouterr().err
     assert _search(space, tmp_path, "--budget-kb", "5", "--min-accuracy", "2") == 2

@@ -152,7 +152,10 @@ _EXPECTED_KEYS = (
 
 def _expected(entry: dict[str, Any]) -> dict[str, Any]:
     """What the study measured for this configuration, for verify and for the people deploying it."""
-    return {key: entry.get(key) for key in _EXPECTED_KEYS}
+    expected = {key: entry.get(key) for key in _EXPECTED_KEYS}
+    if entry.get("metrics"):  # studies with named metrics: every one of them (device_ms, e2e_ms, ...)
+        expected["metrics"] = entry["metrics"]
+    return expected
 
 
 def _spec(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Evaluator, entry: dict[str, Any]) -> ExportSpec:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from collections.abc import Sequence
 
 from optimizer import __version__
+from optimizer.cli._commands import add_parsers, command_of, full_install_missing, needs_full_install
 from optimizer.errors import UserError
 
 __all__ = ["build_parser", "main"]
@@ -23,17 +25,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from optimizer.cli._bottleneck import add_bottleneck_parser
-    from optimizer.cli._deploy import add_deploy_parsers
-    from optimizer.cli._export import add_export_parser
-    from optimizer.cli._profile import add_profile_parsers
-    from optimizer.cli._report import add_report_parser
-    from optimizer.cli._search import add_search_parser
-    from optimizer.cli._splits import add_splits_parser
-    from optimizer.cli._trust import add_keygen_parser
-    from optimizer.cli._zoo import add_zoo_parser
-
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the module of the command it names is loaded (see _commands)."""
     parser = _Parser(
         prog="split-opt",
         description=(
@@ -49,23 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
         parser_class=_Parser,
         metavar="{zoo,splits,profile,calibrate,bottleneck,search,export,serve,infer,verify,report,keygen}",
     )
-    add_zoo_parser(sub)
-    add_splits_parser(sub)
-    add_profile_parsers(sub)
-    add_bottleneck_parser(sub)
-    add_search_parser(sub)
-    add_export_parser(sub)
-    add_deploy_parsers(sub)
-    add_report_parser(sub)
-    add_keygen_parser(sub)
+    add_parsers(sub, command_of(argv))
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; a module that only the full install has becomes a one-line user error."""
     try:
         return int(args.func(args))
+    except ModuleNotFoundError as exc:
+        missing = full_install_missing(exc)
+        if missing is None:
+            raise
+        raise needs_full_install(args.command, missing) from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
     except UserError as exc:
         if args.debug:
             traceback.print_exc()

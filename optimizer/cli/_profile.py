@@ -67,7 +67,8 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
         help="fit a device profile's throughputs from measurements here",
         description="Time every block of a few models on this machine, fit the "
         "profile's per-class throughputs and per-layer overhead (non-"
-        "negative least squares), and write the calibrated profile. Run "
+        "negative least squares), time the codecs' coding steps (ANS, Huffman, raw packing, float16, "
+        "JPEG/WebP/PNG) and fit their costs, and write the calibrated profile. Run "
         "it on the device the profile describes.",
     )
     p.add_argument("--device", type=Path, required=True, help="the profile to start from")
@@ -80,6 +81,17 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--repeats", type=positive_int, default=15)
+    p.add_argument(
+        "--parts",
+        default="compute,coding",
+        help="what to measure and replace: compute (the network's blocks), coding (the codecs' steps), or both "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--server-here",
+        action="store_true",
+        help="the profile's server is this machine too: also write the server's coding (decoder) costs",
+    )
     p.add_argument(
         "--runtime",
         choices=RUNTIMES,
@@ -206,24 +218,28 @@ def _parse_models(text: str) -> list[tuple[float, int]]:
 
 def _calibrate(args: argparse.Namespace) -> int:
     models = _parse_models(args.models)
+    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    if not parts or set(parts) - {"compute", "coding"}:
+        raise UserError(f"--parts takes compute, coding or both, comma-separated; got {args.parts!r}")
     load_device_profile(args.device)
-    with tqdm(total=1, desc=f"measuring {len(models)} model(s)", disable=args.format == "json") as bar:
-        profile, fit = calibrate_profile(
-            args.device, args.out, models, args.threads, args.name, args.repeats, args.runtime
+    with tqdm(total=1, desc=f"measuring {' and '.join(parts)} here", disable=args.format == "json") as bar:
+        profile, fit, coding = calibrate_profile(
+            args.device, args.out, models, args.threads, args.name, args.repeats, args.runtime, args.server_here, parts
         )
         bar.update(1)
     compute = {k: v["value"] for k, v in asdict(profile.compute).items()}
-    summary = {
-        "out": str(args.out),
-        "samples": fit.samples,
-        "rms_residual_ms": fit.residual_ms,
-        "fitted": fit.values,
-        "compute": compute,
-    }
+    summary: dict[str, Any] = {"out": str(args.out), "parts": parts, "compute": compute}
+    lines = [f"wrote {args.out}"]
+    if fit is not None:
+        summary |= {"samples": fit.samples, "rms_residual_ms": fit.residual_ms, "fitted": fit.values}
+        lines.append(f"compute fitted on {fit.samples} blocks, rms residual {fit.residual_ms:.3f} ms")
+        lines += [f"  {key}: {value:.4g}" for key, value in compute.items()]
+    if coding is not None:
+        summary |= {"coding": coding.values, "coding_rms_relative_error": coding.rms_relative_error}
+        lines.append(f"coding fitted on {coding.samples} timings, rms relative error {coding.rms_relative_error:.1%}")
+        lines += [f"  {key}: {value:.4g}" for key, value in coding.values.items()]
     if args.format == "json":
         emit_json(summary)
     else:
-        print(f"wrote {args.out}: fitted on {fit.samples} blocks, rms residual {fit.residual_ms:.3f} ms")
-        for key, value in compute.items():
-            print(f"  {key}: {value:.4g}")
+        print("\n".join(lines))
     return 0

@@ -13,6 +13,8 @@ __all__ = ["add_report_parser", "describe_report", "report_json"]
 FIGURE_NAMES = {
     "front-3d": "3-D front",
     "projections": "projections",
+    "breakdown": "latency breakdown",
+    "sweep": "bandwidth sweep",
     "tradeoff": "triple trade-off",
     "compression": "compression per layer",
     "parallel": "parallel coordinates",
@@ -25,6 +27,8 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
         "report",
         help="(re)write the interactive HTML report of a study",
         description="Write reports/NAME/index.html: the Pareto front in 3-D and in two projections, the "
+        "latency breakdown of the Pareto set (device, coding, transfer, round trip, server), the bandwidth sweep "
+        "(the best configuration at each uplink rate, and the policy table), the "
         "triple trade-off and compression-per-layer figures, parallel coordinates, the Pareto table with "
         "the export command of each row, and the study's context. One self-contained file (Plotly "
         "inlined) that opens offline from file://. `split-opt search` writes it too.",

@@ -18,6 +18,7 @@ from optimizer.codecs._image import IMAGE_FORMATS, ClassIdCodec, ImageCodec
 from optimizer.codecs._pca import PrincipalBasis
 from optimizer.codecs._registry import CODECS, load_codec, make_codec, save_codec
 from optimizer.codecs._wire import FORMAT_VERSION, MAGIC
+from optimizer.codecs._work import Work
 
 __all__ = [
     "CODECS",
@@ -37,6 +38,7 @@ __all__ = [
     "ImageCodec",
     "PayloadMismatch",
     "PrincipalBasis",
+    "Work",
     "blocks_per_sample",
     "from_vectors",
     "huffman_lengths",

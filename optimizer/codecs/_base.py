@@ -20,6 +20,7 @@ import numpy as np
 
 from optimizer.codecs._errors import CodecError
 from optimizer.codecs._wire import Header, pack, unpack
+from optimizer.codecs._work import Work
 
 __all__ = ["Codec", "load_codec_state", "save_codec_state"]
 
@@ -63,6 +64,15 @@ class Codec(abc.ABC):
     @abc.abstractmethod
     def max_body_bytes(self) -> int:
         """The largest body this codec ever produces or accepts (bounds decoder allocation)."""
+
+    # --- costs -------------------------------------------------------------------------------
+    def device_work(self, sample_shape: tuple[int, ...]) -> Work:
+        """What encoding one sample of ``sample_shape`` costs the device (see ``_work``)."""
+        return Work()
+
+    def server_work(self, sample_shape: tuple[int, ...]) -> Work:
+        """What decoding that sample's payload costs the server (see ``_work``)."""
+        return Work()
 
     def max_dim(self) -> int:
         """Bound on each declared dimension when the codec accepts any shape (``shape == ()``)."""

@@ -20,6 +20,7 @@ import numpy as np
 from optimizer.codecs._base import Codec
 from optimizer.codecs._entropy import AnsCoder
 from optimizer.codecs._errors import CodecError
+from optimizer.codecs._work import Work
 
 __all__ = ["BottleneckCodec", "frequencies_of"]
 
@@ -49,6 +50,15 @@ class BottleneckCodec(Codec):
     @property
     def positions(self) -> int:
         return self.shape[1] * self.shape[2]
+
+    def device_work(self, sample_shape: tuple[int, ...]) -> Work:
+        """Rounding and ANS over the latent; the learned encoder's layers are priced with the head's."""
+        values = int(np.prod(self.shape))
+        return Work(elementwise_ops=2 * values, units={"ans": values}, columns={"ans": self.shape[0]})
+
+    def server_work(self, sample_shape: tuple[int, ...]) -> Work:
+        values = int(np.prod(self.shape))
+        return Work(elementwise_ops=values, units={"ans": values}, columns={"ans": self.shape[0]})
 
     def fit_prior(self, offset: np.ndarray, pmf: np.ndarray) -> BottleneckCodec:
         """Take the tabulated prior (``models.prior_tables``): offsets (L,), probabilities (L, R)."""

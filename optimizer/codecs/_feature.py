@@ -19,6 +19,7 @@ from optimizer.codecs._blocks import blocks_per_sample, from_vectors, to_vectors
 from optimizer.codecs._entropy import ENTROPY_CODERS, EntropyCoder
 from optimizer.codecs._errors import CodecError
 from optimizer.codecs._pca import PrincipalBasis
+from optimizer.codecs._work import QUANTIZE_OPS, Work
 
 __all__ = ["FeatureCodec", "Float16Codec"]
 
@@ -57,6 +58,28 @@ class FeatureCodec(Codec):
         return (
             int(self.components) if self.components is not None else vector_size(self.shape, self.geometry, self.tile)
         )
+
+    # --- costs -------------------------------------------------------------------------------
+    def _projection(self) -> tuple[int, dict[str, int], int]:
+        blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
+        size = vector_size(self.shape, self.geometry, self.tile)
+        macs = {"pointwise": blocks * self.width * size} if self.components is not None else {}
+        return blocks, macs, int(bool(macs))
+
+    def device_work(self, sample_shape: tuple[int, ...]) -> Work:
+        """Mean subtraction and projection, quantization, then the coder over every symbol."""
+        blocks, macs, layers = self._projection()
+        symbols = blocks * self.width
+        size = vector_size(self.shape, self.geometry, self.tile)
+        columns = {self.coder_name: self.width}
+        return Work(macs, layers, blocks * size + QUANTIZE_OPS * symbols, {self.coder_name: symbols}, columns=columns)
+
+    def server_work(self, sample_shape: tuple[int, ...]) -> Work:
+        blocks, macs, layers = self._projection()
+        symbols = blocks * self.width
+        size = vector_size(self.shape, self.geometry, self.tile)
+        columns = {self.coder_name: self.width}
+        return Work(macs, layers, 2 * symbols + blocks * size, {self.coder_name: symbols}, columns=columns)
 
     # --- transform ---------------------------------------------------------------------------
     def _project(self, x: np.ndarray) -> np.ndarray:
@@ -182,6 +205,12 @@ class Float16Codec(Codec):
     def fit(self, calib: np.ndarray | None = None) -> Float16Codec:
         self.fitted = True
         return self
+
+    def device_work(self, sample_shape: tuple[int, ...]) -> Work:
+        return Work(units={"float16": int(np.prod(self.shape))})
+
+    def server_work(self, sample_shape: tuple[int, ...]) -> Work:
+        return Work(units={"float16": int(np.prod(self.shape))})
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {}

@@ -16,6 +16,7 @@ from PIL import Image
 
 from optimizer.codecs._base import Codec
 from optimizer.codecs._errors import CodecError
+from optimizer.codecs._work import Work
 
 __all__ = ["IMAGE_FORMATS", "ClassIdCodec", "ImageCodec"]
 
@@ -43,6 +44,14 @@ class ImageCodec(Codec):
         if max(x.shape[:2]) >= _MAX_SIDE:
             raise CodecError(f"image side {max(x.shape[:2])} is over the {_MAX_SIDE - 1}-pixel limit")
         return tuple(x.shape)
+
+    def device_work(self, sample_shape: tuple[int, ...]) -> Work:
+        """Encoding the image as the device holds it (``sample_shape``: H x W or H x W x 3)."""
+        return Work(units={self.format: int(sample_shape[0] * sample_shape[1])})
+
+    def server_work(self, sample_shape: tuple[int, ...]) -> Work:
+        """Decoding it (the resize to the model's input is the tail's first step)."""
+        return Work(units={self.format: int(sample_shape[0] * sample_shape[1])})
 
     def encode_body(self, x: np.ndarray) -> bytes:
         out = io.BytesIO()
@@ -84,6 +93,9 @@ class ClassIdCodec(Codec):
         if len(self.shape) != 1 or not 1 <= self.shape[0] <= 65535:
             raise CodecError(f"the class-id codec needs the logits shape (num_classes,), got {self.shape}")
         self.fitted = True
+
+    def device_work(self, sample_shape: tuple[int, ...]) -> Work:
+        return Work(elementwise_ops=self.shape[0])  # the argmax
 
     def encode_body(self, x: np.ndarray) -> bytes:
         return int(np.argmax(x)).to_bytes(2, "little")

@@ -53,7 +53,10 @@ class PrincipalBasis:
         """Per-component calib percentiles (low, high) of the first ``components`` coefficients."""
         done = len(self._lo)
         if components > done:
-            coeffs = (self.vectors - self.mean) @ self.directions[done:components].T
+            # NOTE: one matrix-vector product per direction, so a component's range does not depend on
+            # how many were asked for before (a matrix product's last bits depend on its shape).
+            centred = self.vectors - self.mean
+            coeffs = np.stack([centred @ self.directions[c] for c in range(done, components)], axis=1)
             lo, hi = np.percentile(coeffs, CLIP_PERCENTILES, axis=0)
             self._lo = np.concatenate([self._lo, lo.astype(np.float32)])
             self._hi = np.concatenate([self._hi, hi.astype(np.float32)])

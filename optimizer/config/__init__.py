@@ -1,24 +1,26 @@
-"""Checked configuration read from YAML: device profiles (and, later, search spaces)."""
+"""Checked configuration read from YAML: device and network profiles, search spaces."""
 
 from __future__ import annotations
 
 from optimizer.config._bottleneck_space import BottleneckChoice
 from optimizer.config._device import (
+    Coding,
     Compute,
     DeviceProfile,
     Energy,
     Memory,
-    Network,
     Quantity,
     Server,
     load_device_profile,
     parse_device_profile,
 )
+from optimizer.config._network import Network, load_network_profile
 from optimizer.config._schema import Reader, load_yaml_mapping
 from optimizer.config._space import ImageChoices, PcaChoices, SearchSpace, load_search_space, parse_search_space
 
 __all__ = [
     "BottleneckChoice",
+    "Coding",
     "Compute",
     "DeviceProfile",
     "Energy",
@@ -31,6 +33,7 @@ __all__ = [
     "SearchSpace",
     "Server",
     "load_device_profile",
+    "load_network_profile",
     "load_search_space",
     "load_yaml_mapping",
     "parse_device_profile",

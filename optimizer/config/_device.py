@@ -1,4 +1,4 @@
-"""Device profiles (profiles/*.yaml): compute, memory, network, energy of a device, and the server.
+"""Device profiles (profiles/*.yaml): compute, memory, link, energy and coding of a device, and the server.
 
 Every number is a *quantity*: ``{value: N, source: "where it comes from, or 'estimate: why'"}``.
 The schema is documented in profiles/README.md; this module is its single implementation.
@@ -6,14 +6,17 @@ The schema is documented in profiles/README.md; this module is its single implem
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optimizer.config._network import Network, parse_network_section
+from optimizer.config._quantity import Quantity, section
 from optimizer.config._schema import Reader, load_yaml_mapping
 from optimizer.errors import UserError
 
 __all__ = [
+    "Coding",
     "Compute",
     "DeviceProfile",
     "Energy",
@@ -24,14 +27,6 @@ __all__ = [
     "load_device_profile",
     "parse_device_profile",
 ]
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A number with the source it was taken from (or ``estimate: ...``)."""
-
-    value: float
-    source: str
 
 
 @dataclass(frozen=True)
@@ -69,26 +64,65 @@ class Memory:
 
 
 @dataclass(frozen=True)
-class Network:
-    uplink_kbps: Quantity
-    downlink_kbps: Quantity
-    rtt_ms: Quantity
-    per_message_overhead_bytes: Quantity
+class Coding:
+    """Costs of the codec steps outside the network's layers (priced by optimizer.system).
+
+    ``call_ms``: the fixed cost of one codec call (its own dispatch, the wire header). Each coding
+    unit then costs ``UNIT_call_ms`` once per payload plus its count over ``UNIT_..._per_s``: entropy
+    coders (ans, huffman, raw bit packing) in symbols, float16 conversion in values, image codecs
+    (jpeg, webp, png) in pixels; ANS also ``ans_column_ms`` per component (one model each).
+    ``split-opt calibrate`` measures them on the machine it runs on.
+    """
+
+    call_ms: Quantity
+    ans_call_ms: Quantity
+    ans_column_ms: Quantity
+    ans_symbols_per_s: Quantity
+    huffman_call_ms: Quantity
+    huffman_symbols_per_s: Quantity
+    raw_call_ms: Quantity
+    raw_symbols_per_s: Quantity
+    float16_values_per_s: Quantity
+    jpeg_call_ms: Quantity
+    jpeg_pixels_per_s: Quantity
+    webp_call_ms: Quantity
+    webp_pixels_per_s: Quantity
+    png_call_ms: Quantity
+    png_pixels_per_s: Quantity
+
+    def rate(self, unit: str) -> float:
+        """Throughput of one counted unit: a coder (ans, huffman, raw), float16 or an image format."""
+        for suffix in ("symbols", "values", "pixels"):
+            value = getattr(self, f"{unit}_{suffix}_per_s", None)
+            if value is not None:
+                return float(value.value)
+        raise KeyError(f"no coding throughput for {unit!r}; add {unit}_..._per_s to the profile")
+
+    def call(self, unit: str) -> float:
+        """The fixed cost of one payload's worth of ``unit`` (0 where the profile has none)."""
+        value = getattr(self, f"{unit}_call_ms", None)
+        return float(value.value) if value is not None else 0.0
+
+    def column(self, unit: str) -> float:
+        """The cost of one separately modelled column of ``unit`` (0 where the profile has none)."""
+        value = getattr(self, f"{unit}_column_ms", None)
+        return float(value.value) if value is not None else 0.0
 
 
 @dataclass(frozen=True)
 class Energy:
     nj_per_mac: Quantity
-    nj_per_byte_sent: Quantity
 
 
 @dataclass(frozen=True)
 class Server:
-    """The machine that runs the tail."""
+    """The machine that runs the tail: its compute, the fixed cost of one request, its decoders."""
 
     name: str
     macs_per_s: Quantity
     layer_overhead_ms: Quantity
+    request_ms: Quantity
+    coding: Coding
 
 
 @dataclass(frozen=True)
@@ -100,39 +134,24 @@ class DeviceProfile:
     memory: Memory
     network: Network
     energy: Energy
+    coding: Coding
     server: Server
 
     def to_json(self) -> dict[str, Any]:
+        """The profile as data that parse_device_profile reads back (the link's file path aside)."""
         from dataclasses import asdict
 
-        return asdict(self)
+        doc = asdict(self)
+        doc["network"].pop("path", None)
+        if not doc["network"]["description"]:
+            doc["network"].pop("description")
+        return doc
 
+    def with_network(self, network: Network) -> DeviceProfile:
+        """The same device on another link (``--network FILE``)."""
+        from dataclasses import replace
 
-# Fields whose value may be 0 (everything else must be strictly positive).
-_MAY_BE_ZERO = {"layer_overhead_ms", "rtt_ms", "per_message_overhead_bytes", "nj_per_mac", "nj_per_byte_sent"}
-
-
-def _quantity(reader: Reader, key: str) -> Quantity:
-    q = reader.child(key)
-    q.check_keys({"value", "source"})
-    return Quantity(q.number("value", 0.0, strict=key not in _MAY_BE_ZERO), q.text("source"))
-
-
-def _section(
-    reader: Reader, key: str, cls: type, texts: frozenset[str] = frozenset(), flags: frozenset[str] = frozenset()
-) -> Any:
-    sec = reader.child(key)
-    names = {f.name for f in fields(cls)}
-    sec.check_keys(names)
-    values: dict[str, Any] = {}
-    for name in names:
-        if name in texts:
-            values[name] = sec.text(name)
-        elif name in flags:
-            values[name] = sec.boolean(name)
-        else:
-            values[name] = _quantity(sec, name)
-    return cls(**values)
+        return replace(self, network=network)
 
 
 def _check_consistency(profile: DeviceProfile, reader: Reader) -> None:
@@ -149,22 +168,23 @@ def _check_consistency(profile: DeviceProfile, reader: Reader) -> None:
 
 def parse_device_profile(data: dict[str, Any], path: Path) -> DeviceProfile:
     reader = Reader(data, path)
-    reader.check_keys({"name", "description", "compute", "memory", "network", "energy", "server"})
+    reader.check_keys({"name", "description", "compute", "memory", "network", "energy", "coding", "server"})
     profile = DeviceProfile(
         name=reader.text("name"),
         description=reader.text("description"),
         path=str(path),
-        compute=_section(reader, "compute", Compute),
-        memory=_section(
+        compute=section(reader, "compute", Compute),
+        memory=section(
             reader,
             "memory",
             Memory,
             texts=frozenset({"weights_memory", "activation_memory"}),
             flags=frozenset({"shared"}),
         ),
-        network=_section(reader, "network", Network),
-        energy=_section(reader, "energy", Energy),
-        server=_section(reader, "server", Server, texts=frozenset({"name"})),
+        network=parse_network_section(reader.child("network"), f"{reader.text('name')} link"),
+        energy=section(reader, "energy", Energy),
+        coding=section(reader, "coding", Coding),
+        server=section(reader, "server", Server, texts=frozenset({"name"}), nested={"coding": Coding}),
     )
     _check_consistency(profile, reader)
     return profile

@@ -7,6 +7,7 @@ from optimizer.data._fashion_mnist import FashionMNIST
 from optimizer.data._idx import read_idx
 from optimizer.data._imagefolder import ImageFolder
 from optimizer.data._preprocess import decoded_image_input, grey_input01, resize_crop
+from optimizer.data._preprocessing import INTERPOLATIONS, RESIZE_POLICIES, Preprocessing
 from optimizer.data._specs import DATASET_KINDS, DEFAULT_DATASET, open_dataset
 from optimizer.data._splits import SPLIT_NAMES, DataSplits, make_splits
 
@@ -15,6 +16,9 @@ __all__ = [
     "DEFAULT_DATASET",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "INTERPOLATIONS",
+    "RESIZE_POLICIES",
+    "Preprocessing",
     "SPLIT_NAMES",
     "DataSplits",
     "FashionMNIST",

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from optimizer.imaging import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageDataset", "Indices", "SplitSizes", "normalize"]
 
 # Sample indices: a list or an integer array.
 Indices = Sequence[int] | np.ndarray
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Image preprocessing shared by the datasets, the search's image codecs and the deployed halves.
 
 One definition each, so that a deployed device half (``optimizer.deploy``) turns an image file into
-exactly the model input the study scored:
+exactly the model input the study scored (the deployed halves run the torch-free twins in
+``optimizer.imaging``, tested equal to these):
 
 - :func:`grey_input01`: Fashion-MNIST's path (grey uint8 -> bilinear resize, antialiased when
   shrinking -> [0, 1] -> three channels);
@@ -15,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from optimizer.data._dataset import normalize
+from optimizer.imaging import resize_crop  # Pillow only: one definition for both paths
 
 __all__ = ["decoded_image_input", "grey_input01", "resize_crop"]
 
@@ -30,16 +31,6 @@ def grey_input01(images: np.ndarray, size: int) -> torch.Tensor:
             grey, size=(size, size), mode="bilinear", align_corners=False, antialias=size < grey.shape[-1]
         ).clamp_(0, 1)
     return grey.expand(-1, 3, -1, -1).contiguous()
-
-
-def resize_crop(image: Image.Image, size: int) -> np.ndarray:
-    """An RGB image -> uint8 (size, size, 3): shorter side resized to ``size``, centre-cropped."""
-    w, h = image.size
-    scale = size / min(w, h)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
 def decoded_image_input(image: np.ndarray, size: int) -> torch.Tensor:

@@ -8,15 +8,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from optimizer.codecs import CodecError
 from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import DeviceHalf, ServerHalf, load_image
-from optimizer.deploy._server import CONTENT_TYPE
 from optimizer.errors import UserError
+from optimizer.protocol import INFER_PATH, request_headers
+
+if TYPE_CHECKING:
+    from optimizer.deploy._stream import StreamServer
 
 __all__ = ["InferResult", "LocalServer", "RemoteServer", "infer_images"]
 
@@ -52,7 +55,8 @@ class RemoteServer:
     def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
         start = time.perf_counter()
         try:
-            response = self.client.post(f"{self.url}/v1/infer", content=payload, headers={"content-type": CONTENT_TYPE})
+            # NOTE: optimizer.system counts exactly these request bytes (tests/test_transport.py).
+            response = self.client.post(f"{self.url}{INFER_PATH}", content=payload, headers=request_headers())
         except httpx.HTTPError as exc:
             raise UserError(
                 f"cannot reach the server at {self.url} ({type(exc).__name__}: {exc}); start it with "
@@ -88,7 +92,10 @@ class LocalServer:
 
 
 def infer_images(
-    bundle: Bundle, images: Sequence[Path], server: RemoteServer | LocalServer, device: DeviceHalf | None = None
+    bundle: Bundle,
+    images: Sequence[Path],
+    server: RemoteServer | LocalServer | StreamServer,
+    device: DeviceHalf | None = None,
 ) -> list[InferResult]:
     """Run every image through the device half and ``server``, in order."""
     device = device or DeviceHalf(bundle)

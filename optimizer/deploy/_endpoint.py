@@ -16,10 +16,9 @@ from typing import Any
 
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._halves import Prediction
+from optimizer.protocol import CONTENT_TYPE
 
-__all__ = ["CONTENT_TYPE", "InferEndpoint"]
-
-CONTENT_TYPE = "application/octet-stream"
+__all__ = ["InferEndpoint"]
 
 
 class _TooLarge(Exception):

@@ -1,5 +1,6 @@
 """The two halves of a bundle at run time: the device half (image -> payload) and the server half
-(payload -> prediction). Both run their graph with onnxruntime; neither needs the study.
+(payload -> prediction). Both run their graph with onnxruntime; neither needs the study, and
+neither imports torch (preprocessing is ``optimizer.imaging``'s numpy + Pillow).
 
 The device half's payload is the codec's own: head.onnx computes the integer symbols, and the
 codec's entropy coder (the same Python code the study used) turns them into bytes.
@@ -14,17 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from optimizer.codecs import BottleneckCodec, CodecError, FeatureCodec
-from optimizer.data import decoded_image_input, grey_input01, normalize, resize_crop
 from optimizer.deploy._bundle import Bundle
 from optimizer.errors import UserError
+from optimizer.imaging import PREPROCESS, decoded_image_input, model_input
 
 __all__ = ["DeviceHalf", "Encoded", "Prediction", "ServerHalf", "load_image", "session"]
-
-PREPROCESS = ("grey", "rgb-crop")  # Fashion-MNIST's path, image folders' path (see optimizer.data)
 
 
 def session(path: Path, threads: int = 1) -> ort.InferenceSession:
@@ -42,15 +40,6 @@ def load_image(path: Path, preprocess: str) -> np.ndarray:
             return np.asarray(image.convert("L" if preprocess == "grey" else "RGB"), dtype=np.uint8)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise UserError(f"cannot read image {path} ({exc}); give a PNG or JPEG file") from exc
-
-
-def model_input(natives: Sequence[np.ndarray], size: int, preprocess: str) -> np.ndarray:
-    """Native images (grey H x W, or RGB H x W x 3 of any size) -> model input (N, 3, size, size),
-    exactly as the dataset feeds the model (optimizer.data)."""
-    if preprocess == "grey":
-        return normalize(grey_input01(np.stack(natives), size)).numpy()
-    crops = np.stack([resize_crop(Image.fromarray(img), size) for img in natives]).astype(np.float32) / 255
-    return normalize(torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()).numpy()
 
 
 @dataclass(frozen=True)
@@ -114,7 +103,7 @@ class ServerHalf:
             return self.codec.guarded(self.codec.decode_symbols, body)[None].astype(np.int32)
         decoded = self.codec.decode(payload)
         if self.input_name == "image":
-            return decoded_image_input(decoded, self.bundle.input_size).numpy()[None]
+            return decoded_image_input(decoded, self.bundle.input_size)[None]
         return decoded[None].astype(np.float32)
 
     def logits(self, payload: bytes) -> np.ndarray:

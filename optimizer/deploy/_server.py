@@ -6,12 +6,15 @@
                       413 body over the codec's largest payload, 415 another content type
     GET  /healthz     {"status": "ok", "bundle", "k", "codec"}
     GET  /v1/manifest the bundle's manifest.json
+    WS   /v1/stream   the stream: one binary message per payload, one compact answer each
+                      (see optimizer.protocol; the route is in _stream_route)
     GET  /metrics     counters in Prometheus's text format (see _metrics)
 
 With a token (ServeOptions.token) every route but /healthz needs ``Authorization: Bearer TOKEN``
 (401 without it); more than ``max_concurrent`` inference requests at once are answered 429 with
 Retry-After, one that takes longer than ``timeout_s`` 503; concurrent payloads are decoded and run
-through the tail in batches (see _batching, _limits).
+through the tail in batches (see _batching, _limits). The stream's handshake needs the same token
+(checked once per connection).
 
 Request bodies only ever reach the codec's wire-format parser (never pickle, never np.load), and
 the body is read at most up to the codec's largest payload, so a client cannot make the server
@@ -31,10 +34,12 @@ from fastapi.responses import Response
 
 from optimizer.deploy._batching import TailBatcher
 from optimizer.deploy._bundle import Bundle
-from optimizer.deploy._endpoint import CONTENT_TYPE, InferEndpoint
+from optimizer.deploy._endpoint import InferEndpoint
 from optimizer.deploy._halves import Prediction, ServerHalf
 from optimizer.deploy._limits import ServeOptions, install_protections
 from optimizer.deploy._metrics import CONTENT_TYPE_LATEST, Metrics
+from optimizer.deploy._stream_route import add_stream_route
+from optimizer.protocol import CONTENT_TYPE, INFER_PATH
 
 __all__ = ["CONTENT_TYPE", "ServeOptions", "create_app"]
 
@@ -79,7 +84,7 @@ def create_app(bundle: Bundle, options: ServeOptions | None = None) -> FastAPI:
 
     # A plain ASGI endpoint, not a FastAPI route: it is the per-request path (see _endpoint).
     endpoint = InferEndpoint(bundle.name, limit, run)
-    app.router.add_route("/v1/infer", endpoint, methods=["POST"])  # type: ignore[arg-type]  # Starlette runs ASGI apps
-
+    app.router.add_route(INFER_PATH, endpoint, methods=["POST"])  # type: ignore[arg-type]  # Starlette runs ASGI apps
+    add_stream_route(app, bundle, server)
     install_protections(app, options, metrics)
     return app

@@ -1,13 +1,31 @@
-"""MobileNetV2 models, the zoo, split points and head/tail construction, and zoo training."""
+"""Model adapters (a registry of families behind model specs), MobileNetV2 and the zoo, split points,
+head/tail construction, and zoo training."""
 
 from __future__ import annotations
 
+from optimizer.models._adapter import ModelAdapter, TorchvisionAdapter
 from optimizer.models._bottleneck import BottleneckSpec, FactorizedPrior, LearnedBottleneck, conv_macs, prior_tables
 from optimizer.models._bottleneck_io import LoadedBottleneck, bottleneck_name, load_bottleneck
 from optimizer.models._bottleneck_train import BottleneckTrainConfig, train_bottleneck
 from optimizer.models._evaluate import accuracy, predict
+from optimizer.models._fx_macs import MAC_OPERATORS, count_macs
+from optimizer.models._fx_split import GraphSplitPoint, SplitGraph
+from optimizer.models._fx_trace import trace_model
+from optimizer.models._load import BuiltModel
 from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
+from optimizer.models._registry import (
+    adapter_for,
+    build_model,
+    get_adapter,
+    list_adapters,
+    load_spec_model,
+    parse_model_spec,
+    register_adapter,
+    specs_from_family,
+    split_graph,
+)
 from optimizer.models._runtime import OnnxRunner
+from optimizer.models._spec import ModelSpec, Param
 from optimizer.models._split import (
     SplitPoint,
     build_head,
@@ -32,6 +50,25 @@ from optimizer.models._zoo import (
 
 __all__ = [
     "FAMILY",
+    "BuiltModel",
+    "ModelAdapter",
+    "ModelSpec",
+    "Param",
+    "TorchvisionAdapter",
+    "adapter_for",
+    "build_model",
+    "get_adapter",
+    "list_adapters",
+    "load_spec_model",
+    "parse_model_spec",
+    "register_adapter",
+    "specs_from_family",
+    "split_graph",
+    "GraphSplitPoint",
+    "MAC_OPERATORS",
+    "SplitGraph",
+    "count_macs",
+    "trace_model",
     "BottleneckSpec",
     "BottleneckTrainConfig",
     "FactorizedPrior",

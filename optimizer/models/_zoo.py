@@ -19,6 +19,7 @@ from torch import nn
 from optimizer.errors import UserError
 from optimizer.models._bnstats import apply_bn_stats, check_bn_stats, nearest_size, split_bn_stats
 from optimizer.models._mobilenetv2 import FAMILY, build_mobilenetv2
+from optimizer.models._spec import format_number
 from optimizer.models._weights import (
     apply_state_dict,
     load_state_dict_file,
@@ -65,10 +66,16 @@ class ZooEntry:
     available: bool = True
     card: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    @property
+    def spec(self) -> str:
+        """The model spec of the entry: a card's ``spec``, else (MobileNetV2 cards) built from its alpha."""
+        return str(self.card.get("spec") or f"{self.family}:alpha={format_number(self.alpha)}")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "family": self.family,
+            "spec": self.spec,
             "alpha": self.alpha,
             "dataset": self.dataset,
             "source": self.source,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from optimizer.profiler._cache import cache_dir, model_costs
 from optimizer.profiler._calibrate import Calibration, calibrate_profile, fit_compute, measure_samples
+from optimizer.profiler._coding import CodingFit, fit_coding, measure_coding
 from optimizer.profiler._costs import OP_CLASSES, BlockCost, LayerCost, ModelCosts, count_costs
 from optimizer.profiler._latency import block_ms, energy_mj, send_ms, server_ms
 from optimizer.profiler._measure import RUNTIMES, BlockTiming, compiled, fixed_threads, measure_blocks, time_ms
@@ -25,7 +26,10 @@ __all__ = [
     "block_ms",
     "build_profile",
     "cache_dir",
+    "CodingFit",
     "calibrate_profile",
+    "fit_coding",
+    "measure_coding",
     "count_costs",
     "energy_mj",
     "fit_compute",

@@ -24,6 +24,7 @@ import yaml
 from optimizer.config import DeviceProfile, load_yaml_mapping, parse_device_profile
 from optimizer.models import build_mobilenetv2
 from optimizer.profiler._cache import model_costs
+from optimizer.profiler._coding import CodingFit, fit_coding, measure_coding
 from optimizer.profiler._costs import OP_CLASSES, BlockCost
 from optimizer.profiler._measure import measure_blocks
 
@@ -114,10 +115,25 @@ def calibrate_profile(
     name: str | None = None,
     repeats: int = 15,
     runtime: str = "onnxruntime",
-) -> tuple[DeviceProfile, Calibration]:
-    """Measure here, fit, and write a profile: ``base_path`` with its compute section replaced."""
+    server_here: bool = False,
+    parts: Sequence[str] = ("compute", "coding"),
+) -> tuple[DeviceProfile, Calibration | None, CodingFit | None]:
+    """Measure here, fit, and write a profile: ``base_path`` with its compute and/or coding sections
+    replaced (and the server's coding section too when ``server_here``: the server is this machine)."""
     data: dict[str, Any] = load_yaml_mapping(base_path)
     parse_device_profile(data, base_path)  # refuse to start from a broken profile
+    fit = _calibrate_compute(data, models, threads, repeats, runtime) if "compute" in parts else None
+    coding = _calibrate_coding(data, max(repeats, 25), server_here) if "coding" in parts else None
+    if name:
+        data["name"] = name
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+    return parse_device_profile(load_yaml_mapping(out_path), out_path), fit, coding
+
+
+def _calibrate_compute(
+    data: dict[str, Any], models: Sequence[tuple[float, int]], threads: int, repeats: int, runtime: str
+) -> Calibration:
     fit = fit_compute(measure_samples(models, threads, repeats, runtime=runtime))
     where = (
         f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} "
@@ -130,8 +146,18 @@ def calibrate_profile(
         note = " (fit coefficient 0: no measurable cost per MAC)" if fit.values[key] == UNMEASURABLE else ""
         compute[key] = {"value": float(f"{fit.values[key]:.4g}"), "source": where + note}
     compute["threads"] = {"value": threads, "source": "the thread count the calibration ran with"}
-    if name:
-        data["name"] = name
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
-    return parse_device_profile(load_yaml_mapping(out_path), out_path), fit
+    return fit
+
+
+def _calibrate_coding(data: dict[str, Any], repeats: int, server_here: bool) -> CodingFit:
+    coding = fit_coding(measure_coding(repeats))
+    coded = (
+        f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} on {dt.date.today()}: "
+        f"each unit timed through the real codec at {coding.samples} sizes in all, fitted as call + count / rate "
+        f"(rms relative error {coding.rms_relative_error:.1%})"
+    )
+    section = {key: {"value": float(f"{value:.4g}"), "source": coded} for key, value in sorted(coding.values.items())}
+    data["coding"] = section
+    if server_here:
+        data["server"]["coding"] = section
+    return coding

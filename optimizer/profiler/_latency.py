@@ -9,6 +9,8 @@ benchmarks/bench_latency_model.py.
 
 from __future__ import annotations
 
+import math
+
 from optimizer.config import Compute, DeviceProfile
 from optimizer.profiler._costs import BlockCost, LayerCost
 
@@ -47,6 +49,8 @@ def energy_mj(macs: int, profile: DeviceProfile) -> float:
 
 
 def send_ms(payload_bytes: int, profile: DeviceProfile) -> float:
-    """Time to push one message of ``payload_bytes`` through the uplink (RTT not included)."""
+    """Time to push ``payload_bytes`` (no transport) through the uplink, packet headers included
+    (RTT not included; optimizer.system adds the transport and the round trip)."""
     net = profile.network
-    return (payload_bytes + net.per_message_overhead_bytes.value) * 8 / net.uplink_kbps.value
+    packets = max(1, math.ceil(payload_bytes / net.mss_bytes.value))
+    return (payload_bytes + packets * net.per_packet_overhead_bytes.value) * 8 / net.uplink_kbps.value

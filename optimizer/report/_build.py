@@ -5,20 +5,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from optimizer.report._bandwidth import SweepInfo, sweep_info
+from optimizer.report._breakdown import breakdown_info
 from optimizer.report._compression import TOLERANCE, compression_infos
 from optimizer.report._context import context_info, status_messages
 from optimizer.report._draw import draw_front, draw_parallel, draw_projections
 from optimizer.report._draw_layers import draw_compression, draw_tradeoff
+from optimizer.report._draw_path import draw_breakdown, draw_sweep, rate_text
 from optimizer.report._front import projection_info
-from optimizer.report._html import FigureSection, figure_points, render_page
+from optimizer.report._html import FigureSection, PlainTable, figure_points, render_page
 from optimizer.report._load import load_results
 from optimizer.report._parallel import parallel_info
 from optimizer.report._records import StudyResults
 from optimizer.report._table import table_info
 from optimizer.report._tradeoff import ACCURACY_MEANING, tradeoff_info
 
-__all__ = ["Report", "build_report", "write_report"]
+__all__ = ["Report", "build_report", "policy_table", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -33,32 +37,71 @@ class Report:
         return len(self.html.encode())
 
 
-def _figures(results: StudyResults) -> list[FigureSection]:
+def _front_sections(results: StudyResults) -> list[FigureSection]:
     projections = projection_info(results)
+    x, y, z = projections.front.axes
+    note = f" {projections.front.note}" if projections.front.note else ""
     pareto = "diamonds: the Pareto set (non-dominated among the feasible trials, one per configuration)"
     return [
         FigureSection(
             "front-3d",
-            "1. Pareto front: accuracy, payload, device latency",
-            "Every completed trial: x = mean payload per inference (KB = 1000 B, log axis), y = predicted device "
-            "latency of the head plus the codec's projection (ms, from the device profile), z = val accuracy. "
-            f"Colour: split k; {pareto}; circles: other feasible trials; grey crosses: infeasible. Hover for the "
-            "configuration, val and test accuracy with 95 % intervals, payload mean and p95, MACs; drag to rotate.",
+            f"1. Pareto front: {z.metric}, {x.metric}, {y.metric}",
+            f"Every completed trial: x = {x.label}{' (log axis)' if x.log else ''}, y = {y.label}, z = {z.label} "
+            f"(the study's objectives, by name).{note} Colour: split k; {pareto}; circles: other feasible trials; grey "
+            "crosses: infeasible. Hover for the configuration, val and test accuracy with 95 % intervals, payload, "
+            "bytes on the link, device + transfer + server = e2e ms, energy; drag to rotate.",
             draw_front(projections.front),
         ),
         FigureSection(
             "projections",
-            "2. Projections: accuracy vs payload, accuracy vs device latency",
+            f"2. Projections: {z.metric} vs {x.metric}, {z.metric} vs {y.metric}",
             f"The same trials in two planes; {pareto}; grey crosses: infeasible. Black staircase: the trials that "
             "no other beats in that plane alone (over the feasible trials); the extremes often win it alone (the "
-            "all-local split sends a 13-byte class id, k = 0 costs the device nothing), so the orange dotted "
-            "staircase repeats it over the splits 1 <= k <= 19 only. Red dashed line: the payload "
-            "budget (and the latency deadline, when the search had one).",
+            "all-local split sends a 13-byte class id, k = 0 runs no head on the device), so the orange dotted "
+            "staircase repeats it over the splits 1 <= k <= 19 only. Red dashed lines: the study's limits on "
+            "these axes (payload budget, deadline, frame time, energy cap).",
             draw_projections(projections),
         ),
+    ]
+
+
+def _path_sections(results: StudyResults) -> list[FigureSection]:
+    breakdown = breakdown_info(results)
+    sweep = sweep_info(results)
+    note = f" {breakdown.note}." if breakdown.note else ""
+    sweep_note = f" Note: {sweep.note}." if sweep.note else ""
+    return [
+        FigureSection(
+            "breakdown",
+            "3. Where the time goes: latency breakdown of the Pareto set",
+            "One bar per Pareto entry, fastest first: predicted ms of the head on the device, the device-side codec "
+            "(projection, quantization, entropy coding, image encoding, learned encoder), the request over the "
+            "uplink and the answer over the downlink, the network round trip, and the server (request handling, "
+            "decode, tail); the segments add up to e2e_ms. Red dashed line: the deadline, when the study had one."
+            f"{note} Hover for every term.",
+            draw_breakdown(breakdown),
+        ),
+        FigureSection(
+            "sweep",
+            "4. Bandwidth sweep: the best configuration at each uplink rate",
+            "For uplinks from 10 kbps to 1 Gbps (6 rates per decade, log axis): e2e_ms (top) and device energy "
+            "(bottom) of the configuration the study's rule picks there (highest val accuracy meeting every "
+            "constraint; ties: lower e2e_ms), re-priced from each trial's stored terms without re-evaluating (only "
+            "the uplink time changes). Marker colour: the configuration; red stars and dotted lines: the rates "
+            "where the choice changes (it changes somewhere between that rate and the one before); grey bands: "
+            "no configuration is feasible; red dashed line: the deadline on e2e_ms (if any); green dashed line: the "
+            f"study's own link.{sweep_note}",
+            draw_sweep(sweep),
+            policy_table(sweep),
+        ),
+    ]
+
+
+def _layer_sections(results: StudyResults) -> list[FigureSection]:
+    return [
         FigureSection(
             "tradeoff",
-            "3. The triple trade-off (after Assine et al., Fig. 1)",
+            "5. The triple trade-off (after Assine et al., Fig. 1)",
             "One series per model (alpha, input size), one point per split k = 0..19: x = MACs the device runs "
             "for the head, y = the float32 activation that would cross the network uncompressed (log axis); "
             f"{ACCURACY_MEANING}. Hover for each point's layer and the best trial the study found there.",
@@ -66,7 +109,7 @@ def _figures(results: StudyResults) -> list[FigureSection]:
         ),
         FigureSection(
             "compression",
-            "4. Compression per layer (after Assine et al., Fig. 2)",
+            "6. Compression per layer (after Assine et al., Fig. 2)",
             f"For one model (the menu switches; the model of the best configuration comes first): at each split "
             f"k, the smallest mean payload among the study's trials whose val accuracy is within {TOLERANCE:g} "
             "(1 point) of the model's uncompressed accuracy, the float16 activation for comparison, and the image "
@@ -76,12 +119,50 @@ def _figures(results: StudyResults) -> list[FigureSection]:
         ),
         FigureSection(
             "parallel",
-            "5. Parameters against objectives",
-            "One line per completed trial (blue: feasible, grey: infeasible). Drag along an axis to filter; "
-            "'n/a' is a parameter the trial's codec does not have; bits = 16 for float16.",
+            "7. Parameters against objectives",
+            "One line per completed trial (blue: feasible, grey: infeasible), one axis per parameter and per "
+            "objective of the study. Drag along an axis to filter; 'n/a' is a parameter the trial's codec does not "
+            "have; bits = 16 for float16.",
             draw_parallel(parallel_info(results)),
         ),
     ]
+
+
+def _figures(results: StudyResults) -> list[FigureSection]:
+    return [*_front_sections(results), *_path_sections(results), *_layer_sections(results)]
+
+
+def policy_table(info: SweepInfo) -> PlainTable:
+    """The sweep as a rate -> configuration table (what a bandwidth-adaptive device follows)."""
+    rows = []
+    for p in info.policy:
+        span = (
+            rate_text(p.low_kbps)
+            if p.low_kbps == p.high_kbps
+            else f"{rate_text(p.low_kbps)} - {rate_text(p.high_kbps)}"
+        )
+        e2e = f"{p.e2e_ms[0]:.4g} - {p.e2e_ms[1]:.4g}" if p.e2e_ms else "-"
+        accuracy = f"{p.accuracy:.4f}" if p.accuracy is not None else "-"
+        rows.append((span, str(p.trial) if p.trial is not None else "-", p.label, accuracy, e2e))
+    caption = (
+        "The policy: uplink rates sampled with the same choice (the boundary lies between the last rate of a row "
+        "and the first of the next); e2e ms at the two ends of the range."
+    )
+    return PlainTable("sweep-policy", caption, ("uplink", "trial", "configuration", "val accuracy", "e2e ms"), rows)
+
+
+def _best_text(best: dict[str, Any]) -> str:
+    metrics = best.get("metrics") or {}
+    test = f", test accuracy {best['test_accuracy']:.4f}" if best.get("test_accuracy") is not None else ""
+    val, payload = best.get("val_accuracy", 0.0), best["payload_bytes_mean"]
+    text = f"trial {best['trial']}, val accuracy {val:.4f}{test}, {payload:.0f} B"
+    if "e2e_ms" in metrics:
+        return text + (
+            f", e2e {metrics['e2e_ms']:.2f} ms (device {metrics['device_ms']:.2f} + transfer "
+            f"{metrics['transfer_ms']:.2f} + server {metrics['server_ms']:.2f})"
+        )
+    device = metrics.get("device_ms", best.get("device_latency_ms"))
+    return text + (f", {device:.2f} ms on the device" if device is not None else "")
 
 
 def _summary_line(results: StudyResults) -> str:
@@ -93,11 +174,15 @@ def _summary_line(results: StudyResults) -> str:
     )
     if results.budget_bytes is not None:
         text += f", payload budget {results.budget_bytes / 1000:g} KB"
+    if results.deadline_ms is not None:
+        text += f", deadline {results.deadline_ms:g} ms"
     if best:
-        text += (
-            f". Best within the budget: trial {best['trial']}, test accuracy {best['test_accuracy']:.4f}, "
-            f"{best['payload_bytes_mean']:.0f} B, {best['device_latency_ms']:.2f} ms on the device."
-        )
+        rule = "highest val accuracy meeting every constraint"
+        if not results.constraints:
+            rule = "the older rule: highest test accuracy within the budget"
+        text += f". Best ({rule}): {_best_text(best)}."
+    elif results.summary and done:
+        text += ". No configuration meets every constraint."
     return text
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from optimizer.report._axes import Axis
 from optimizer.report._front import FrontInfo, PointGroup, ProjectionInfo, Staircase
 from optimizer.report._parallel import ParallelInfo
 from optimizer.search import N_BLOCKS
@@ -45,15 +46,23 @@ def _marker(group: PointGroup, dims: int) -> dict:
     return marker
 
 
+def _scene_axis(axis: Axis) -> dict:
+    out: dict = {"title": {"text": axis.label + (" (log)" if axis.log else "")}}
+    if axis.log:
+        out["type"] = "log"
+    return out
+
+
 def draw_front(info: FrontInfo) -> go.Figure:
-    """3-D: payload KB (log) x device ms x val accuracy, colour = split k."""
+    """3-D over the front's three metrics (by default payload KB (log) x device ms x val accuracy)."""
+    x, y, z = info.axes
     fig = go.Figure()
     for group in info.groups:
         fig.add_trace(
             go.Scatter3d(
-                x=group.payload_kb,
-                y=group.latency_ms,
-                z=group.accuracy,
+                x=group.values[x.metric],
+                y=group.values[y.metric],
+                z=group.values[z.metric],
                 mode="markers",
                 name=f"{group.name} ({len(group.trials)})",
                 text=group.hover,
@@ -66,11 +75,7 @@ def draw_front(info: FrontInfo) -> go.Figure:
         margin={"l": 0, "r": 0, "t": 30, "b": 0},
         coloraxis=K_COLORAXIS,
         legend={"x": 0, "y": 1},
-        scene={
-            "xaxis": {"title": {"text": "payload KB (log)"}, "type": "log"},
-            "yaxis": {"title": {"text": "device latency ms"}},
-            "zaxis": {"title": {"text": "val accuracy"}},
-        },
+        scene={"xaxis": _scene_axis(x), "yaxis": _scene_axis(y), "zaxis": _scene_axis(z)},
     )
     return fig
 
@@ -93,48 +98,49 @@ def _stairs(stairs: Staircase, col: int, splits_only: bool) -> go.Scatter:
         legendgroup=f"stairs-{splits_only}",
         showlegend=col == 1,
         text=[f"trial {t}" for t in stairs.trials],
-        hovertemplate="%{text}: %{y:.4f}, %{x:.3g}<extra>2-D front</extra>",
+        hovertemplate="%{text}: %{y:.4g}, %{x:.3g}<extra>2-D front</extra>",
     )
 
 
 def _y_span(info: FrontInfo) -> tuple[float, float]:
-    values = [a for g in info.groups for a in g.accuracy]
+    vertical = info.axes[2].metric
+    values = [v for g in info.groups for v in g.values[vertical] if v is not None]
     return (min(values), max(values)) if values else (0.0, 1.0)
 
 
 def draw_projections(info: ProjectionInfo) -> go.Figure:
-    """Accuracy vs payload KB (log) and vs device ms, feasible and infeasible marked apart."""
+    """The vertical metric against each horizontal one, feasible and infeasible marked apart."""
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04)
-    for col, axis in ((1, "payload_kb"), (2, "latency_ms")):
+    x_axis, y_axis, vertical = info.front.axes
+    planes = ((1, x_axis, info.payload, info.payload_splits), (2, y_axis, info.latency, info.latency_splits))
+    span = _y_span(info.front)
+    for col, axis, stairs, stairs_splits in planes:
         for group in info.front.groups:
             short = [h.split("<br>")[0] for h in group.hover]  # the configuration; x and y are the metrics
             fig.add_trace(
                 go.Scatter(
-                    x=getattr(group, axis),
-                    y=group.accuracy,
+                    x=group.values[axis.metric],
+                    y=group.values[vertical.metric],
                     mode="markers",
                     name=f"{group.name} ({len(group.trials)})",
                     legendgroup=group.name,
                     showlegend=col == 1,
                     text=group.hover if group.name == "Pareto set" else short,
-                    hovertemplate="%{text}<br>val accuracy %{y:.4f}<br>x = %{x:.4g}<extra></extra>",
+                    hovertemplate=f"%{{text}}<br>{vertical.label} %{{y:.4g}}<br>{axis.label} %{{x:.4g}}<extra></extra>",
                     marker=_marker(group, 2),
                 ),
                 row=1,
                 col=col,
             )
-        fig.add_trace(_stairs(info.payload if col == 1 else info.latency, col, False), row=1, col=col)
-        fig.add_trace(_stairs(info.payload_splits if col == 1 else info.latency_splits, col, True), row=1, col=col)
-    span = _y_span(info.front)
-    if info.front.budget_kb is not None:
-        fig.add_trace(_vertical(info.front.budget_kb, span, f"budget {info.front.budget_kb:g} KB"), row=1, col=1)
-    if info.front.max_latency_ms is not None:
-        fig.add_trace(
-            _vertical(info.front.max_latency_ms, span, f"deadline {info.front.max_latency_ms:g} ms"), row=1, col=2
-        )
-    fig.update_xaxes(title_text="mean payload KB (log)", type="log", row=1, col=1)
-    fig.update_xaxes(title_text="predicted device latency ms", row=1, col=2)
-    fig.update_yaxes(title_text="val accuracy", row=1, col=1)
+        fig.add_trace(_stairs(stairs, col, False), row=1, col=col)
+        fig.add_trace(_stairs(stairs_splits, col, True), row=1, col=col)
+        limit = info.front.limits.get(axis.metric)
+        if limit is not None:
+            fig.add_trace(_vertical(limit.value, span, limit.label), row=1, col=col)
+        fig.update_xaxes(title_text=axis.label + (" (log)" if axis.log else ""), row=1, col=col)
+        if axis.log:
+            fig.update_xaxes(type="log", row=1, col=col)
+    fig.update_yaxes(title_text=vertical.label, row=1, col=1)
     fig.update_layout(height=520, coloraxis={**K_COLORAXIS, "colorbar": {"title": {"text": "split k"}, "x": 1.02}})
     fig.update_layout(legend={"orientation": "h", "y": -0.18}, margin={"t": 30})
     return fig

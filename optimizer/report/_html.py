@@ -16,9 +16,18 @@ from optimizer.report._assets import CSS, SORT_JS
 from optimizer.report._context import ContextInfo
 from optimizer.report._table import TableInfo
 
-__all__ = ["FigureSection", "figure_points", "render_page"]
+__all__ = ["FigureSection", "PlainTable", "figure_points", "render_page"]
 
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+class PlainTable(NamedTuple):
+    """A small table shown under a figure (the bandwidth sweep's policy)."""
+
+    id: str
+    caption: str
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence[str]]
 
 
 class FigureSection(NamedTuple):
@@ -26,6 +35,7 @@ class FigureSection(NamedTuple):
     title: str
     caption: str
     figure: go.Figure
+    table: PlainTable | None = None
 
 
 def figure_points(figure: go.Figure) -> int:
@@ -43,7 +53,17 @@ def _figure_html(section: FigureSection) -> str:
     div = pio.to_html(section.figure, include_plotlyjs=False, full_html=False, div_id=section.id, config=_PLOTLY_CONFIG)
     return (
         f'<section id="section-{section.id}"><h2>{escape(section.title)}</h2>'
-        f'<p class="caption">{escape(section.caption)}</p>{div}</section>'
+        f'<p class="caption">{escape(section.caption)}</p>{div}{_plain_html(section.table)}</section>'
+    )
+
+
+def _plain_html(table: PlainTable | None) -> str:
+    if table is None:
+        return ""
+    head = "".join(f"<th>{escape(c)}</th>" for c in table.columns)
+    return (
+        f'<p class="caption">{escape(table.caption)}</p><div class="wide"><table id="{escape(table.id)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{_rows(table.rows)}</tbody></table></div>"
     )
 
 
@@ -60,10 +80,14 @@ def _table_html(info: TableInfo) -> str:
             cells.append(f'<td{css} data-sort="{escape(str(cell.sort))}">{text}</td>')
         css = ' class="best"' if trial == info.best_trial else ""
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
-    best = f"Highlighted: trial {info.best_trial}, the best within the budget. " if info.best_trial is not None else ""
+    best = (
+        f"Highlighted: trial {info.best_trial}, the best (highest val accuracy meeting every constraint). "
+        if info.best_trial is not None
+        else ""
+    )
     empty = "" if rows else "<p class='message'>The Pareto set is empty: no trial completed.</p>"
     return (
-        '<section id="section-pareto-table"><h2>6. The Pareto set</h2>'
+        '<section id="section-pareto-table"><h2>8. The Pareto set</h2>'
         f'<p class="caption">{escape(best)}Click a column to sort. {escape(info.note)}.</p>{empty}'
         f'<div class="wide"><table id="pareto-table" class="sortable"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div></section>"
@@ -74,23 +98,33 @@ def _rows(rows: Sequence[Sequence[str]]) -> str:
     return "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
 
 
-def _context_html(info: ContextInfo) -> str:
-    device = (
-        f"<h3>Device profile: {escape(info.device_name)}</h3><p>{escape(info.device_description)}</p>"
-        "<table><thead><tr><th>parameter</th><th>value</th><th>source</th></tr></thead><tbody>"
-        + "".join(
-            f"<tr><td>{escape(p)}</td><td>{escape(v)}</td><td class='source'>{escape(s)}</td></tr>"
-            for p, v, s in info.device_rows
-        )
-        + "</tbody></table>"
-        if info.device_rows
-        else f"<h3>Device profile: {escape(info.device_name)}</h3><p class='message'>The profile could not be read.</p>"
+def _profile_html(kind: str, name: str, description: str, rows: list[tuple[str, str, str]]) -> str:
+    title = f"<h3>{escape(kind)}: {escape(name)}</h3>"
+    if not rows:
+        return title + "<p class='message'>The profile could not be read.</p>"
+    body = "".join(
+        f"<tr><td>{escape(p)}</td><td>{escape(v)}</td><td class='source'>{escape(s)}</td></tr>" for p, v, s in rows
     )
     return (
-        '<section id="section-context"><h2>7. Study context</h2>'
-        f"<table><tbody>{_rows(info.facts)}</tbody></table>"
+        f"{title}<p>{escape(description)}</p>"
+        f"<table><thead><tr><th>parameter</th><th>value</th><th>source</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _context_html(info: ContextInfo) -> str:
+    constraints = (
+        "<h3>Constraints (a feasible trial meets all of them)</h3>"
+        f"<table id='constraints'><tbody>{_rows(info.constraint_rows)}</tbody></table>"
+        if info.constraint_rows
+        else ""
+    )
+    return (
+        '<section id="section-context"><h2>9. Study context</h2>'
+        f"<table><tbody>{_rows(info.facts)}</tbody></table>{constraints}"
         f"<h3>Search space (values the sampler could choose)</h3><table><tbody>{_rows(info.space_rows)}</tbody></table>"
-        f"{device}</section>"
+        + _profile_html("Network profile", info.network_name, info.network_description, info.network_rows)
+        + _profile_html("Device profile", info.device_name, info.device_description, info.device_rows)
+        + "</section>"
     )
 
 

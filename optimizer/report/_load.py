@@ -13,10 +13,11 @@ from typing import Any
 
 import optuna
 
-from optimizer.config import DeviceProfile, load_device_profile, parse_device_profile
+from optimizer.config import DeviceProfile, load_device_profile, load_network_profile, parse_device_profile
 from optimizer.errors import UserError
 from optimizer.report._records import StudyResults, record_of
 from optimizer.search import non_dominated
+from optimizer.system import DEFAULT_OBJECTIVES, METRICS
 
 __all__ = ["load_results", "results_from_trials"]
 
@@ -33,14 +34,22 @@ def load_results(report_dir: Path, storage: str | None = None) -> StudyResults:
     summary = _read_summary(report_dir)
     name = str(summary.get("study") or report_dir.name)
     study = _open_study(report_dir, name, storage)
-    return results_from_trials(report_dir, name, study.get_trials(deepcopy=False), summary)
+    return results_from_trials(report_dir, name, study.get_trials(deepcopy=False), summary, study.metric_names)
 
 
 def results_from_trials(
-    report_dir: Path, name: str, trials: list[optuna.trial.FrozenTrial], summary: dict[str, Any]
+    report_dir: Path,
+    name: str,
+    trials: list[optuna.trial.FrozenTrial],
+    summary: dict[str, Any],
+    metric_names: list[str] | None = None,
 ) -> StudyResults:
-    """Assemble the results from trials and a pareto.json document (also used by tests)."""
+    """Assemble the results from trials and a pareto.json document (also used by tests).
+
+    The objectives are pareto.json's, else the names the study carries, else the default three.
+    """
     notes: list[str] = []
+    objectives = _objectives(summary.get("objectives") or metric_names)
     if not summary:
         notes.append(
             "pareto.json is missing (the search stopped before its summary): no test-split metrics, no device profile"
@@ -48,7 +57,7 @@ def results_from_trials(
     if summary.get("pareto") is not None:
         pareto = frozenset(int(e["trial"]) for e in summary["pareto"])
     else:
-        pareto = frozenset(t.number for t in non_dominated(trials))
+        pareto = frozenset(t.number for t in non_dominated(trials, objectives))
     device = _device_profile(summary, notes)
     times = sorted(t.datetime_start for t in trials if t.datetime_start is not None)
     ends = sorted(t.datetime_complete for t in trials if t.datetime_complete is not None)
@@ -60,11 +69,19 @@ def results_from_trials(
         pareto_trials=pareto,
         space=_space_of(trials),
         device=device,
+        objectives=objectives,
         num_classes=int(summary.get("num_classes") or 10),
         notes=tuple(notes),
         first_start=times[0].isoformat(timespec="seconds") if times else None,
         last_end=ends[-1].isoformat(timespec="seconds") if ends else None,
     )
+
+
+def _objectives(names: Any) -> tuple[str, ...]:
+    """Known metric names in the study's order; the default three when none are known."""
+    if isinstance(names, list | tuple) and names and all(n in METRICS for n in names):
+        return tuple(str(n) for n in names)
+    return DEFAULT_OBJECTIVES
 
 
 def _read_summary(report_dir: Path) -> dict[str, Any]:
@@ -127,7 +144,7 @@ def _device_profile(summary: dict[str, Any], notes: list[str]) -> DeviceProfile 
         try:
             return parse_device_profile(data, Path(str(stored.get("path", "pareto.json"))))
         except UserError as exc:
-            notes.append(f"the device profile stored in pareto.json is not valid ({exc}); reading the file instead")
+            notes.append(f"the device profile stored in pareto.json is not valid ({exc}); reading the files instead")
     given = summary.get("device_path")
     if not given:
         if summary:
@@ -135,6 +152,18 @@ def _device_profile(summary: dict[str, Any], notes: list[str]) -> DeviceProfile 
         return None
     for candidate in (Path(given), _REPO / given):
         if candidate.is_file():
-            return load_device_profile(candidate)
+            return _with_study_network(load_device_profile(candidate), summary, notes)
     notes.append(f"the device profile {given} is no longer there: the device context and MACs per split are missing")
     return None
+
+
+def _with_study_network(device: DeviceProfile, summary: dict[str, Any], notes: list[str]) -> DeviceProfile:
+    """The device on the study's link: a search with --network replaced the profile's own network."""
+    name, given = summary.get("network"), summary.get("network_path")
+    if not name or name == device.network.name or not given:
+        return device
+    for candidate in (Path(given), _REPO / given):
+        if candidate.is_file():
+            return device.with_network(load_network_profile(candidate))
+    notes.append(f"the network profile {given} is no longer there: the context shows the device's own link")
+    return device

@@ -1,5 +1,5 @@
 """Figure data for parallel coordinates: the parameters of every completed trial against its
-three objectives, one line per trial.
+objectives (by name, as the study chose them), one line per trial.
 
 Parameters that a codec does not have are drawn at 0 and labelled "n/a" (Plotly's parallel
 coordinates cannot leave a gap). Bits: the PCA quantizer's bits, 16 for float16. Payload is drawn
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from optimizer.report._axes import axis_of
 from optimizer.report._records import StudyResults, TrialRecord
 
 __all__ = ["CODEC_ORDER", "Dimension", "ParallelInfo", "parallel_info"]
@@ -51,6 +52,14 @@ def _log_payload(values: list[float]) -> Dimension:
     return Dimension("payload B (log)", logs, [float(t) for t in ticks], [f"{10**t:g}" for t in ticks])
 
 
+def _objective(name: str, done: list[TrialRecord]) -> Dimension:
+    """One axis per objective of the study, by name (a trial that lacks the metric shows 0)."""
+    if name == "payload_bytes":
+        return _log_payload([float(t.payload_bytes or 0) for t in done])
+    axis = axis_of(name)
+    return Dimension(axis.label, [float(axis.shown(t.metric(name)) or 0) for t in done])
+
+
 def parallel_info(results: StudyResults) -> ParallelInfo:
     done = results.complete
     codecs = [t.kind for t in done]
@@ -69,8 +78,6 @@ def parallel_info(results: StudyResults) -> ParallelInfo:
         _optional([float(t.codec.get("components") or 0) for t in done], "PCA components"),
         _optional([_bits(t) for t in done], "bits"),
         _optional([float(t.codec.get("quality") or 0) if t.kind == "image" else 0.0 for t in done], "image quality"),
-        Dimension("val accuracy", [float(t.accuracy or 0) for t in done]),
-        _log_payload([float(t.payload_bytes or 0) for t in done]),
-        Dimension("device ms", [float(t.latency_ms or 0) for t in done]),
+        *[_objective(name, done) for name in results.objectives],
     ]
     return ParallelInfo(dims, [int(t.feasible) for t in done], [t.number for t in done])

@@ -1,9 +1,11 @@
 """What the report reads from a study, as plain records the figure functions can take apart.
 
-Optuna's FrozenTrial carries its numbers in ``values`` and ``user_attrs`` (see
-optimizer/search/_objective.py); :class:`TrialRecord` names them once, so every figure reads
-``record.payload_bytes`` instead of ``trial.values[1]``. :class:`StudyResults` is everything a
-report is built from: the trials, pareto.json, the device profile and the search space.
+Optuna's FrozenTrial carries its numbers in ``user_attrs["metrics"]`` (by name) and the system
+model's terms in ``user_attrs["costs"]`` (see optimizer/search/_objective.py); studies written
+before named metrics kept three positional values, which ``optimizer.search.trial_metrics`` names.
+:class:`TrialRecord` keeps both dicts, so every figure reads ``record.metric("e2e_ms")``, never
+``trial.values[i]``. :class:`StudyResults` is everything a report is built from: the trials,
+pareto.json, the study's objectives, the device profile and the search space.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from typing import Any
 import optuna
 
 from optimizer.config import DeviceProfile
-from optimizer.search import N_BLOCKS, wilson
+from optimizer.search import N_BLOCKS, trial_metrics, wilson
+from optimizer.system import DEFAULT_OBJECTIVES
 
 __all__ = ["StudyResults", "TrialRecord", "describe", "model_label", "record_of"]
+
+# Studies written before the whole-path constraints recorded these four, in this order.
+_LEGACY_CONSTRAINTS = ("payload_over_budget", "memory_overflow", "latency_over_deadline", "accuracy_below_minimum")
 
 _CODEC_SHORT = {
     "components": "c",
@@ -32,7 +38,8 @@ _CODEC_SHORT = {
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One trial. The objectives are None unless the trial completed."""
+    """One trial. ``metrics`` is empty unless the trial completed; ``costs`` is None for trials
+    from before the system model (no per-term breakdown was stored)."""
 
     number: int
     state: str  # Optuna's TrialState name: COMPLETE, FAIL, RUNNING, ...
@@ -40,16 +47,36 @@ class TrialRecord:
     input_size: int | None
     k: int | None
     codec: dict[str, Any]  # the codec parameters with their "kind" (see search.suggest_config)
-    accuracy: float | None = None  # val accuracy
-    payload_bytes: float | None = None  # mean len(payload) over val
-    latency_ms: float | None = None  # predicted device latency: head + codec projection
+    metrics: dict[str, float] = field(default_factory=dict)  # metric name -> value (optimizer.system.METRICS)
+    costs: dict[str, float] | None = None  # PathCosts.parts(): the terms of e2e_ms and energy_mj
     payload_bytes_p95: float | None = None
-    device_macs: int | None = None
     feasible: bool = False
     within_budget: bool = False
     fits_memory: bool = False
     reference: bool = False  # one of the always-evaluated reference points
     val_samples: int = 0
+    violated: tuple[str, ...] = ()  # names of the constraints this trial breaks (search._constraints)
+
+    def metric(self, name: str) -> float | None:
+        return self.metrics.get(name)
+
+    @property
+    def accuracy(self) -> float | None:
+        """Val accuracy."""
+        return self.metrics.get("accuracy")
+
+    @property
+    def payload_bytes(self) -> float | None:
+        """Mean len(payload) over val."""
+        return self.metrics.get("payload_bytes")
+
+    @property
+    def device_ms(self) -> float | None:
+        return self.metrics.get("device_ms")
+
+    @property
+    def device_macs(self) -> float | None:
+        return self.metrics.get("device_macs")
 
     @property
     def complete(self) -> bool:
@@ -78,6 +105,7 @@ class StudyResults:
     pareto_trials: frozenset[int]  # trial numbers of the Pareto set
     space: dict[str, list[Any]]  # parameter -> the values the search could choose
     device: DeviceProfile | None = None
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES  # the study's objectives, by metric name
     num_classes: int = 10
     notes: tuple[str, ...] = field(default=())  # what could not be read, said on the page
     first_start: str | None = None  # ISO times of the first trial start and the last trial end
@@ -92,13 +120,28 @@ class StudyResults:
         value = self.summary.get("budget_bytes")
         return float(value) if value is not None else None
 
+    @property
+    def constraints(self) -> dict[str, Any]:
+        """pareto.json's limits (``deadline_ms``, ``fps``, ``active`` rules...); {} for older studies."""
+        value = self.summary.get("constraints")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def deadline_ms(self) -> float | None:
+        """The bound on e2e_ms (None when the study had none, or predates the system model)."""
+        value = self.constraints.get("deadline_ms")
+        return float(value) if value is not None else None
+
 
 def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     """The record of one Optuna trial (any state)."""
     p, a = trial.params, trial.user_attrs
     codec = dict(a.get("codec_params") or _codec_from_params(p))
     done = trial.state == optuna.trial.TrialState.COMPLETE and trial.values is not None
-    values = list(trial.values) if done else [None, None, None]
+    metrics = trial_metrics(trial) if done else {}
+    if done and "device_macs" not in metrics and a.get("device_macs") is not None:
+        metrics["device_macs"] = float(a["device_macs"])
+    costs = a.get("costs")
     return TrialRecord(
         number=trial.number,
         state=trial.state.name,
@@ -106,17 +149,23 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         input_size=p.get("input_size"),
         k=p.get("k"),
         codec=codec,
-        accuracy=values[0],
-        payload_bytes=values[1],
-        latency_ms=values[2],
+        metrics=metrics,
+        costs={key: float(v) for key, v in costs.items()} if isinstance(costs, dict) else None,
         payload_bytes_p95=a.get("payload_bytes_p95"),
-        device_macs=a.get("device_macs"),
         feasible=bool(a.get("feasible", False)),
         within_budget=bool(a.get("within_budget", False)),
         fits_memory=bool(a.get("fits_memory", False)),
         reference=bool(a.get("reference", False)),
         val_samples=int(a.get("val_samples", 0)),
+        violated=_violated(a),
     )
+
+
+def _violated(attrs: dict[str, Any]) -> tuple[str, ...]:
+    """The constraints a trial breaks, by name (studies before named constraints: the legacy four)."""
+    values = attrs.get("constraints") or []
+    names = attrs.get("constraint_names") or _LEGACY_CONSTRAINTS
+    return tuple(name for name, value in zip(names, values, strict=False) if float(value) > 0)
 
 
 def _codec_from_params(p: dict[str, Any]) -> dict[str, Any]:

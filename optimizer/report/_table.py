@@ -1,7 +1,9 @@
-"""Table data for the Pareto set: test-split metrics and the command that deploys each row.
+"""Table data for the Pareto set: the metrics by name, test-split accuracy and the command that
+deploys each row.
 
 Rows come from pareto.json (re-scored on the test split); when it is missing, from the Pareto
-trials with val metrics only. Each cell has the text shown and the key it sorts by.
+trials with val metrics only. Each cell has the text shown and the key it sorts by; a metric a
+trial does not have (a study from before the system model has no e2e_ms) shows "-".
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ COLUMNS = (
     "test accuracy [95 % CI]",
     "payload mean B",
     "payload p95 B",
+    "wire B",
     "device ms",
+    "transfer ms",
+    "server ms",
+    "e2e ms",
+    "energy mJ",
     "device M MACs",
     "feasible",
     "deploy it",
@@ -66,7 +73,9 @@ def _row(results: StudyResults, record: TrialRecord, entry: dict[str, Any] | Non
         _accuracy(test.get("test_accuracy"), test.get("test_accuracy_ci")),
         _number(record.payload_bytes, ".0f"),
         _number(record.payload_bytes_p95, ".0f"),
-        _number(record.latency_ms, ".2f"),
+        _number(record.metric("wire_bytes"), ".0f"),
+        *(_number(record.metric(name), ".2f") for name in ("device_ms", "transfer_ms", "server_ms", "e2e_ms")),
+        _number(record.metric("energy_mj"), ".3g"),
         _number(macs, ".2f"),
         Cell("yes" if record.feasible else "no", int(record.feasible)),
         Cell(export_command(results, record.number), record.number),
@@ -81,7 +90,8 @@ def table_info(results: StudyResults) -> TableInfo:
     best = results.summary.get("best")
     note = (
         "val: the split that scored the trials during the search; test: the Pareto set re-scored once on the test "
-        "split, never seen by the search (95 % Wilson intervals)"
+        "split, never seen by the search (95 % Wilson intervals); wire B: everything the link carries per "
+        "inference (payload, HTTP request, packet headers); e2e ms = device + transfer + server"
     )
     if not entries:
         note += "; test metrics are missing because pareto.json is"

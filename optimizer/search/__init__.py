@@ -3,9 +3,18 @@ study, and the Pareto set re-scored on the test split."""
 
 from __future__ import annotations
 
+from optimizer.search._constraints import CONSTRAINTS, Limits, infeasibility
 from optimizer.search._engine import Config, Evaluation, Evaluator
-from optimizer.search._objective import N_BLOCKS, Limits, Objective, suggest_config
-from optimizer.search._pareto import config_key, entry_of, non_dominated, pick_best, wilson
+from optimizer.search._objective import N_BLOCKS, Objective, suggest_config
+from optimizer.search._pareto import (
+    SELECTION_RULE,
+    config_key,
+    entry_of,
+    non_dominated,
+    pick_best,
+    trial_metrics,
+    wilson,
+)
 from optimizer.search._study import (
     SAMPLERS,
     SearchRequest,
@@ -18,8 +27,10 @@ from optimizer.search._study import (
 )
 
 __all__ = [
+    "CONSTRAINTS",
     "N_BLOCKS",
     "SAMPLERS",
+    "SELECTION_RULE",
     "Config",
     "Evaluation",
     "Evaluator",
@@ -29,6 +40,7 @@ __all__ = [
     "build_evaluator",
     "config_key",
     "entry_of",
+    "infeasibility",
     "make_sampler",
     "non_dominated",
     "open_study",
@@ -37,5 +49,6 @@ __all__ = [
     "run_search",
     "suggest_config",
     "summarize",
+    "trial_metrics",
     "wilson",
 ]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from optimizer.codecs import Codec, PrincipalBasis, blocks_per_sample, make_codec
+from optimizer.codecs import Codec, PrincipalBasis, Work, make_codec
 from optimizer.data import DataSplits, ImageDataset, decoded_image_input
 from optimizer.models import LoadedModel, OnnxRunner, build_head, build_tail, load_model, weights_for_alpha
 from optimizer.search._bottleneck_eval import BottleneckParts
@@ -61,7 +61,13 @@ class Config:
 class Evaluation:
     correct: np.ndarray  # bool per image of the split
     payload_bytes: np.ndarray  # len(payload) per image
-    encode_macs: int  # device-side MACs of the codec's projection (0 where there is none)
+    device_work: Work  # the codec's device-side work for one payload (a learned encoder included)
+    server_work: Work  # its server-side work (a learned decoder included)
+
+    @property
+    def encode_macs(self) -> int:
+        """Device-side MACs of the codec (projection or learned encoder; 0 where there is none)."""
+        return self.device_work.total_macs
 
     @property
     def accuracy(self) -> float:
@@ -217,9 +223,9 @@ class Evaluator:
         payloads = [codec.encode(a) for a in acts]
         decoded = np.stack([codec.decode(p) for p in payloads]).astype(np.float32)
         logits = self._tail(config, decoded)
-        return Evaluation(
-            logits.argmax(1) == labels, np.array([len(p) for p in payloads]), self._encode_macs(config, codec)
-        )
+        shape = acts.shape[1:]
+        sizes = np.array([len(p) for p in payloads])
+        return Evaluation(logits.argmax(1) == labels, sizes, codec.device_work(shape), codec.server_work(shape))
 
     def _tail(self, config: Config, decoded: np.ndarray) -> np.ndarray:
         n = len(self.model(config.alpha, config.input_size).features)  # type: ignore[arg-type]
@@ -230,11 +236,14 @@ class Evaluator:
 
     def _evaluate_image(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
         idx = self.indices(split)
-        payloads = [codec.encode(self.dataset.native(int(i))) for i in idx]
+        natives = [self.dataset.native(int(i)) for i in idx]
+        payloads = [codec.encode(image) for image in natives]
         images = [codec.decode(p) for p in payloads]
         x = torch.stack([decoded_image_input(img, config.input_size) for img in images])
         logits = self._tail(config, x.numpy())
-        return Evaluation(logits.argmax(1) == labels, np.array([len(p) for p in payloads]), 0)
+        shape = tuple(natives[0].shape) if natives else (config.input_size, config.input_size)
+        sizes = np.array([len(p) for p in payloads])
+        return Evaluation(logits.argmax(1) == labels, sizes, codec.device_work(shape), codec.server_work(shape))
 
     def _evaluate_bottleneck(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
         """Head -> encoder -> rounded latent -> payload -> latent -> decoder -> tail."""
@@ -244,16 +253,13 @@ class Evaluator:
         decoded = np.stack([codec.decode(p) for p in payloads])
         logits = self._tail(config, self.bottlenecks.reconstruct(bn, decoded))
         sizes = np.array([len(p) for p in payloads])
-        return Evaluation(logits.argmax(1) == labels, sizes, int(bn.card["encoder_macs"]))
-
-    def _encode_macs(self, config: Config, codec: Codec) -> int:
-        basis = getattr(codec, "basis", None)
-        if basis is None:
-            return 0
-        blocks = blocks_per_sample(
-            codec.shape, codec.params.get("geometry", "channel"), int(codec.params.get("tile", 1))
+        # NOTE: the encoder (two convolutions, device) and decoder (two, server) run beside the codec.
+        encoder = Work(macs={"conv": int(bn.card["encoder_macs"])}, layers=2, calls=0)
+        decoder = Work(macs={"conv": int(bn.card["decoder_macs"])}, layers=2, calls=0)
+        shape = tuple(latents.shape[1:])
+        return Evaluation(
+            logits.argmax(1) == labels, sizes, codec.device_work(shape) + encoder, codec.server_work(shape) + decoder
         )
-        return int(blocks * basis.shape[0] * basis.shape[1])
 
 
 def _store(path: Path, acts: np.ndarray) -> None:

@@ -1,15 +1,14 @@
-"""From an Optuna trial to a configuration and its three objectives, with constraints.
+"""From an Optuna trial to a configuration, its named metrics, its objectives and constraints.
 
-Objectives: val accuracy (maximise), mean payload bytes over val (minimise), device latency of the
-head plus the codec's projection, predicted by the device profile (minimise). Constraints (Optuna's
-mechanism, value <= 0 is satisfied): payload within the budget, head within device memory,
-optionally a latency deadline and a minimum accuracy. Infeasible trials stay in the study.
+Every trial records every metric of optimizer.system by name (``user_attrs["metrics"]``) and the
+terms of the system model (``user_attrs["costs"]``); it returns the study's objectives in the order
+the study names them. Constraints (see _constraints) use Optuna's mechanism; infeasible trials stay
+in the study.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,9 @@ import optuna
 from optimizer.config import DeviceProfile, SearchSpace
 from optimizer.models import FAMILY
 from optimizer.profiler import profile_model
-from optimizer.search._engine import Config, Evaluator
+from optimizer.search._constraints import Limits
+from optimizer.search._engine import Config, Evaluation, Evaluator
+from optimizer.system import DEFAULT_OBJECTIVES, path_costs
 
 __all__ = [
     "Limits",
@@ -31,14 +32,6 @@ __all__ = [
 ]
 
 N_BLOCKS = 19  # MobileNetV2's features[0..18]
-CONSTRAINT_NAMES = ("payload_over_budget", "memory_overflow", "latency_over_deadline", "accuracy_below_minimum")
-
-
-@dataclass(frozen=True)
-class Limits:
-    budget_bytes: float
-    max_latency_ms: float | None = None
-    min_accuracy: float | None = None
 
 
 def suggest_config(trial: optuna.trial.BaseTrial, space: SearchSpace) -> Config:
@@ -122,8 +115,17 @@ def constraints_of(trial: optuna.trial.FrozenTrial) -> list[float]:
 class Objective:
     """Callable for ``study.optimize``; records everything the report needs as user attributes."""
 
-    def __init__(self, space: SearchSpace, evaluator: Evaluator, device: DeviceProfile, limits: Limits) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        evaluator: Evaluator,
+        device: DeviceProfile,
+        limits: Limits,
+        objectives: tuple[str, ...] = DEFAULT_OBJECTIVES,
+        transport: str = "http",
+    ) -> None:
         self.space, self.evaluator, self.device, self.limits = space, evaluator, device, limits
+        self.objectives, self.transport = objectives, transport
 
     def _clamped(self, config: Config) -> Config:
         """Components beyond the vector size mean 'all of them'."""
@@ -135,35 +137,45 @@ class Objective:
         params["components"] = min(params["components"], size)
         return Config.make(config.alpha, config.input_size, config.k, params)
 
-    def __call__(self, trial: optuna.trial.Trial) -> tuple[float, float, float]:
-        config = self._clamped(suggest_config(trial, self.space))
-        result = self.evaluator.evaluate(config, "val")
+    def measure(self, config: Config, result: Evaluation) -> dict[str, Any]:
+        """The trial's user attributes: named metrics, the system model's terms, constraints."""
         split = profile_model(self.device, config.alpha, config.input_size, self.evaluator.dataset.num_classes)
         row = split.splits[config.k]
-        encode_ms = result.encode_macs / self.device.compute.pointwise_macs_per_s.value * 1e3
-        latency = row.latency_ms + encode_ms
         payload = float(result.payload_bytes.mean())
-        constraints = [
-            payload - self.limits.budget_bytes,
-            0.0 if row.fits_memory else 1.0,
-            latency - self.limits.max_latency_ms if self.limits.max_latency_ms is not None else 0.0,
-            self.limits.min_accuracy - result.accuracy if self.limits.min_accuracy is not None else 0.0,
-        ]
-        attrs = {
+        costs = path_costs(
+            self.device,
+            row.latency_ms,
+            row.cum_macs,
+            row.tail_latency_ms,
+            payload,
+            result.device_work,
+            result.server_work,
+            self.transport,
+        )
+        metrics = {"accuracy": result.accuracy, "payload_bytes": payload, **costs.metrics()}
+        violations = self.limits.violations(metrics, row.fits_memory, costs.uplink_ms)
+        return {
             "codec_params": config.codec_params,
             "family": FAMILY,
-            "constraints": constraints,
-            "feasible": all(c <= 0 for c in constraints),
-            "within_budget": constraints[0] <= 0,
+            "metrics": metrics,
+            "costs": costs.parts(),
+            "constraint_names": list(violations),
+            "constraints": list(violations.values()),
+            "feasible": all(v <= 0 for v in violations.values()),
+            "within_budget": violations["payload_over_budget"] <= 0,
             "fits_memory": row.fits_memory,
             "payload_bytes_p95": float(np.percentile(result.payload_bytes, 95)),
-            "device_macs": int(row.cum_macs + result.encode_macs),
+            "device_macs": int(metrics["device_macs"]),
             "head_latency_ms": row.latency_ms,
-            "energy_mj": row.energy_mj,
+            "energy_mj": metrics["energy_mj"],
             "val_samples": len(result.correct),
         }
-        for name, bound in zip(CONSTRAINT_NAMES, constraints, strict=True):
+
+    def __call__(self, trial: optuna.trial.Trial) -> tuple[float, ...]:
+        config = self._clamped(suggest_config(trial, self.space))
+        attrs = self.measure(config, self.evaluator.evaluate(config, "val"))
+        for name, bound in zip(attrs["constraint_names"], attrs["constraints"], strict=True):
             trial.set_constraint(name, bound)  # read by the samplers (Optuna >= 5)
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        return result.accuracy, payload, latency
+        return tuple(attrs["metrics"][name] for name in self.objectives)

@@ -1,10 +1,12 @@
 """The Pareto set of a study, re-scored once on the test split, and the ``best`` entry.
 
-Front: the non-dominated completed trials (accuracy up; payload and device latency down), among the
-feasible ones when any exist, one trial per distinct configuration. Each entry is re-scored on
-the test split (nothing was fitted or tuned on it) with 95 % Wilson intervals. ``best``: the
-highest test accuracy among entries within the payload budget and the device memory (ties: lower
-device latency); ``None`` when no entry meets them.
+Front: the non-dominated completed trials over the study's named objectives (directions from
+optimizer.system.METRICS), among the feasible ones when any exist, one trial per distinct
+configuration. Each entry is re-scored on the test split with 95 % Wilson intervals; the test split
+only reports. ``best`` (SELECTION_RULE) is chosen on val: the highest val accuracy among the trials
+that meet every constraint, ties broken by the lower e2e_ms; it is re-scored on the test split too
+when it is not on the front. With nothing feasible, ``best`` is None and :func:`infeasibility`
+names the binding constraint and the nearest value reached.
 """
 
 from __future__ import annotations
@@ -17,8 +19,25 @@ import numpy as np
 import optuna
 
 from optimizer.search._engine import Config, Evaluation
+from optimizer.system import DEFAULT_OBJECTIVES, dominates
 
-__all__ = ["config_key", "entry_of", "non_dominated", "pareto_entries", "pick_best", "wilson"]
+__all__ = [
+    "SELECTION_RULE",
+    "config_key",
+    "entry_of",
+    "non_dominated",
+    "pareto_entries",
+    "pick_best",
+    "trial_metrics",
+    "wilson",
+]
+
+SELECTION_RULE = (
+    "highest val accuracy among the trials that meet every constraint (ties: lower e2e_ms); "
+    "chosen on the val split, the test split only reports"
+)
+# Studies written before named metrics returned (accuracy, payload, head + projection latency).
+_LEGACY = {"accuracy": 0, "payload_bytes": 1, "device_ms": 2}
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> list[float]:
@@ -32,10 +51,17 @@ def wilson(correct: int, n: int, z: float = 1.96) -> list[float]:
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """Objectives as (accuracy, payload, latency): higher, lower, lower."""
-    no_worse = a[0] >= b[0] and a[1] <= b[1] and a[2] <= b[2]
-    return no_worse and (a[0] > b[0] or a[1] < b[1] or a[2] < b[2])
+def trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
+    """The trial's metrics by name (studies from before named metrics: the three they recorded)."""
+    stored = trial.user_attrs.get("metrics")
+    if isinstance(stored, dict):
+        return {k: float(v) for k, v in stored.items()}
+    values = list(trial.values or [])
+    out = {name: float(values[i]) for name, i in _LEGACY.items() if i < len(values)}
+    for key in ("device_macs", "energy_mj"):
+        if key in trial.user_attrs:
+            out[key] = float(trial.user_attrs[key])
+    return out
 
 
 def config_key(trial: optuna.trial.FrozenTrial) -> Config:
@@ -43,21 +69,35 @@ def config_key(trial: optuna.trial.FrozenTrial) -> Config:
     return Config.make(p["alpha"], p["input_size"], p["k"], trial.user_attrs["codec_params"])
 
 
-def non_dominated(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    """The front over completed trials (feasible ones first), one trial per configuration."""
+def _unique_complete(trials: Sequence[optuna.trial.FrozenTrial], feasible_only: bool) -> list[optuna.trial.FrozenTrial]:
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.values is not None]
-    feasible = [t for t in done if t.user_attrs.get("feasible")]
+    if feasible_only:
+        done = [t for t in done if t.user_attrs.get("feasible")]
     pool, seen = [], set()
-    for t in sorted(feasible or done, key=lambda t: t.number):
+    for t in sorted(done, key=lambda t: t.number):
         key = config_key(t)
         if key not in seen:
             seen.add(key)
             pool.append(t)
-    return [t for t in pool if not any(_dominates(o.values, t.values) for o in pool if o is not t)]
+    return pool
+
+
+def non_dominated(
+    trials: Sequence[optuna.trial.FrozenTrial], objectives: Sequence[str] = DEFAULT_OBJECTIVES
+) -> list[optuna.trial.FrozenTrial]:
+    """The front over completed trials (feasible ones first), one trial per configuration."""
+    pool = _unique_complete(trials, feasible_only=True) or _unique_complete(trials, feasible_only=False)
+    metrics = {t.number: trial_metrics(t) for t in pool}
+    return [
+        t
+        for t in pool
+        if not any(dominates(metrics[o.number], metrics[t.number], objectives) for o in pool if o is not t)
+    ]
 
 
 def entry_of(trial: optuna.trial.FrozenTrial, test: Evaluation) -> dict[str, Any]:
     a = trial.user_attrs
+    metrics = trial_metrics(trial)
     params = {
         "alpha": trial.params["alpha"],
         "input_size": trial.params["input_size"],
@@ -69,14 +109,16 @@ def entry_of(trial: optuna.trial.FrozenTrial, test: Evaluation) -> dict[str, Any
     return {
         "trial": trial.number,
         "params": params,
-        "val_accuracy": trial.values[0],
-        "val_accuracy_ci": wilson(round(trial.values[0] * n_val), n_val),
+        "metrics": metrics,
+        "costs": a.get("costs"),
+        "val_accuracy": metrics["accuracy"],
+        "val_accuracy_ci": wilson(round(metrics["accuracy"] * n_val), n_val),
         "test_accuracy": test.accuracy,
         "test_accuracy_ci": wilson(int(test.correct.sum()), len(test.correct)),
-        "payload_bytes_mean": trial.values[1],
+        "payload_bytes_mean": metrics["payload_bytes"],
         "payload_bytes_p95": a["payload_bytes_p95"],
         "test_payload_bytes_mean": float(np.mean(test.payload_bytes)),
-        "device_latency_ms": trial.values[2],
+        "device_latency_ms": metrics.get("device_ms"),  # the name before named metrics
         "device_macs": a["device_macs"],
         "energy_mj": a["energy_mj"],
         "feasible": bool(a["feasible"]),
@@ -85,18 +127,27 @@ def entry_of(trial: optuna.trial.FrozenTrial, test: Evaluation) -> dict[str, Any
     }
 
 
-def pick_best(entries: Sequence[dict[str, Any]], budget_bytes: float) -> dict[str, Any] | None:
-    ok = [e for e in entries if e["payload_bytes_mean"] <= budget_bytes and e["fits_memory"]]
-    return max(ok, key=lambda e: (e["test_accuracy"], -e["device_latency_ms"])) if ok else None
+def pick_best(trials: Sequence[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+    """The trial SELECTION_RULE picks, or None when no trial meets every constraint."""
+    feasible = _unique_complete(trials, feasible_only=True)
+    if not feasible:
+        return None
+
+    def rank(t: optuna.trial.FrozenTrial) -> tuple[float, float, int]:
+        m = trial_metrics(t)
+        return (-m["accuracy"], m.get("e2e_ms", m.get("device_ms", 0.0)), t.number)
+
+    return min(feasible, key=rank)
 
 
 def pareto_entries(
     trials: Sequence[optuna.trial.FrozenTrial],
     score_test: Callable[[Config], Evaluation],
     progress: Callable[[], object] | None = None,
+    objectives: Sequence[str] = DEFAULT_OBJECTIVES,
 ) -> list[dict[str, Any]]:
     entries = []
-    for trial in non_dominated(trials):
+    for trial in non_dominated(trials, objectives):
         entries.append(entry_of(trial, score_test(config_key(trial))))
         if progress:
             progress()

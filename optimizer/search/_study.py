@@ -25,9 +25,11 @@ from optuna.study import StudyDirection
 from optimizer import __version__
 from optimizer.config import DeviceProfile, SearchSpace
 from optimizer.errors import UserError
+from optimizer.search._constraints import Limits, infeasibility
 from optimizer.search._engine import Evaluator
-from optimizer.search._objective import N_BLOCKS, Limits, Objective, bottleneck_param, enumerate_params
-from optimizer.search._pareto import pareto_entries, pick_best
+from optimizer.search._objective import N_BLOCKS, Objective, bottleneck_param, enumerate_params
+from optimizer.search._pareto import SELECTION_RULE, config_key, entry_of, pareto_entries, pick_best, trial_metrics
+from optimizer.system import DEFAULT_OBJECTIVES, METRICS, SweepCandidate, bandwidth_sweep
 
 __all__ = [
     "SAMPLERS",
@@ -41,7 +43,8 @@ __all__ = [
 ]
 
 SAMPLERS = ("nsga2", "tpe", "gp", "random", "grid")
-DIRECTIONS = [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
+# Constraints whose value does not depend on the uplink rate (the bandwidth sweep keeps them as they are).
+_RATE_FREE = ("payload_over_budget", "memory_overflow", "energy_over_cap", "accuracy_below_minimum")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class SearchRequest:
     workers: int = 1
     dataset: str | None = None
     cache_dir: Path | None = None
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    transport: str = "http"
 
     @property
     def storage_url(self) -> str:
@@ -88,13 +93,35 @@ def open_study(request: SearchRequest) -> optuna.Study:
             f"cannot open the study storage {request.storage_url!r}: {exc}; give a reachable "
             "sqlite:/// or postgresql:// URL"
         ) from exc
-    return optuna.create_study(
+    directions = [StudyDirection[METRICS[name].direction.upper()] for name in request.objectives]
+    study = optuna.create_study(
         storage=storage,
         study_name=request.study_name,
-        directions=DIRECTIONS,
+        directions=directions,
         sampler=make_sampler(request.sampler, request.seed),
         load_if_exists=True,
     )
+    _check_objectives(study, request)
+    return study
+
+
+def _check_objectives(study: optuna.Study, request: SearchRequest) -> None:
+    """A resumed study keeps its objectives; a new one is named (optuna-dashboard shows the names)."""
+    names = study.metric_names
+    if names is None and study.trials:
+        raise UserError(
+            f"study {request.study_name!r} was written by an older split-opt without named metrics; it still opens "
+            "in `split-opt report` and `export`, but cannot be resumed: pass a new --study name to search again"
+        )
+    if names is None:
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and what optuna-dashboard reads
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(request.objectives))
+    elif tuple(names) != request.objectives:
+        raise UserError(
+            f"study {request.study_name!r} optimises {','.join(names)}, not {','.join(request.objectives)}; "
+            "pass the same --objectives to resume it, or a new --study name"
+        )
 
 
 def reference_points(space: SearchSpace) -> list[dict[str, Any]]:
@@ -221,7 +248,9 @@ def _optimize(
     trials: int | None,
     progress: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
 ) -> None:
-    objective = Objective(request.space, evaluator, request.device, request.limits)
+    objective = Objective(
+        request.space, evaluator, request.device, request.limits, request.objectives, request.transport
+    )
     study.optimize(
         objective,
         n_trials=trials,
@@ -255,25 +284,31 @@ def summarize(
 ) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    entries = pareto_entries(trials, lambda c: evaluator.evaluate(c, "test"), rescore_progress)
-    best = pick_best(entries, request.limits.budget_bytes)
-    smallest = min((t.values[1] for t in complete), default=None)
-    message = None
-    if best is None:
-        message = (
-            f"no configuration met the {request.limits.budget_bytes / 1000:g} KB budget within device "
-            f"memory; the smallest mean payload reached was "
-            f"{smallest:.0f} bytes"
-            if smallest is not None
-            else "no trial completed"
-        )
+
+    def score_test(config: Any) -> Any:
+        return evaluator.evaluate(config, "test")
+
+    entries = pareto_entries(trials, score_test, rescore_progress, request.objectives)
+    best_trial = pick_best(trials)
+    best = None
+    if best_trial is not None:
+        on_front = [e for e in entries if e["trial"] == best_trial.number]
+        best = on_front[0] if on_front else entry_of(best_trial, score_test(config_key(best_trial)))
+    payloads = [trial_metrics(t)["payload_bytes"] for t in complete if t.values]
     sizes = {s: len(evaluator.indices(s)) for s in ("calib", "val", "test")}
     return {
         "study": request.study_name,
         "device": request.device.name,
         "device_path": request.device.path,
+        "network": request.device.network.name,
+        "network_path": request.device.network.path,
+        "transport": request.transport,
+        "objectives": list(request.objectives),
+        "constraints": request.limits.to_json(),
         "budget_bytes": request.limits.budget_bytes,
         "max_latency_ms": request.limits.max_latency_ms,
+        "fps": request.limits.fps,
+        "max_energy_mj": request.limits.max_energy_mj,
         "min_accuracy": request.limits.min_accuracy,
         "search_space": request.space.name,
         "search_space_path": str(Path(request.space.path).resolve()),  # `split-opt export` reads it
@@ -287,10 +322,12 @@ def summarize(
         "n_trials": len(trials),
         "n_complete": len(complete),
         "n_feasible": sum(bool(t.user_attrs.get("feasible")) for t in complete),
-        "smallest_payload_bytes": smallest,
+        "smallest_payload_bytes": min(payloads, default=None),
         "pareto": entries,
         "best": best,
-        "message": message,
+        "selection_rule": SELECTION_RULE,
+        "message": None if best is not None else infeasibility(trials, request.limits),
+        "bandwidth_sweep": _sweep(complete, request.limits),
         "versions": {
             "split-opt": __version__,
             "optuna": optuna.__version__,
@@ -298,6 +335,19 @@ def summarize(
             "python": platform.python_version(),
         },
     }
+
+
+def _sweep(complete: list[optuna.trial.FrozenTrial], limits: Limits) -> list[dict[str, Any]]:
+    """Best configuration per uplink rate, re-priced from the trials' stored terms."""
+    candidates = []
+    for t in complete:
+        costs, names = t.user_attrs.get("costs"), t.user_attrs.get("constraint_names")
+        if not costs or not names:
+            continue  # a trial from before the system model
+        values = dict(zip(names, t.user_attrs["constraints"], strict=True))
+        static_ok = all(values.get(name, 0.0) <= 0 for name in _RATE_FREE)
+        candidates.append(SweepCandidate(t.number, trial_metrics(t)["accuracy"], costs, static_ok))
+    return bandwidth_sweep(candidates, limits.deadline_ms, limits.frame_ms)
 
 
 def build_evaluator(space: SearchSpace, dataset_spec: str | None = None, cache_dir: Path | None = None) -> Evaluator:

@@ -1,0 +1,1 @@
+"""One module per model family; each exposes ``ADAPTERS``, which the registry (``_registry``) lists once."""

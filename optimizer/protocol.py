@@ -1,0 +1,105 @@
+"""What the device half and the server half agree on over the network, in a module that imports
+nothing but the standard library: the deployed halves (optimizer.deploy) speak it, and the system
+model (optimizer.system) counts its bytes; neither install loads the other side's libraries for it.
+
+HTTP (one request per inference): ``POST /v1/infer`` whose body is the payload, sent as
+:data:`CONTENT_TYPE` (:func:`request_headers`: what the device adds to its HTTP client's defaults).
+
+The stream (one persistent WebSocket, :data:`STREAM_PATH`):
+
+    connect   GET /v1/stream?bundle=ID   ID = the SHA-256 (hex) of the bundle's manifest.json, which
+              pins every other file; the server accepts, then either sends one text message (a JSON
+              hello: bundle name, k, codec) or closes with code 4409 and the reason
+              (the client runs another bundle than the server: nothing it sends could decode)
+    request   one binary message per inference: the payload itself, nothing added
+    answer    one message per request, in request order:
+              binary, 6 bytes: class index (uint16, little-endian), score (float16; NaN where the
+              split sends only the class id), server time in ms (float16)
+              text: JSON {"status": 400|409|413, "detail": "..."} for a payload that cannot be
+              answered (the HTTP route's status codes); the connection stays open
+
+Bytes on the wire per inference beyond the payload (RFC 6455 framing): the request's frame header
+is 2 bytes + the client's 4-byte mask key (payloads under 126 bytes; 8 bytes up to 64 KiB), the
+answer is a 2-byte header + 6 bytes. Over HTTP/1.1 the request line and headers alone are ~200
+bytes. The score as float16 keeps 3 significant digits (steps of 2**-11 near 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ANSWER_BYTES",
+    "BUNDLE_MISMATCH",
+    "CONTENT_TYPE",
+    "INFER_PATH",
+    "STREAM_PATH",
+    "Answer",
+    "bundle_id",
+    "close_reason",
+    "error_text",
+    "pack_answer",
+    "parse_answer",
+    "request_headers",
+]
+
+CONTENT_TYPE = "application/octet-stream"
+INFER_PATH = "/v1/infer"
+STREAM_PATH = "/v1/stream"
+BUNDLE_MISMATCH = 4409  # WebSocket close code (4000-4999: the application's own)
+_ANSWER = struct.Struct("<Hee")
+ANSWER_BYTES = _ANSWER.size
+_MAX_REASON = 123  # RFC 6455: a close frame's reason is at most 123 bytes of UTF-8
+
+
+def request_headers() -> dict[str, str]:
+    """Headers the device half adds to its HTTP client's defaults on every inference request."""
+    return {"content-type": CONTENT_TYPE}
+
+
+def bundle_id(manifest_bytes: bytes) -> str:
+    """The identity a stream checks at connection time: the SHA-256 of manifest.json."""
+    return hashlib.sha256(manifest_bytes).hexdigest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer on the stream: a prediction, or the status and reason of a refused payload."""
+
+    class_index: int = -1
+    score: float | None = None
+    server_ms: float = math.nan
+    status: int = 200
+    detail: str = ""
+
+
+def pack_answer(class_index: int, score: float | None, server_ms: float) -> bytes:
+    """A prediction as the 6-byte answer message."""
+    return _ANSWER.pack(class_index, math.nan if score is None else score, min(server_ms, 65504.0))
+
+
+def error_text(status: int, detail: str) -> str:
+    """A refused payload as the text answer message."""
+    return json.dumps({"status": status, "detail": detail})
+
+
+def parse_answer(message: bytes | str) -> Answer:
+    """One answer message (binary prediction or text error) -> :class:`Answer`; ValueError if neither."""
+    if isinstance(message, str):
+        doc: dict[str, Any] = json.loads(message)
+        return Answer(status=int(doc["status"]), detail=str(doc["detail"]))
+    if len(message) != ANSWER_BYTES:
+        raise ValueError(f"an answer is {ANSWER_BYTES} bytes, got {len(message)}")
+    index, score, server_ms = _ANSWER.unpack(message)
+    return Answer(int(index), None if math.isnan(score) else float(score), float(server_ms))
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame can carry."""
+    encoded = text.encode()
+    return text if len(encoded) <= _MAX_REASON else encoded[: _MAX_REASON - 3].decode(errors="ignore") + "..."
