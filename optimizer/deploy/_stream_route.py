@@ -11,7 +11,7 @@ import json
 import time
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from starlette.concurrency import run_in_threadpool
+from fastapi.concurrency import run_in_threadpool
 
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._bundle import MANIFEST, Bundle
