@@ -327,3 +327,24 @@ def test_the_trial_a_sigkill_interrupts_is_failed_on_resume(
     states = {t.number: t.state for t in study.trials}
     assert all(states[n] == optuna.trial.TrialState.FAIL for n in stale), states
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def test_a_running_trial_that_never_beat_is_failed_after_the_grace_period(tmp_path: Path) -> None:
+    """A worker killed within milliseconds of starting a trial leaves it RUNNING with no heartbeat,
+    which Optuna's fail_stale_trials never fails; open_study does, once the grace period is over."""
+    import warnings
+
+    from optimizer.search._study import _fail_trials_without_heartbeat
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=30, grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="t")
+    silent, beating = study.ask(), study.ask()  # ask() starts no heartbeat thread
+    storage.record_heartbeat(beating._trial_id)
+    _fail_trials_without_heartbeat(study, storage)
+    assert study.trials[silent.number].state == optuna.trial.TrialState.RUNNING  # within the grace period
+    time.sleep(1.5)
+    _fail_trials_without_heartbeat(study, storage)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]  # the beating one is alive
