@@ -10,7 +10,10 @@ in calibration: ``codec.wrap(codec.encode_symbols(symbols))`` of the symbols of 
 activations (MobileNetV2 1.0, 64 px; codecs fitted on calib, timed on val images) for PCA with ANS,
 Huffman and raw packing at several splits and settings; float16 of activations; JPEG / WebP / PNG of
 Fashion-MNIST images resized to several sizes; and the shipped learned bottlenecks (the encoder in
-ONNX Runtime, one thread, then rounding and ANS, priced with the encoder's convolution MACs). The
+ONNX Runtime, one thread, then rounding and ANS, priced with the encoder's convolution MACs).
+Each configuration is timed in ``--rounds`` rounds interleaved over all of them (median over the
+val images per round, the lowest round kept), so a burst of other work on a shared machine spoils
+one round of a few configurations rather than one configuration. The
 projection and quantization run inside head.onnx and are priced by the compute model, whose accuracy
 benchmarks/bench_latency_model.py measures. Median over the val images. Target: >= 90 % within +-20 %.
 """
@@ -22,6 +25,8 @@ import itertools
 import json
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,32 +48,53 @@ IMAGE_SIDES = (28, 56, 112, 224)
 IMAGE_GRID = [("jpeg", 50), ("jpeg", 90), ("webp", 50), ("png", 100)]
 
 
-def median_ms(fn: Any, inputs: list[Any], rounds: int = 3) -> float:
-    """The lowest of ``rounds`` medians over the inputs (a load spike on this shared machine then
-    spoils one round, not the figure)."""
-    fn(inputs[0])  # warm-up
-    medians = []
+def median_ms(fn: Any, inputs: list[Any]) -> float:
+    """One round: the median over the inputs of one timed call each."""
+    times = []
+    for x in inputs:
+        start = time.perf_counter()
+        fn(x)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+@dataclass
+class Case:
+    """One configuration: its prediction and how to time one round of it."""
+
+    name: str
+    predicted: float
+    timed: Callable[[], float]  # one round's measured ms
+    extra: dict[str, Any] = field(default_factory=dict)
+    rounds: list[float] = field(default_factory=list)
+
+
+def simple(name: str, predicted: float, fn: Any, inputs: list[Any], **extra: Any) -> Case:
+    fn(inputs[0])  # warm-up (a codec's state hash, Pillow's plugins)
+    return Case(name, predicted, lambda: median_ms(fn, inputs), extra)
+
+
+def measure(cases: list[Case], rounds: int) -> list[dict[str, Any]]:
+    """Rounds interleaved over every case, the lowest round kept: a burst of other work on this
+    shared machine then spoils one round of a few cases, not every round of one."""
     for _ in range(rounds):
-        times = []
-        for x in inputs:
-            start = time.perf_counter()
-            fn(x)
-            times.append((time.perf_counter() - start) * 1e3)
-        medians.append(statistics.median(times))
-    return min(medians)
+        for case in cases:
+            case.rounds.append(case.timed())
+            for part in case.extra.get("parts", []):
+                part.rounds.append(part.timed())
+    out = []
+    for c in cases:
+        measured = min(c.rounds)
+        if "parts" in c.extra:  # folded head + encoder, the head alone, the coding: each its lowest round
+            folded, alone, coding = (min(part.rounds) for part in c.extra.pop("parts"))
+            measured = folded - alone + coding
+            c.extra |= {"encoder_ms": folded - alone, "coding_ms": coding}
+        out.append({"config": c.name, "predicted_ms": c.predicted, "measured_ms": measured, **c.extra})
+        out[-1]["error"] = c.predicted / measured - 1
+    return out
 
 
-def row(name: str, predicted: float, measured: float, **extra: Any) -> dict[str, Any]:
-    return {
-        "config": name,
-        "predicted_ms": predicted,
-        "measured_ms": measured,
-        "error": predicted / measured - 1,
-        **extra,
-    }
-
-
-def pca_rows(evaluator: Any, device: DeviceProfile, n: int) -> list[dict[str, Any]]:
+def pca_cases(evaluator: Any, device: DeviceProfile, n: int) -> list[Case]:
     out = []
     for k, (geometry, components, bits, coder) in itertools.product(PCA_KS, PCA_GRID):
         params = {"kind": "pca", "geometry": geometry, "tile": 2 if geometry == "tile" else 1}
@@ -78,30 +104,30 @@ def pca_rows(evaluator: Any, device: DeviceProfile, n: int) -> list[dict[str, An
         codec = evaluator.codec(Config.make(1.0, 64, k, params))
         predicted = coding_ms(codec.device_work(acts.shape[1:]), device.coding)
         symbols = [codec.symbols(a) for a in acts]  # what head.onnx outputs on the device
-        measured = median_ms(lambda s, c=codec: c.wrap(c.encode_symbols(s)), symbols)
-        out.append(row(f"k={k} pca {geometry} c{params['components']} b{bits} {coder}", predicted, measured, k=k))
+        name = f"k={k} pca {geometry} c{params['components']} b{bits} {coder}"
+        out.append(simple(name, predicted, lambda s, c=codec: c.wrap(c.encode_symbols(s)), symbols, k=k))
     for k in (4, 11, 17):
         acts = evaluator.activations(1.0, 64, k, "val")[:n]
         codec = evaluator.codec(Config.make(1.0, 64, k, {"kind": "float16"}))
         predicted = coding_ms(codec.device_work(acts.shape[1:]), device.coding)
-        out.append(row(f"k={k} float16", predicted, median_ms(codec.encode, list(acts)), k=k))
+        out.append(simple(f"k={k} float16", predicted, codec.encode, list(acts), k=k))
     return out
 
 
-def image_rows(evaluator: Any, device: DeviceProfile, n: int) -> list[dict[str, Any]]:
+def image_cases(evaluator: Any, device: DeviceProfile, n: int) -> list[Case]:
     natives = [evaluator.dataset.native(int(i)) for i in evaluator.indices("val")[:n]]
     out = []
     for side, (fmt, quality) in itertools.product(IMAGE_SIDES, IMAGE_GRID):
         images = [np.asarray(Image.fromarray(x).resize((side, side), Image.Resampling.BILINEAR)) for x in natives]
         codec = ImageCodec({"kind": "image", "format": fmt, "quality": quality})
         predicted = coding_ms(codec.device_work(images[0].shape), device.coding)
-        out.append(row(f"k=0 {fmt} q{quality} {side}px", predicted, median_ms(codec.encode, images), k=0))
+        out.append(simple(f"k=0 {fmt} q{quality} {side}px", predicted, codec.encode, images, k=0))
     return out
 
 
-def bottleneck_rows(evaluator: Any, device: DeviceProfile, n: int, files: list[Path]) -> list[dict[str, Any]]:
+def bottleneck_cases(evaluator: Any, device: DeviceProfile, n: int, files: list[Path]) -> list[Case]:
     """Measured: head.onnx with the encoder folded in minus the head alone (as deployed), plus
-    rounding and ANS; predicted: the encoder's convolutions at the compute rates, plus coding."""
+    ANS of the symbols; predicted: the encoder's convolutions at the compute rates, plus coding."""
     out = []
     for path in files:
         card = json.loads(path.with_suffix(".json").read_text())
@@ -115,13 +141,19 @@ def bottleneck_rows(evaluator: Any, device: DeviceProfile, n: int, files: list[P
         alone = OnnxRunner(head, tuple(x.shape[1:]), threads=1)
         folded = OnnxRunner(torch.nn.Sequential(head, bn.module.encoder), tuple(x.shape[1:]), threads=1)
         images = [x[i : i + 1].numpy() for i in range(len(x))]
-        encoder_ms = median_ms(folded, images) - median_ms(alone, images)
-        latents = [np.round(folded(image)[0]) for image in images]
-        coding = median_ms(lambda z, c=codec: c.wrap(c.encode_symbols(c.symbols(z))), latents)
+        # the deployed head.onnx also rounds and offsets: the device half codes its symbols
+        symbols = [codec.symbols(np.round(folded(image)[0])) for image in images]
+
+        parts = [
+            simple("folded", 0.0, folded, images),
+            simple("alone", 0.0, alone, images),
+            simple("coding", 0.0, lambda z, c=codec: c.wrap(c.encode_symbols(z)), symbols),
+        ]
+
         work = codec.device_work(codec.shape) + Work({"conv": int(card["encoder_macs"])}, 2, calls=0)
         predicted = device_work_ms(work, device.compute, device.coding)
         name = f"k={card['k']} bottleneck beta {card['beta']:g}"
-        out.append(row(name, predicted, encoder_ms + coding, k=card["k"], encoder_ms=encoder_ms, coding_ms=coding))
+        out.append(Case(name, predicted, lambda: 0.0, {"k": card["k"], "parts": parts}))
     return out
 
 
@@ -129,6 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", type=Path, default=ROOT / "profiles" / "host.yaml")
     parser.add_argument("--val", type=int, default=40, help="val images timed per configuration")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds over every configuration (the lowest kept)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -136,8 +169,9 @@ def main() -> None:
     space = load_search_space(ROOT / "search_spaces" / "mobilenetv2-fashion-mnist.yaml")
     evaluator = build_evaluator(space, None, None)
     files = sorted((ROOT / "bottlenecks").glob("bottleneck_1_64_k*_b0.00[13].pt"))
-    rows = pca_rows(evaluator, device, args.val) + image_rows(evaluator, device, args.val)
-    rows += bottleneck_rows(evaluator, device, args.val, files)
+    cases = pca_cases(evaluator, device, args.val) + image_cases(evaluator, device, args.val)
+    cases += bottleneck_cases(evaluator, device, args.val, files)
+    rows = measure(cases, args.rounds)
     within = [abs(r["error"]) <= 0.20 for r in rows]
     for r in rows:
         times = f"predicted {r['predicted_ms']:8.4f} ms  measured {r['measured_ms']:8.4f} ms"

@@ -3,7 +3,8 @@
 What is timed is what a deployed device runs after head.onnx (which already projects and
 quantizes): ``codec.wrap(codec.encode_symbols(symbols))`` for each entropy coder, ``encode`` for
 float16 and the image codecs. Each is timed at several sizes on synthetic inputs (geometric-like
-symbols in 4 and 16 columns; smooth photo-like images), median of ``repeats`` runs, and fitted on
+symbols in 4 and 16 columns; smooth photo-like images), the lowest of three medians of ``repeats``
+runs, and fitted on
 the relative error (small payloads matter as much as large ones):
 
     ms = call_ms + UNIT_call_ms + columns x UNIT_column_ms + count / UNIT_..._per_s
@@ -48,14 +49,19 @@ class CodingFit:
     samples: int
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+def _median_ms(fn: Callable[[], object], repeats: int, rounds: int = 3) -> float:
+    """The lowest of ``rounds`` medians of ``repeats`` timed calls: a burst of other work on the
+    machine then spoils one round, not the fit."""
     fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
+    medians = []
+    for _ in range(rounds):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        medians.append(float(np.median(times)))
+    return min(medians) * 1e3
 
 
 def _symbols(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:

@@ -113,13 +113,11 @@ def _fail_trials_without_heartbeat(study: optuna.Study, storage: optuna.storages
     at once, so such a trial older than the grace period is dead too (tested by SIGKILL)."""
     import datetime as dt
 
-    import sqlalchemy
-
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     if not running:
         return
     with storage.engine.connect() as conn:
-        beating = {int(row[0]) for row in conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))}
+        beating = {int(row[0]) for row in conn.exec_driver_sql("SELECT trial_id FROM trial_heartbeats")}
     grace = dt.timedelta(seconds=float(storage.grace_period or 90))
     for trial in running:
         start = trial.datetime_start
