@@ -9,12 +9,23 @@ is the client's round trip (httpx), measured once with one client and once with 
 clients at the same time. Device: per image, batch 1, one thread in both engines; "head" includes
 the preprocessing, "coding" the projection/quantization (PyTorch path only: ONNX does it in the
 graph) and the entropy coding + wire header.
+
+    python benchmarks/bench_serve.py --load [--quick] [--out FILE]
+
+Load figures (serve_load.py's lean asyncio client, one keep-alive connection per client): on a
+middle PCA split bundle of the default search space's widest model (built once under
+deploy/bench-serve-mid-pca; --alpha/--input-size/--k change it), requests/s and p50/p99 latency
+at 1, 8 and 64 concurrent clients with batching off (--max-batch 1) and on (the default); 10,000
+malformed requests from 10 connections mixed with 100 concurrent good clients (errors counted
+for the good ones: a non-200 answer or another class than the bundle gives locally); and the
+server's RSS growth over 50,000 requests. --quick divides the request counts by 10.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -29,10 +40,11 @@ import numpy as np
 import torch
 
 from optimizer.data import grey_input01, make_splits, normalize, open_dataset
-from optimizer.deploy import Bundle, DeviceHalf, open_bundle
+from optimizer.deploy import Bundle, DeviceHalf, ServerHalf, open_bundle
 from optimizer.models import build_head, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # serve_load.py beside this file
 OCTET = {"content-type": "application/octet-stream"}
 
 
@@ -126,15 +138,70 @@ def device_torch(bundle: Bundle, natives: list[np.ndarray]) -> dict[str, float] 
     return {"head_ms": _median_ms(head_times), "coding_ms": _median_ms(coding_times), "total_ms": _median_ms(total)}
 
 
+def load_figures(args: argparse.Namespace) -> dict[str, Any]:
+    from serve_load import make_middle_pca_bundle, mixed_load, rss_growth, start_server, stop_server, throughput
+
+    scale = 10 if args.quick else 1
+    name = f"bench-serve-{args.alpha:g}-{args.input_size}-k{args.k}"
+    path = make_middle_pca_bundle(ROOT / "deploy" / name, args.alpha, args.input_size, args.k, 8, 4)
+    bundle = open_bundle(path)
+    dataset = open_dataset(bundle.manifest["dataset"]["spec"])
+    test = make_splits(dataset, seed=int(bundle.manifest["dataset"]["split_seed"])).test[:200]
+    device, server = DeviceHalf(bundle), ServerHalf(bundle)
+    payloads = [device.encode(dataset.native(int(i))).payload for i in test]
+    expected = [server.infer(p).class_index for p in payloads]
+    result: dict[str, Any] = {"bundle": bundle.name, "k": bundle.k, "codec": bundle.manifest["codec"]}
+    result["payload_bytes_mean"] = float(np.mean([len(p) for p in payloads]))
+    for mode, extra in (("unbatched", ("--max-batch", "1")), ("batched", ())):
+        port, process = start_server(path, "--max-concurrent", "1024", *extra)
+        try:
+            rows = []
+            for clients in (1, 8, 64):  # the 1-minute load average says how busy the machine was besides
+                rows.append({**throughput(port, payloads, clients, max(clients * 20, 4000 // scale))})
+                rows[-1]["load_avg_1m"] = round(os.getloadavg()[0], 2)
+            for row in rows:
+                print(f"{mode}, {row['clients']} client(s): {row}", flush=True)
+            result[mode] = rows
+            if mode == "batched":
+                mixed = mixed_load(port, payloads, expected, 100, 100 // scale, 10_000 // scale)
+                print(f"malformed mixed with good clients: {mixed}", flush=True)
+                result["malformed_mixed"] = mixed
+                rss = rss_growth(port, process.pid, payloads, 50_000 // scale)
+                print(f"RSS over {rss['requests']} requests: {rss}", flush=True)
+                result["rss"] = rss
+        finally:
+            stop_server(process)
+    at64 = {mode: next(r for r in result[mode] if r["clients"] == 64) for mode in ("unbatched", "batched")}
+    result["batched_over_unbatched_at_64"] = round(
+        at64["batched"]["requests_per_s"] / at64["unbatched"]["requests_per_s"], 2
+    )
+    result["cpus"] = os.cpu_count()
+    result["versions"] = bundle.manifest["versions"]
+    print(f"batched / unbatched requests/s at 64 clients: {result['batched_over_unbatched_at_64']}", flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bundle", type=Path, help="a bundle written by `split-opt export`")
+    parser.add_argument("bundle", type=Path, nargs="?", help="a bundle written by `split-opt export`")
+    parser.add_argument("--load", action="store_true", help="the load figures instead (see above)")
+    parser.add_argument("--quick", action="store_true", help="with --load: a tenth of the requests")
+    parser.add_argument("--alpha", type=float, default=1.0, help="with --load: the model (default: %(default)s)")
+    parser.add_argument("--input-size", type=int, default=64, help="with --load (default: %(default)s)")
+    parser.add_argument("--k", type=int, default=10, help="with --load: the split (default: %(default)s, the middle)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per serving measurement")
     parser.add_argument("--concurrency", type=int, default=8, help="clients at once in the second measurement")
     parser.add_argument("--images", type=int, default=200, help="test images for payloads and device timing")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.load:
+        result = load_figures(args)
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return
+    if args.bundle is None:
+        parser.error("give a bundle, or --load")
     bundle = open_bundle(args.bundle)
     dataset = open_dataset(bundle.manifest["dataset"]["spec"])
     test = make_splits(dataset, seed=int(bundle.manifest["dataset"]["split_seed"])).test[: args.images]

@@ -53,7 +53,8 @@ def test_the_device_package_ships_every_module_the_halves_import() -> None:
     package_of = {m: m if (ROOT / m.replace(".", "/")).is_dir() else m.rpartition(".")[0] for m in ours}
     assert set(package_of.values()) <= packages, {m: p for m, p in package_of.items() if p not in packages}
     names = " ".join(config["project"]["dependencies"] + config["project"]["optional-dependencies"]["server"])
-    for dist in ("numpy", "onnxruntime", "pillow", "constriction", "httpx", "websocket-client", "fastapi", "uvicorn"):
+    dists = ("numpy", "onnxruntime", "pillow", "constriction", "httpx", "websocket-client", "fastapi", "uvicorn")
+    for dist in (*dists, "prometheus-client"):  # /metrics
         assert dist in names, dist
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import sqlalchemy.exc
 from conftest import write_tiny_space
 
 from optimizer.cli import main
@@ -198,14 +198,16 @@ def _start(space: Path, tmp_path: Path, trials: str) -> subprocess.Popen[str]:
 
 
 def _complete_numbers(tmp_path: Path) -> set[int]:
+    """COMPLETE trials, read-only (see _running_numbers: load_study would race the table creation)."""
+    import sqlite3
+
     db = tmp_path / "reports" / "t" / "study.db"
     if not db.exists():
         return set()
     try:
-        # read-only: opening the storage read-write would race the search to create its tables
-        study = optuna.load_study(study_name="t", storage=f"sqlite:///file:{db}?mode=ro&uri=true")
-        return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
-    except (KeyError, sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):  # not yet, or locked
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return {int(n) for (n,) in conn.execute("SELECT number FROM trials WHERE state = 'COMPLETE'")}
+    except sqlite3.Error:  # not created yet, or locked by the writer
         return set()
 
 
@@ -278,11 +280,15 @@ def test_postgres_workers_match_a_single_worker_run(
 
 
 def _running_numbers(tmp_path: Path) -> set[int]:
+    """RUNNING trials, read with plain SQL on a read-only connection: opening the study through
+    Optuna would create its tables, racing the search process that is creating them."""
+    import sqlite3
+
     db = tmp_path / "reports" / "t" / "study.db"
     try:
-        study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
-        return {t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))}
-    except (KeyError, sqlalchemy.exc.OperationalError):
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return {int(n) for (n,) in conn.execute("SELECT number FROM trials WHERE state = 'RUNNING'")}
+    except sqlite3.Error:  # not created yet, or locked by the writer
         return set()
 
 
@@ -321,3 +327,24 @@ def test_the_trial_a_sigkill_interrupts_is_failed_on_resume(
     states = {t.number: t.state for t in study.trials}
     assert all(states[n] == optuna.trial.TrialState.FAIL for n in stale), states
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def test_a_running_trial_that_never_beat_is_failed_after_the_grace_period(tmp_path: Path) -> None:
+    """A worker killed within milliseconds of starting a trial leaves it RUNNING with no heartbeat,
+    which Optuna's fail_stale_trials never fails; open_study does, once the grace period is over."""
+    import warnings
+
+    from optimizer.search._study import _fail_trials_without_heartbeat
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=30, grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="t")
+    silent, beating = study.ask(), study.ask()  # ask() starts no heartbeat thread
+    storage.record_heartbeat(beating._trial_id)
+    _fail_trials_without_heartbeat(study, storage)
+    assert study.trials[silent.number].state == optuna.trial.TrialState.RUNNING  # within the grace period
+    time.sleep(1.5)
+    _fail_trials_without_heartbeat(study, storage)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]  # the beating one is alive

@@ -126,7 +126,13 @@ def add_client_trust_args(infer: argparse.ArgumentParser) -> None:
 def trust_key(args: argparse.Namespace) -> Ed25519PublicKey | None:
     if getattr(args, "trust_key", None) is None:
         return None
-    from optimizer.deploy._signing import load_public_key
+    try:
+        from optimizer.deploy._signing import load_public_key
+    except ImportError as exc:  # the device install without its `signed` extra
+        raise UserError(
+            f"--trust-key needs the cryptography package ({exc}); pip install cryptography "
+            "(or the device install's extra: split-opt-device[signed])"
+        ) from exc
 
     return load_public_key(args.trust_key)
 

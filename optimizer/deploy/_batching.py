@@ -92,8 +92,10 @@ class TailBatcher:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
-            if len(self._pending) < self.max_batch and self._last_batch > 1 and self.window_s > 0:
-                await asyncio.sleep(self.window_s)  # concurrent clients: let the others' requests join
+            if len(self._pending) < self.max_batch and self._last_batch > 1:
+                # concurrent clients: let requests whose bytes are already here join (sleep(0): the
+                # handlers the event loop has ready run first), or wait the window for more
+                await asyncio.sleep(self.window_s)
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             if not self._pending:
                 self._wake.clear()

@@ -35,7 +35,18 @@ class Metrics:
             "splitopt_payload_bytes", "Request body bytes on POST /v1/infer", buckets=_BYTE_BUCKETS, registry=reg
         )
         self.batch = Histogram("splitopt_batch_size", "Requests per tail call", buckets=_BATCH_BUCKETS, registry=reg)
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.in_flight = Gauge("splitopt_in_flight_requests", "Inference requests in progress", registry=reg)
+
+    def record(self, path: str, status: int, seconds: float, body_bytes: int) -> None:
+        key = (path, status)
+        if key not in self._children:  # labels() looks the child up under a lock: once per (path, status)
+            self._children[key] = (self.requests.labels(path, str(status)), self.latency.labels(path))
+        count, latency = self._children[key]
+        count.inc()
+        latency.observe(seconds)
+        if path == "/v1/infer":
+            self.payload.observe(body_bytes)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -69,7 +80,4 @@ class MetricsMiddleware:
         try:
             await self.app(scope, counting_receive, recording_send)
         finally:
-            self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
-            if path == "/v1/infer":
-                self.metrics.payload.observe(received)
+            self.metrics.record(path, status, time.perf_counter() - start, received)

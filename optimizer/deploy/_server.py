@@ -24,17 +24,17 @@ buffer more than that.
 from __future__ import annotations
 
 import contextlib
-import time
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._batching import TailBatcher
 from optimizer.deploy._bundle import Bundle
+from optimizer.deploy._endpoint import InferEndpoint
 from optimizer.deploy._halves import Prediction, ServerHalf
 from optimizer.deploy._limits import ServeOptions, install_protections
 from optimizer.deploy._metrics import CONTENT_TYPE_LATEST, Metrics
@@ -42,27 +42,6 @@ from optimizer.deploy._stream_route import add_stream_route
 from optimizer.protocol import CONTENT_TYPE, INFER_PATH
 
 __all__ = ["CONTENT_TYPE", "ServeOptions", "create_app"]
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The request body, or _TooLarge as soon as it (or its declared length) passes ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise _TooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge
-    return bytes(body)
 
 
 def create_app(bundle: Bundle, options: ServeOptions | None = None) -> FastAPI:
@@ -75,6 +54,11 @@ def create_app(bundle: Bundle, options: ServeOptions | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # What start-up loaded (onnxruntime, numpy, the codec) lives as long as the server: keep it
+        # out of the garbage collector's full passes, which otherwise traverse it and stall every
+        # request for a few hundred ms now and then (measured: p99 370 ms -> 100 ms at 64 clients).
+        gc.collect()
+        gc.freeze()
         yield
         batcher.close()
 
@@ -98,32 +82,9 @@ def create_app(bundle: Bundle, options: ServeOptions | None = None) -> FastAPI:
     def manifest() -> dict[str, Any]:
         return bundle.manifest
 
-    @app.post(INFER_PATH)
-    async def infer(request: Request) -> JSONResponse:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != CONTENT_TYPE:
-            return _error(415, f"send the payload as {CONTENT_TYPE}, got content type {content_type or 'none'!r}")
-        try:
-            payload = await _read_capped(request, limit)
-        except _TooLarge:
-            return _error(413, f"payload over this bundle's largest possible payload of {limit} bytes")
-        start = time.perf_counter()
-        try:
-            prediction = await run(payload)
-        except PayloadMismatch as exc:
-            return _error(409, f"{exc} (this server runs bundle {bundle.name!r})")
-        except CodecError as exc:
-            return _error(400, f"corrupt payload: {exc}")
-        return JSONResponse(
-            {
-                "class_index": prediction.class_index,
-                "label": prediction.label,
-                "score": prediction.score,
-                "payload_bytes": len(payload),
-                "server_ms": round((time.perf_counter() - start) * 1e3, 3),
-            }
-        )
-
+    # A plain ASGI endpoint, not a FastAPI route: it is the per-request path (see _endpoint).
+    endpoint = InferEndpoint(bundle.name, limit, run)
+    app.router.add_route(INFER_PATH, endpoint, methods=["POST"])  # type: ignore[arg-type]  # Starlette runs ASGI apps
     add_stream_route(app, bundle, server)
     install_protections(app, options, metrics)
     return app

@@ -7,6 +7,7 @@ committed one by one: a crash or Ctrl-C loses at most the trials in flight.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import platform
@@ -102,7 +103,30 @@ def open_study(request: SearchRequest) -> optuna.Study:
         load_if_exists=True,
     )
     _check_objectives(study, request)
+    _fail_trials_without_heartbeat(study, storage)
     return study
+
+
+def _fail_trials_without_heartbeat(study: optuna.Study, storage: optuna.storages.RDBStorage) -> None:
+    """Optuna fails a RUNNING trial whose heartbeat went stale, but skips one that never recorded a
+    heartbeat: its worker was killed within milliseconds of starting it. A live worker records one
+    at once, so such a trial older than the grace period is dead too (tested by SIGKILL)."""
+    import datetime as dt
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not running:
+        return
+    with storage.engine.connect() as conn:
+        beating = {int(row[0]) for row in conn.exec_driver_sql("SELECT trial_id FROM trial_heartbeats")}
+    grace = dt.timedelta(seconds=float(storage.grace_period or 90))
+    for trial in running:
+        start = trial.datetime_start
+        if start is None or trial._trial_id in beating:
+            continue
+        now = dt.datetime.now(start.tzinfo) if start.tzinfo else dt.datetime.now()
+        if now - start > grace:
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
 
 
 def _check_objectives(study: optuna.Study, request: SearchRequest) -> None:
