@@ -84,9 +84,13 @@ class ShapedLink:
         async def close() -> None:
             assert self._server is not None
             self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            for writer in list(self._live):  # the pipes then end on their own
+                writer.transport.abort()
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            _, pending = await asyncio.wait(others, timeout=5) if others else (set(), set())
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -128,6 +132,8 @@ class ShapedLink:
             while data := await reader.read(_CHUNK):
                 self.counters.add(direction, len(data))
                 queue.put_nowait((self._departure(direction, len(data)), data))
+        except OSError:
+            pass  # the connection was reset or aborted (cut(), or the link closing): the pipe ends
         finally:
             queue.put_nowait(None)
-            await sender
+            await asyncio.gather(sender, return_exceptions=True)
