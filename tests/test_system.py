@@ -214,26 +214,12 @@ def _fixed_answer_server(received: list[int]) -> tuple[socket.socket, threading.
     return listener, thread
 
 
-def test_the_model_counts_the_request_bytes_the_device_half_sends() -> None:
+@pytest.mark.parametrize("token_chars", [0, 43], ids=["no token", "bearer token"])
+def test_the_model_counts_the_request_bytes_the_device_half_sends(token_chars: int) -> None:
     received: list[int] = []
     listener, thread = _fixed_answer_server(received)
     port = listener.getsockname()[1]
-    client = RemoteServer(f"http://127.0.0.1:{port}", timeout_s=10)
-    try:
-        for size in (3, 40, 1500):
-            client.send(bytes(size))
-    finally:
-        client.close()
-        thread.join(timeout=10)
-        listener.close()
-    assert received == [http_request_bytes(n, host=f"127.0.0.1:{port}", token_chars=0) for n in (3, 40, 1500)]
-
-
-def test_the_model_counts_the_bearer_token_too() -> None:
-    received: list[int] = []
-    listener, thread = _fixed_answer_server(received)
-    port = listener.getsockname()[1]
-    token = "x" * 43
+    token = "x" * token_chars or None
     client = RemoteServer(f"http://127.0.0.1:{port}", timeout_s=10, token=token)
     try:
         for size in (3, 40, 1500):
@@ -242,7 +228,8 @@ def test_the_model_counts_the_bearer_token_too() -> None:
         client.close()
         thread.join(timeout=10)
         listener.close()
-    assert received == [http_request_bytes(n, host=f"127.0.0.1:{port}", token_chars=43) for n in (3, 40, 1500)]
+    host = f"127.0.0.1:{port}"
+    assert received == [http_request_bytes(n, host=host, token_chars=token_chars) for n in (3, 40, 1500)]
 
 
 def test_shaped_link_counts_and_cannot_beat_its_rate() -> None:
