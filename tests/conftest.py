@@ -7,6 +7,7 @@ import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -112,3 +113,17 @@ def write_tiny_space(root: Path, fashion_root: Path, **overrides: object) -> Pat
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+# The tiny study and its PCA bundle, shared by the deploy, stream, trust, imaging and device tests
+# (deploy_fixtures imports this module, so it is imported inside the fixtures).
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from deploy_fixtures import shared_tiny_study
+
+    return shared_tiny_study(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pca_bundle(tiny: Any) -> Path:
+    return Path(tiny.export(tiny.trial_of(k=5, codec="pca"), "pca"))

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from deploy_fixtures import TinyStudy, engine_predictions, shared_tiny_study
+from deploy_fixtures import TinyStudy, engine_predictions
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -24,16 +24,6 @@ from optimizer.models import build_head
 from optimizer.search import Config
 
 OCTET = {"content-type": "application/octet-stream"}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
-    return shared_tiny_study(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def pca_bundle(tiny: TinyStudy) -> Path:
-    return tiny.export(tiny.trial_of(k=5, codec="pca"), "pca")
 
 
 def _config(manifest: dict) -> Config:

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-from deploy_fixtures import ROOT, TinyStudy, engine_predictions, shared_tiny_study
+from deploy_fixtures import ROOT, TinyStudy, engine_predictions
 from PIL import Image
 
 from optimizer.cli import main
@@ -26,11 +26,6 @@ from optimizer.search import Config
 
 pytestmark = pytest.mark.slow
 OCTET = {"content-type": "application/octet-stream"}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
-    return shared_tiny_study(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from deploy_fixtures import ROOT, TinyStudy, shared_tiny_study
+from deploy_fixtures import ROOT, TinyStudy
 from PIL import Image
 
 FULL_ONLY = {"torch", "torchvision", "fvcore", "optuna", "plotly", "yaml", "tqdm", "onnx", "sklearn"}
@@ -56,11 +56,6 @@ def test_the_device_package_ships_every_module_the_halves_import() -> None:
     dists = ("numpy", "onnxruntime", "pillow", "constriction", "httpx", "websocket-client", "fastapi", "uvicorn")
     for dist in (*dists, "prometheus-client"):  # /metrics
         assert dist in names, dist
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
-    return shared_tiny_study(tmp_path_factory)
 
 
 def test_infer_runs_with_torch_blocked(tiny: TinyStudy, tmp_path: Path) -> None:

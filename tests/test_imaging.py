@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from deploy_fixtures import TinyStudy, shared_tiny_study
+from deploy_fixtures import TinyStudy
 from PIL import Image
 
 from optimizer import data, imaging
@@ -64,11 +64,6 @@ def test_weights_of_each_output_pixel_sum_to_one() -> None:
     for n_in, n_out in ((28, 96), (28, 14), (5, 3), (3, 7)):
         one = imaging.resize_bilinear(np.ones((n_in, n_in), np.float32), n_out, antialias=n_out < n_in)
         np.testing.assert_allclose(one, 1.0, atol=1e-6)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
-    return shared_tiny_study(tmp_path_factory)
 
 
 def _png_files(tmp: Path, natives: np.ndarray) -> list[Path]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import uvicorn
 import websocket
-from deploy_fixtures import TinyStudy, shared_tiny_study
+from deploy_fixtures import TinyStudy
 from PIL import Image
 
 from optimizer.cli import main
@@ -24,16 +24,6 @@ from optimizer.deploy._server import create_app
 from optimizer.deploy._stream import StreamServer, stream_url
 from optimizer.errors import UserError
 from optimizer.protocol import ANSWER_BYTES, bundle_id, pack_answer, parse_answer
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
-    return shared_tiny_study(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def pca_bundle(tiny: TinyStudy) -> Path:
-    return tiny.export(tiny.trial_of(k=5, codec="pca"), "pca")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from deploy_fixtures import TinyStudy, shared_tiny_study
+from deploy_fixtures import TinyStudy
 from fastapi.testclient import TestClient
 from trust_fixtures import self_signed_cert, token_file
 
@@ -24,16 +24,6 @@ from optimizer.deploy._signing import SIGNATURE
 from optimizer.errors import UserError
 
 OCTET = {"content-type": "application/octet-stream"}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyStudy:
-    return shared_tiny_study(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def pca_bundle(tiny: TinyStudy) -> Path:
-    return tiny.export(tiny.trial_of(k=5, codec="pca"), "pca")
 
 
 @pytest.fixture(scope="module")
