@@ -32,6 +32,7 @@ import torch
 from optimizer.codecs import ContextCoder, FeatureCodec, HuffmanCoder, PrincipalBasis, make_codec
 from optimizer.data import make_splits, open_dataset
 from optimizer.models import build_head, build_tail, load_model
+from optimizer.profiler._nnls import nnls
 
 COST_COUNTS = (64, 256, 1024, 4096)
 COST_BITS = (2, 4, 6, 8)
@@ -195,7 +196,7 @@ def fit_costs(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     out = {}
     for side in ("encode", "decode"):
         ms = np.array([s[f"{side}_ms"] for s in samples])
-        coef = _nonnegative_lstsq(features / ms[:, None], np.ones(len(ms)))
+        coef = nnls(features / ms[:, None], np.ones(len(ms)))[0]
         out[side] = {
             "ctx_call_ms": float(coef[0]),
             "ctx_symbols_per_s": 1e3 / coef[1] if coef[1] > 0 else float("inf"),
@@ -203,16 +204,6 @@ def fit_costs(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             "rms_relative_error": float(np.sqrt(np.mean(np.square(features @ coef / ms - 1)))),
         }
     return out
-
-
-def _nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    keep = np.ones(a.shape[1], dtype=bool)
-    while True:
-        coef = np.zeros(a.shape[1])
-        coef[keep] = np.linalg.lstsq(a[:, keep], b, rcond=None)[0]
-        if (coef >= 0).all():
-            return coef
-        keep &= coef > 0
 
 
 def main() -> None:

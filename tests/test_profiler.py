@@ -246,7 +246,7 @@ def test_nnls_matches_scipy_on_random_problems() -> None:
     """The numpy NNLS (no SciPy at run time) reaches SciPy's residual, with every coefficient >= 0."""
     from scipy.optimize import nnls as scipy_nnls
 
-    from optimizer.profiler._calibrate import nnls
+    from optimizer.profiler._nnls import nnls
 
     rng = np.random.default_rng(0)
     for trial in range(300):

@@ -28,8 +28,9 @@ from optimizer.profiler._cache import model_costs
 from optimizer.profiler._coding import CodingFit, fit_coding, measure_coding
 from optimizer.profiler._costs import OP_CLASSES, BlockCost
 from optimizer.profiler._measure import measure_blocks
+from optimizer.profiler._nnls import nnls
 
-__all__ = ["Calibration", "calibrate_profile", "fit_compute", "measure_samples", "nnls"]
+__all__ = ["Calibration", "calibrate_profile", "fit_compute", "measure_samples"]
 
 # Column scale: coefficients come out in ms per million MACs (or ops) and ms per layer.
 _SCALE = 1e6
@@ -47,38 +48,6 @@ class Calibration:
 def _row(block: BlockCost) -> list[float]:
     by_class = block.macs_by_class()
     return [*(by_class[c] / _SCALE for c in OP_CLASSES), block.elementwise_ops / _SCALE, float(len(block.layers))]
-
-
-def nnls(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
-    """argmin ||a x - b|| subject to x >= 0, and the residual norm (Lawson and Hanson, 1974).
-
-    The active-set method: move the variable whose gradient most wants to grow into the passive
-    set, solve the unconstrained least squares on that set, and step back towards the previous
-    point whenever a passive variable would turn negative. Exact for the handful of unknowns here.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    n = a.shape[1]
-    x = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    tol = 10 * np.finfo(np.float64).eps * max(a.shape) * max(1.0, float(np.abs(a).sum(axis=0).max(initial=0.0)))
-    for _ in range(3 * n + 10):
-        gradient = a.T @ (b - a @ x)
-        if passive.all() or not (gradient[~passive] > tol).any():
-            break
-        passive[int(np.argmax(np.where(passive, -np.inf, gradient)))] = True
-        while True:
-            trial = np.zeros(n)
-            trial[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
-            if (trial[passive] > tol).all():
-                x = trial
-                break
-            blocking = np.flatnonzero(passive & (trial <= tol))
-            ratios = x[blocking] / np.maximum(x[blocking] - trial[blocking], np.finfo(np.float64).tiny)
-            x = x + float(ratios.min()) * (trial - x)
-            passive[blocking[int(np.argmin(ratios))]] = False  # the first to reach zero leaves for sure
-            passive &= x > tol
-            x[~passive] = 0.0
-    return x, float(np.linalg.norm(a @ x - b))
 
 
 def fit_compute(samples: Sequence[tuple[BlockCost, float]]) -> Calibration:

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from optimizer.codecs import ENTROPY_CODERS, FeatureCodec, Float16Codec, ImageCodec
+from optimizer.profiler._nnls import nnls
 
 __all__ = ["CodingFit", "Sample", "fit_coding", "measure_coding"]
 
@@ -115,24 +116,13 @@ def measure_coding(repeats: int = 25, seed: int = 0) -> list[Sample]:
     return out
 
 
-def _nonnegative_fit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Least squares with every coefficient >= 0 (drop the negative ones and refit)."""
-    keep = np.ones(a.shape[1], dtype=bool)
-    while True:
-        coef = np.zeros(a.shape[1])
-        coef[keep] = np.linalg.lstsq(a[:, keep], b, rcond=None)[0]
-        if (coef >= 0).all() or not keep.any():
-            return np.maximum(coef, 0.0)
-        keep &= coef > 0
-
-
 def _fit_unit(rows: list[Sample], call_ms: float, with_columns: bool) -> tuple[np.ndarray, list[float]]:
     """(intercept ms, ms per column, ms per unit) on the relative error, and the relative errors."""
     ms = np.array([r.ms for r in rows])
     features = np.array([[1.0, float(r.columns), float(r.count)] for r in rows])
     if not with_columns:
         features[:, 1] = 0.0
-    coef = _nonnegative_fit(features / ms[:, None], (ms - call_ms) / ms)
+    coef = nnls(features / ms[:, None], (ms - call_ms) / ms)[0]
     coef[2] = max(coef[2], 1e-12)
     predicted = call_ms + features @ coef
     return coef, list(predicted / ms - 1)
