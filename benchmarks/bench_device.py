@@ -99,13 +99,18 @@ def cold_start(python: Path, args: list[str], env: dict[str, str], cwd: Path, ru
 
 def transport_overhead(bundle: Path, url: str, images: list[Path]) -> dict[str, Any]:
     """Bytes per inference beyond the payload, each way, for HTTP and the stream."""
-    device = DeviceHalf(open_bundle(bundle))
+    opened = open_bundle(bundle)
+    device = DeviceHalf(opened)
     frames = [device.encode(load_image(p, device.preprocess)).payload for p in images]
     port, out = int(url.rsplit(":", 1)[1]), {}
     for name in ("http", "stream"):
         with ShapedLink(port) as link:
             proxy_url = f"http://127.0.0.1:{link.port}"
-            client = StreamServer(proxy_url, open_bundle(bundle)) if name == "stream" else RemoteServer(proxy_url)
+            client = (
+                StreamServer(proxy_url, open_bundle(bundle))
+                if name == "stream"
+                else RemoteServer(proxy_url, open_bundle(bundle).identity)
+            )
             client.send(frames[0])  # the connection is set up (HTTP: TCP; stream: upgrade + hello)
             setup = {"up": link.counters.up, "down": link.counters.down}
             for frame in frames:

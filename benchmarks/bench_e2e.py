@@ -124,7 +124,7 @@ class Served:
 def measure(bundle: Path, url: str, images: list[Path]) -> float:
     """Median ms from the image file to the answer, through the device half and ``url``."""
     loaded = open_bundle(bundle)
-    device, server = DeviceHalf(loaded), RemoteServer(url, timeout_s=60, token=TOKEN)
+    device, server = DeviceHalf(loaded), RemoteServer(url, loaded.identity, timeout_s=60, token=TOKEN)
     times = []
     try:
         for i, path in enumerate([images[0], images[1], *images]):

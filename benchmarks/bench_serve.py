@@ -42,10 +42,10 @@ import torch
 from optimizer.data import grey_input01, make_splits, normalize, open_dataset
 from optimizer.deploy import Bundle, DeviceHalf, ServerHalf, open_bundle
 from optimizer.models import build_head, load_model
+from optimizer.protocol import request_headers
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # serve_load.py beside this file
-OCTET = {"content-type": "application/octet-stream"}
 
 
 def _free_port() -> int:
@@ -69,26 +69,26 @@ def start_server(bundle: Path) -> tuple[str, subprocess.Popen]:
     raise SystemExit(f"the server for {bundle} did not start (exit code {process.poll()})")
 
 
-def _client_run(url: str, payloads: list[bytes]) -> list[float]:
+def _client_run(url: str, payloads: list[bytes], identity: str) -> list[float]:
     times = []
     with httpx.Client(base_url=url, timeout=60) as client:
         for payload in payloads:
             t0 = time.perf_counter()
-            response = client.post("/v1/infer", content=payload, headers=OCTET)
+            response = client.post("/v1/infer", content=payload, headers=request_headers(identity))
             times.append(time.perf_counter() - t0)
             if response.status_code != 200:
                 raise SystemExit(f"the server answered {response.status_code}: {response.text}")
     return times
 
 
-def serve_figures(url: str, payloads: list[bytes], requests: int, clients: int) -> dict[str, Any]:
+def serve_figures(url: str, payloads: list[bytes], identity: str, requests: int, clients: int) -> dict[str, Any]:
     per_client = [
         [payloads[(c + i * clients) % len(payloads)] for i in range(requests // clients)] for c in range(clients)
     ]
-    _client_run(url, payloads[:20])  # warm-up
+    _client_run(url, payloads[:20], identity)  # warm-up
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        latencies = [t for times in pool.map(lambda p: _client_run(url, p), per_client) for t in times]
+        latencies = [t for times in pool.map(lambda p: _client_run(url, p, identity), per_client) for t in times]
     wall = time.perf_counter() - start
     ms = np.array(latencies) * 1e3
     return {
@@ -157,16 +157,16 @@ def load_figures(args: argparse.Namespace) -> dict[str, Any]:
         try:
             rows = []
             for clients in (1, 8, 64):  # the 1-minute load average says how busy the machine was besides
-                rows.append({**throughput(port, payloads, clients, max(clients * 20, 4000 // scale))})
+                rows.append({**throughput(port, payloads, bundle.identity, clients, max(clients * 20, 4000 // scale))})
                 rows[-1]["load_avg_1m"] = round(os.getloadavg()[0], 2)
             for row in rows:
                 print(f"{mode}, {row['clients']} client(s): {row}", flush=True)
             result[mode] = rows
             if mode == "batched":
-                mixed = mixed_load(port, payloads, expected, 100, 100 // scale, 10_000 // scale)
+                mixed = mixed_load(port, payloads, bundle.identity, expected, 100, 100 // scale, 10_000 // scale)
                 print(f"malformed mixed with good clients: {mixed}", flush=True)
                 result["malformed_mixed"] = mixed
-                rss = rss_growth(port, process.pid, payloads, 50_000 // scale)
+                rss = rss_growth(port, process.pid, payloads, bundle.identity, 50_000 // scale)
                 print(f"RSS over {rss['requests']} requests: {rss}", flush=True)
                 result["rss"] = rss
         finally:
@@ -212,7 +212,7 @@ def main() -> None:
     payloads = [DeviceHalf(bundle).encode(n).payload for n in natives]
     url, process = start_server(args.bundle)
     try:
-        serving = [serve_figures(url, payloads, args.requests, c) for c in (1, args.concurrency)]
+        serving = [serve_figures(url, payloads, bundle.identity, args.requests, c) for c in (1, args.concurrency)]
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -56,10 +56,11 @@ def stop_server(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def request_bytes(body: bytes, content_type: str = "application/octet-stream") -> bytes:
+def request_bytes(body: bytes, identity: str, content_type: str = "application/octet-stream") -> bytes:
+    """One POST /v1/infer as the device half sends it (``identity``: the bundle's, see Bundle.identity)."""
     head = (
         f"POST /v1/infer HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"X-Split-Opt-Bundle: {identity}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
 
@@ -136,9 +137,9 @@ def run_clients(
     return outcomes, wall
 
 
-def throughput(port: int, payloads: Sequence[bytes], clients: int, requests: int) -> dict[str, Any]:
+def throughput(port: int, payloads: Sequence[bytes], identity: str, clients: int, requests: int) -> dict[str, Any]:
     """``requests`` good requests spread over ``clients`` connections: req/s and latency percentiles."""
-    raws = [request_bytes(p) for p in payloads]
+    raws = [request_bytes(p, identity) for p in payloads]
     run_clients(port, [raws[:20]] * min(clients, 8))  # warm-up: sessions, allocator pools
     per_client = [[raws[(c + i * clients) % len(raws)] for i in range(requests // clients)] for c in range(clients)]
     outcomes, wall = run_clients(port, per_client, parse=False)
@@ -154,34 +155,42 @@ def throughput(port: int, payloads: Sequence[bytes], clients: int, requests: int
     }
 
 
-def malformed_bodies(payload: bytes, n: int, seed: int = 0) -> list[bytes]:
+def malformed_bodies(payload: bytes, identity: str, n: int, seed: int = 0) -> list[bytes]:
     """Random bytes, truncations, a flipped header bit, trailing junk, and a wrong content type."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         kind = i % 5
         if kind == 0:
-            out.append(request_bytes(rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8).tobytes()))
+            out.append(
+                request_bytes(rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8).tobytes(), identity)
+            )
         elif kind == 1:
-            out.append(request_bytes(payload[: int(rng.integers(0, len(payload)))]))
+            out.append(request_bytes(payload[: int(rng.integers(0, len(payload)))], identity))
         elif kind == 2:
             data = bytearray(payload)
-            data[int(rng.integers(0, 9))] ^= 1 << int(rng.integers(0, 8))
-            out.append(request_bytes(bytes(data)))
+            data[int(rng.integers(0, 3))] ^= 1 << int(rng.integers(0, 8))
+            out.append(request_bytes(bytes(data), identity))
         elif kind == 3:
-            out.append(request_bytes(payload + bytes(int(rng.integers(1, 5000)))))
+            out.append(request_bytes(payload + bytes(int(rng.integers(1, 5000))), identity))
         else:
-            out.append(request_bytes(payload, "text/plain"))
+            out.append(request_bytes(payload, identity, "text/plain"))
     return out
 
 
 def mixed_load(
-    port: int, payloads: Sequence[bytes], expected: Sequence[int], good_clients: int, good_each: int, malformed: int
+    port: int,
+    payloads: Sequence[bytes],
+    identity: str,
+    expected: Sequence[int],
+    good_clients: int,
+    good_each: int,
+    malformed: int,
 ) -> dict[str, Any]:
     """``good_clients`` connections of good requests while 10 others send ``malformed`` bad ones."""
-    raws = [request_bytes(p) for p in payloads]
+    raws = [request_bytes(p, identity) for p in payloads]
     picks = [[(c * good_each + i) % len(raws) for i in range(good_each)] for c in range(good_clients)]
-    bad = malformed_bodies(payloads[0], malformed)
+    bad = malformed_bodies(payloads[0], identity, malformed)
     bad_per = [bad[i::10] for i in range(10)]
     outcomes, wall = run_clients(port, [[raws[p] for p in pick] for pick in picks] + bad_per)
     good, evil = outcomes[:good_clients], outcomes[good_clients:]
@@ -201,11 +210,13 @@ def mixed_load(
     }
 
 
-def rss_growth(port: int, pid: int, payloads: Sequence[bytes], requests: int, clients: int = 8) -> dict[str, Any]:
+def rss_growth(
+    port: int, pid: int, payloads: Sequence[bytes], identity: str, requests: int, clients: int = 8
+) -> dict[str, Any]:
     """Server RSS after a warm-up of 2,000 requests and after ``requests`` more."""
     import psutil
 
-    raws = [request_bytes(p) for p in payloads]
+    raws = [request_bytes(p, identity) for p in payloads]
     process = psutil.Process(pid)
 
     def burst(n: int) -> None:

@@ -2,8 +2,25 @@
 nothing but the standard library: the deployed halves (optimizer.deploy) speak it, and the system
 model (optimizer.system) counts its bytes; neither install loads the other side's libraries for it.
 
+A payload (wire format 2, built by ``optimizer.codecs``; the same bytes over both transports):
+
+    offset  size  field
+    0       1     tag byte: the top two bits are 10 (format 2), the low six the configuration tag
+                  0..63 (:func:`read_tag`; 0 in single-configuration bundles)
+    1       1-4   body length in bytes, LEB128 varint
+    ...     n     body (the codec's: entropy-coded symbols, an image file, the class id, ...)
+
+So the header is 2 bytes for bodies under 128 bytes, 3 under 16 KiB. The shape follows from the
+codec (image codecs read it from the image file), and which bundle made the payload is checked
+once per connection or request, not per payload: a payload of another bundle is refused by its
+bundle identity, sent beside it. A format-1 payload (``b"SO\x01"`` ...) is refused with a line
+that says so.
+
 HTTP (one request per inference): ``POST /v1/infer`` whose body is the payload, sent as
-:data:`CONTENT_TYPE` (:func:`request_headers`: what the device adds to its HTTP client's defaults).
+:data:`CONTENT_TYPE` with the bundle identity in :data:`BUNDLE_HEADER` (:func:`request_headers`:
+what the device adds to its HTTP client's defaults). The server answers 409 when the header is
+missing or names another bundle: HTTP requests are independent, so the identity travels with each
+(64 hex characters, about 86 bytes with the header name).
 
 The stream (one persistent WebSocket, :data:`STREAM_PATH`):
 
@@ -35,8 +52,10 @@ from typing import Any
 
 __all__ = [
     "ANSWER_BYTES",
+    "BUNDLE_HEADER",
     "BUNDLE_MISMATCH",
     "CONTENT_TYPE",
+    "MAX_TAG",
     "INFER_PATH",
     "STREAM_PATH",
     "Answer",
@@ -45,7 +64,9 @@ __all__ = [
     "error_text",
     "pack_answer",
     "parse_answer",
+    "read_tag",
     "request_headers",
+    "tag_byte",
 ]
 
 CONTENT_TYPE = "application/octet-stream"
@@ -55,11 +76,38 @@ BUNDLE_MISMATCH = 4409  # WebSocket close code (4000-4999: the application's own
 _ANSWER = struct.Struct("<Hee")
 ANSWER_BYTES = _ANSWER.size
 _MAX_REASON = 123  # RFC 6455: a close frame's reason is at most 123 bytes of UTF-8
+BUNDLE_HEADER = "X-Split-Opt-Bundle"
+MAX_TAG = 63
+_FORMAT_2 = 0b1000_0000  # the tag byte's top two bits
+_FORMAT_MASK = 0b1100_0000
+_FORMAT_1 = b"SO\x01"
 
 
-def request_headers() -> dict[str, str]:
-    """Headers the device half adds to its HTTP client's defaults on every inference request."""
-    return {"content-type": CONTENT_TYPE}
+def request_headers(identity: str) -> dict[str, str]:
+    """Headers the device half adds to its HTTP client's defaults on every inference request;
+    ``identity``: the bundle's (:func:`bundle_id`)."""
+    return {"content-type": CONTENT_TYPE, BUNDLE_HEADER.lower(): identity}
+
+
+def tag_byte(tag: int) -> int:
+    """The first byte of a format-2 payload for configuration ``tag`` (0..63)."""
+    if not 0 <= tag <= MAX_TAG:
+        raise ValueError(f"a configuration tag is in 0..{MAX_TAG}, got {tag}; a bundle holds at most 64 configurations")
+    return _FORMAT_2 | tag
+
+
+def read_tag(payload: bytes) -> int:
+    """The configuration tag of a format-2 payload; ValueError (one line) for anything else."""
+    if not payload:
+        raise ValueError("empty payload: a payload starts with its tag byte (wire format 2)")
+    if bytes(payload[:3]) == _FORMAT_1:
+        raise ValueError(
+            "this is a wire format 1 payload (b'SO\\x01'...); this server reads format 2: "
+            "update the device half (split-opt infer) to this version"
+        )
+    if payload[0] & _FORMAT_MASK != _FORMAT_2:
+        raise ValueError(f"payload starts with 0x{payload[0]:02x}, not a wire format 2 tag byte (0b10xxxxxx)")
+    return payload[0] & MAX_TAG
 
 
 def bundle_id(manifest_bytes: bytes) -> str:

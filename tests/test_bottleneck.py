@@ -15,7 +15,7 @@ from conftest import write_tiny_space
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer.codecs import BottleneckCodec, CodecError, PayloadMismatch, load_codec, make_codec, save_codec
+from optimizer.codecs import BottleneckCodec, CodecError, load_codec, make_codec, save_codec
 from optimizer.data import FashionMNIST, make_splits
 from optimizer.errors import UserError
 from optimizer.models import (
@@ -60,12 +60,10 @@ def test_out_of_range_latents_are_clamped_to_the_edges() -> None:
     assert codec.clipped_fraction(latent) == 1.0
 
 
-def test_a_payload_decodes_only_with_its_codec(tmp_path: Path) -> None:
-    codec, other = _codec(0), _codec(1)
+def test_a_payload_survives_a_state_round_trip(tmp_path: Path) -> None:
+    codec = _codec(0)
     latent = np.zeros(SHAPE, dtype=np.float32)
     payload = codec.encode(latent)
-    with pytest.raises(PayloadMismatch):
-        other.decode(payload)
     with pytest.raises(CodecError):
         codec.decode(payload[:-1])
     save_codec(codec, tmp_path / "c.npz")

@@ -122,11 +122,12 @@ def _serve_and_infer(bundle: Any, evaluator: Any, out: Path, capsys: pytest.Capt
 
     from optimizer.deploy import DeviceHalf
     from optimizer.deploy._server import create_app
+    from optimizer.protocol import request_headers
 
     native = evaluator.dataset.native(int(evaluator.indices("test")[0]))
     payload = DeviceHalf(bundle).encode(native).payload
     client = TestClient(create_app(bundle))
-    octet = {"content-type": "application/octet-stream"}
+    octet = request_headers(bundle.identity)
     good = client.post("/v1/infer", content=payload, headers=octet)
     assert good.status_code == 200 and good.json()["label"] == bundle.classes[good.json()["class_index"]]
     assert client.post("/v1/infer", content=payload[:-1], headers=octet).status_code == 400

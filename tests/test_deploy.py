@@ -21,9 +21,8 @@ from optimizer.deploy._graphs import SymbolHead, SymbolTail, export_onnx
 from optimizer.deploy._server import create_app
 from optimizer.deploy._verify import run_split
 from optimizer.models import build_head
+from optimizer.protocol import BUNDLE_HEADER, CONTENT_TYPE, request_headers
 from optimizer.search import Config
-
-OCTET = {"content-type": "application/octet-stream"}
 
 
 def _config(manifest: dict) -> Config:
@@ -101,17 +100,26 @@ def test_server_answers_good_foreign_corrupt_and_oversized_payloads(pca_bundle: 
     bundle = open_bundle(pca_bundle)
     native = tiny.evaluator().dataset.native(0)
     payload = DeviceHalf(bundle).encode(native).payload
-    foreign = DeviceHalf(open_bundle(tiny.export(tiny.trial_of(k=10), "foreign"))).encode(native).payload
+    foreign_bundle = open_bundle(tiny.export(tiny.trial_of(k=10), "foreign"))
+    foreign, foreign_id = DeviceHalf(foreign_bundle).encode(native).payload, foreign_bundle.identity
     client = TestClient(create_app(bundle))
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/v1/manifest").json()["files"] == bundle.manifest["files"]
-    good = client.post("/v1/infer", content=payload, headers=OCTET)
+    octet = request_headers(bundle.identity)
+    good = client.post("/v1/infer", content=payload, headers=octet)
     assert good.status_code == 200 and set(good.json()) >= {"class_index", "label", "score"}
     assert good.json()["label"] == bundle.classes[good.json()["class_index"]]
-    assert client.post("/v1/infer", content=foreign, headers=OCTET).status_code == 409
-    corrupt = client.post("/v1/infer", content=payload[:-3], headers=OCTET)
+    # the identity of the bundle that made the payload is checked, not the payload: required, and this bundle's
+    assert client.post("/v1/infer", content=foreign, headers=request_headers(foreign_id)).status_code == 409
+    missing = client.post("/v1/infer", content=payload, headers={"content-type": CONTENT_TYPE})
+    assert missing.status_code == 409 and BUNDLE_HEADER in missing.json()["detail"]
+    other_tag = bytes([payload[0] | 5]) + payload[1:]
+    assert client.post("/v1/infer", content=other_tag, headers=octet).status_code == 409
+    version1 = client.post("/v1/infer", content=b"SO\x01\x01" + payload, headers=octet)
+    assert version1.status_code == 400 and "format 1" in version1.json()["detail"]
+    corrupt = client.post("/v1/infer", content=payload[:-3], headers=octet)
     assert corrupt.status_code == 400 and "body is" in corrupt.json()["detail"]
-    assert client.post("/v1/infer", content=b"\0" * (bundle.max_payload_bytes + 1), headers=OCTET).status_code == 413
+    assert client.post("/v1/infer", content=b"\0" * (bundle.max_payload_bytes + 1), headers=octet).status_code == 413
     assert client.post("/v1/infer", content=payload, headers={"content-type": "application/json"}).status_code == 415
 
 

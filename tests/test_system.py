@@ -220,7 +220,7 @@ def test_the_model_counts_the_request_bytes_the_device_half_sends(token_chars: i
     listener, thread = _fixed_answer_server(received)
     port = listener.getsockname()[1]
     token = "x" * token_chars or None
-    client = RemoteServer(f"http://127.0.0.1:{port}", timeout_s=10, token=token)
+    client = RemoteServer(f"http://127.0.0.1:{port}", "f" * 64, timeout_s=10, token=token)
     try:
         for size in (3, 40, 1500):
             client.send(bytes(size))
@@ -237,7 +237,7 @@ def test_shaped_link_counts_and_cannot_beat_its_rate() -> None:
     listener, thread = _fixed_answer_server(received)
     port = listener.getsockname()[1]
     with ShapedLink(port, up_kbps=400, down_kbps=400, rtt_ms=20) as link:
-        client = RemoteServer(link.url, timeout_s=20)
+        client = RemoteServer(link.url, "f" * 64, timeout_s=20)
         start = time.perf_counter()
         for _ in range(3):
             client.send(bytes(5000))

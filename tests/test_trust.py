@@ -22,8 +22,13 @@ from optimizer.deploy._limits import LoadShedder, ServeOptions
 from optimizer.deploy._server import create_app
 from optimizer.deploy._signing import SIGNATURE
 from optimizer.errors import UserError
+from optimizer.protocol import request_headers
 
-OCTET = {"content-type": "application/octet-stream"}
+OCTET = {"content-type": "application/octet-stream"}  # plus the bundle identity, see _octet
+
+
+def _octet(bundle: Path) -> dict[str, str]:
+    return request_headers(open_bundle(bundle).identity)
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +44,12 @@ def test_a_token_guards_every_route_but_healthz(pca_bundle: Path, payloads: list
     client = TestClient(create_app(open_bundle(pca_bundle), ServeOptions(token=token)))
     assert client.get("/healthz").status_code == 200
     for headers in ({}, {"authorization": "Bearer " + token[:-1] + "x"}, {"authorization": f"Basic {token}"}):
-        answer = client.post("/v1/infer", content=payloads[0], headers={**OCTET, **headers})
+        answer = client.post("/v1/infer", content=payloads[0], headers={**_octet(pca_bundle), **headers})
         assert answer.status_code == 401 and answer.headers["www-authenticate"].startswith("Bearer")
         assert client.get("/v1/manifest", headers=headers).status_code == 401
         assert client.get("/metrics", headers=headers).status_code == 401
     auth = {"authorization": f"Bearer {token}"}
-    assert client.post("/v1/infer", content=payloads[0], headers={**OCTET, **auth}).status_code == 200
+    assert client.post("/v1/infer", content=payloads[0], headers={**_octet(pca_bundle), **auth}).status_code == 200
     metrics = client.get("/metrics", headers=auth).text
     assert 'splitopt_requests_total{path="/v1/infer",status="401"} 3.0' in metrics
     assert 'splitopt_requests_total{path="/v1/infer",status="200"} 1.0' in metrics
@@ -141,12 +146,12 @@ def test_concurrent_requests_share_tail_calls(pca_bundle: Path, payloads: list[b
 
 
 def test_the_batched_server_answers_like_the_unbatched_one(pca_bundle: Path, payloads: list[bytes]) -> None:
-    bundle = open_bundle(pca_bundle)
+    bundle, octet = open_bundle(pca_bundle), _octet(pca_bundle)
     with TestClient(create_app(bundle, ServeOptions(max_batch=1))) as plain:
-        expected = [plain.post("/v1/infer", content=p, headers=OCTET).json()["class_index"] for p in payloads]
+        expected = [plain.post("/v1/infer", content=p, headers=octet).json()["class_index"] for p in payloads]
     with TestClient(create_app(bundle, ServeOptions(max_batch=8))) as batched:
-        got = [batched.post("/v1/infer", content=p, headers=OCTET).json()["class_index"] for p in payloads]
-        assert batched.post("/v1/infer", content=payloads[0][:-2], headers=OCTET).status_code == 400
+        got = [batched.post("/v1/infer", content=p, headers=octet).json()["class_index"] for p in payloads]
+        assert batched.post("/v1/infer", content=payloads[0][:-2], headers=octet).status_code == 400
         assert "splitopt_batch_size_count" in batched.get("/metrics").text
     assert got == expected
 

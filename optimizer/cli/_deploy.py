@@ -116,7 +116,7 @@ def _remote(args: argparse.Namespace, bundle: Any) -> Any:
 
     settings = client_settings(args)
     if not args.stream:
-        return RemoteServer(args.url, **settings)
+        return RemoteServer(args.url, bundle.identity, **settings)
     from optimizer.deploy._stream import StreamServer  # websocket-client loads only for --stream
 
     return StreamServer(args.url, bundle, token=settings["token"], verify=settings["verify"])

@@ -19,7 +19,7 @@ from optimizer.codecs._feature import FeatureCodec, Float16Codec
 from optimizer.codecs._image import IMAGE_FORMATS, ClassIdCodec, ImageCodec
 from optimizer.codecs._pca import PrincipalBasis
 from optimizer.codecs._registry import CODECS, load_codec, make_codec, save_codec
-from optimizer.codecs._wire import FORMAT_VERSION, MAGIC
+from optimizer.codecs._wire import FORMAT_VERSION, header_bytes
 from optimizer.codecs._work import Work
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "ENTROPY_CODERS",
     "FORMAT_VERSION",
     "IMAGE_FORMATS",
-    "MAGIC",
     "AnsCoder",
     "BottleneckCodec",
     "ClassIdCodec",
@@ -44,6 +43,7 @@ __all__ = [
     "Work",
     "blocks_per_sample",
     "from_vectors",
+    "header_bytes",
     "huffman_lengths",
     "load_codec",
     "make_codec",

@@ -2,8 +2,9 @@
 
 A codec is built from JSON-able ``params`` and the ``shape`` it encodes, fitted on calib data,
 then turns one activation (or image) into a payload in the wire format and back. Its state is
-``params`` + ``shape`` + named numpy arrays; the state hash (SHA-256 over all of them) is stamped
-into every payload, so a payload decodes only with the codec that made it.
+``params`` + ``shape`` + named numpy arrays; the state hash (SHA-256 over all of them) pins a codec
+state file to its bundle's manifest (payloads carry no state hash: the bundle identity is checked
+per connection, see ``optimizer.protocol``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from optimizer.codecs._errors import CodecError
-from optimizer.codecs._wire import Header, pack, unpack
+from optimizer.codecs._wire import pack, unpack
 from optimizer.codecs._work import Work
 
 __all__ = ["Codec", "load_codec_state", "save_codec_state"]
@@ -29,7 +30,6 @@ class Codec(abc.ABC):
     """fit on calib; encode one sample -> bytes; decode bytes -> one sample; state -> file."""
 
     kind: ClassVar[str]
-    codec_id: ClassVar[int]
 
     def __init__(self, params: dict[str, Any], shape: tuple[int, ...]) -> None:
         self.params = dict(params)
@@ -59,7 +59,8 @@ class Codec(abc.ABC):
     def encode_body(self, x: np.ndarray) -> bytes: ...
 
     @abc.abstractmethod
-    def decode_body(self, body: bytes, shape: tuple[int, ...]) -> np.ndarray: ...
+    def decode_body(self, body: bytes) -> np.ndarray:
+        """A body -> one sample (of ``shape``; image codecs: of the size the image file declares)."""
 
     @abc.abstractmethod
     def max_body_bytes(self) -> int:
@@ -74,36 +75,33 @@ class Codec(abc.ABC):
         """What decoding that sample's payload costs the server (see ``_work``)."""
         return Work()
 
-    def max_dim(self) -> int:
-        """Bound on each declared dimension when the codec accepts any shape (``shape == ()``)."""
-        return 1 << 16
-
-    def header_shape(self, x: np.ndarray) -> tuple[int, ...]:
+    def check_input(self, x: np.ndarray) -> None:
+        """CodecError unless ``x`` is one sample this codec encodes (image codecs: any valid image)."""
         if tuple(x.shape) != self.shape:
             raise CodecError(f"{self.kind} codec encodes shape {self.shape}, got {tuple(x.shape)}")
-        return self.shape
 
-    def encode(self, x: np.ndarray) -> bytes:
-        """One sample -> the payload (header + body); ``len()`` of it is what crosses the network."""
+    def encode(self, x: np.ndarray, tag: int = 0) -> bytes:
+        """One sample -> the payload (header + body); ``len()`` of it is what crosses the network.
+        ``tag``: the configuration tag (0..63) of the bundle configuration this codec serves."""
         self._require_fitted()
-        shape = self.header_shape(np.asarray(x))
-        return self.wrap(self.encode_body(np.asarray(x)), shape)
+        x = np.asarray(x)
+        self.check_input(x)
+        return self.wrap(self.encode_body(x), tag)
 
-    def wrap(self, body: bytes, shape: tuple[int, ...] | None = None) -> bytes:
-        """A body this codec made -> the payload: the wire header (codec id, state hash, shape) + body."""
-        return pack(Header(self.codec_id, self._hash(), self.shape if shape is None else shape), body)
+    def wrap(self, body: bytes, tag: int = 0) -> bytes:
+        """A body this codec made -> the payload: the wire header (tag byte, body length) + body."""
+        return pack(tag, body)
 
-    def unwrap(self, payload: bytes) -> tuple[tuple[int, ...], bytes]:
-        """The payload -> (declared shape, body), after every header check; CodecError otherwise."""
+    def unwrap(self, payload: bytes) -> bytes:
+        """The payload -> its body, after the header checks; CodecError otherwise."""
         self._require_fitted()
-        return unpack(payload, Header(self.codec_id, self._hash(), self.shape), self.max_body_bytes(), self.max_dim())
+        return unpack(payload, self.max_body_bytes())[1]
 
     def decode(self, payload: bytes) -> np.ndarray:
-        """The payload -> one sample of the declared shape, or CodecError (never anything else)."""
-        shape, body = self.unwrap(payload)
-        out = self.guarded(self.decode_body, body, shape)
-        if tuple(out.shape) != shape:
-            raise CodecError(f"decoded shape {tuple(out.shape)} differs from the declared {shape}")
+        """The payload -> one sample of the codec's shape, or CodecError (never anything else)."""
+        out = self.guarded(self.decode_body, self.unwrap(payload))
+        if self.shape and tuple(out.shape) != self.shape:
+            raise CodecError(f"decoded shape {tuple(out.shape)} differs from the codec's {self.shape}")
         return out
 
     def guarded(self, decode: Callable[..., np.ndarray], *args: Any) -> np.ndarray:

@@ -7,8 +7,8 @@ tabulated per latent channel over a bounded integer range (``offset[c] .. offset
 prior's tail mass beyond it is folded into the edge bins and values beyond it are clamped), turned
 into integer frequencies and coded with ANS through constriction, one model per channel, positions
 in raster order. The state (offsets, frequencies) is a pair of numpy arrays; ``params`` name the
-weight file and its SHA-256, so the state hash - stamped into every payload - binds a payload to
-the trained bottleneck it came from.
+weight file and its SHA-256, so the state hash - pinned by the bundle's manifest - binds the codec
+to the trained bottleneck it came from.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ def frequencies_of(pmf: np.ndarray) -> np.ndarray:
 
 class BottleneckCodec(Codec):
     kind = "bottleneck"
-    codec_id = 5
 
     def __init__(self, params: dict[str, Any], shape: tuple[int, ...]) -> None:
         super().__init__(params, shape)
@@ -98,7 +97,7 @@ class BottleneckCodec(Codec):
         assert self.coder is not None
         return self.coder.decode(body, self.positions)
 
-    def decode_body(self, body: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    def decode_body(self, body: bytes) -> np.ndarray:
         assert self.offset is not None
         symbols = self.decode_symbols(body)
         return (symbols.T.reshape(self.shape) + self.offset[:, None, None]).astype(np.float32)

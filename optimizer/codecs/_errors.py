@@ -1,7 +1,7 @@
 """The one error type decoding raises, whatever the bytes: :class:`CodecError`.
 
-:class:`PayloadMismatch` (a subclass) means a well-formed payload made for another codec (a
-different codec id or state hash): a server answers it with 409, any other CodecError with 400.
+:class:`PayloadMismatch` (a subclass) means a well-formed payload made for another configuration
+(a tag the bundle does not hold): a server answers it with 409, any other CodecError with 400.
 """
 
 from __future__ import annotations
@@ -14,4 +14,4 @@ class CodecError(ValueError):
 
 
 class PayloadMismatch(CodecError):
-    """A valid payload for a different codec (id or state hash)."""
+    """A valid payload for another configuration (its tag names none of this bundle's)."""

@@ -28,7 +28,6 @@ __all__ = ["FeatureCodec", "Float16Codec"]
 
 class FeatureCodec(Codec):
     kind = "pca"
-    codec_id = 1
 
     def __init__(self, params: dict[str, Any], shape: tuple[int, ...]) -> None:
         super().__init__(params, shape)
@@ -167,7 +166,7 @@ class FeatureCodec(Codec):
             return np.packbits(bits.ravel()).tobytes()
         return self.coder.encode(symbols)
 
-    def decode_body(self, body: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    def decode_body(self, body: bytes) -> np.ndarray:
         return self._unproject(self.dequantize(self.decode_symbols(body)), 1)[0]
 
     def decode_symbols(self, body: bytes) -> np.ndarray:
@@ -223,7 +222,6 @@ class Float16Codec(Codec):
     """The uncompressed reference: the activation as little-endian float16."""
 
     kind = "float16"
-    codec_id = 2
 
     def fit(self, calib: np.ndarray | None = None) -> Float16Codec:
         self.fitted = True
@@ -244,10 +242,10 @@ class Float16Codec(Codec):
     def encode_body(self, x: np.ndarray) -> bytes:
         return np.asarray(x, dtype="<f2").tobytes()
 
-    def decode_body(self, body: bytes, shape: tuple[int, ...]) -> np.ndarray:
-        if len(body) != 2 * int(np.prod(shape)):
-            raise CodecError(f"float16 body is {len(body)} bytes, {2 * int(np.prod(shape))} expected")
-        return np.frombuffer(body, dtype="<f2").astype(np.float32).reshape(shape)
+    def decode_body(self, body: bytes) -> np.ndarray:
+        if len(body) != self.max_body_bytes():
+            raise CodecError(f"float16 body is {len(body)} bytes, {self.max_body_bytes()} expected")
+        return np.frombuffer(body, dtype="<f2").astype(np.float32).reshape(self.shape)
 
     def max_body_bytes(self) -> int:
         return 2 * int(np.prod(self.shape))

@@ -9,7 +9,8 @@
                       where the device sends the class id
 
 The manifest cannot list its own hash, so it is the root of trust: its ``files`` table pins every
-other file, and the codec state additionally carries its own state hash (stamped in every payload).
+other file, and the codec state additionally carries its own state hash. The manifest's SHA-256 is the
+bundle's identity (``Bundle.identity``): the device sends it beside its payloads, the server checks it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from optimizer.codecs import Codec, CodecError, load_codec
 from optimizer.errors import UserError
+from optimizer.protocol import bundle_id
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -72,6 +74,12 @@ class Bundle:
     @property
     def max_payload_bytes(self) -> int:
         return int(self.manifest["limits"]["max_payload_bytes"])
+
+    @property
+    def identity(self) -> str:
+        """What the device sends once per connection (stream) or with each request (HTTP header
+        ``X-Split-Opt-Bundle``): the SHA-256 of manifest.json, which pins every other file."""
+        return bundle_id((self.root / MANIFEST).read_bytes())
 
     def file(self, role: str) -> Path | None:
         """The path of the ``head`` or ``tail`` graph, or None where this split has none."""

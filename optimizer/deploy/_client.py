@@ -44,19 +44,26 @@ class RemoteServer:
     """A split-opt server over HTTP; every failure becomes one UserError line that says what to do."""
 
     def __init__(
-        self, url: str, timeout_s: float = 30.0, token: str | None = None, verify: ssl.SSLContext | bool = True
+        self,
+        url: str,
+        identity: str,
+        timeout_s: float = 30.0,
+        token: str | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
-        """``token``: sent as ``Authorization: Bearer``; ``verify``: how an https:// server's certificate
-        is checked (True: the system's authorities; an SSLContext: e.g. one that trusts --ca-cert)."""
+        """``identity``: the bundle's (``Bundle.identity``), sent with each request; ``token``: sent as
+        ``Authorization: Bearer``; ``verify``: how an https:// server's certificate is checked (True:
+        the system's authorities; an SSLContext: e.g. one that trusts --ca-cert)."""
         self.url = url.rstrip("/")
-        headers = {"authorization": f"Bearer {token}"} if token is not None else {}
-        self.client = httpx.Client(timeout=timeout_s, headers=headers, verify=verify)
+        self.headers = request_headers(identity)
+        auth = {"authorization": f"Bearer {token}"} if token is not None else {}
+        self.client = httpx.Client(timeout=timeout_s, headers=auth, verify=verify)
 
     def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
         start = time.perf_counter()
         try:
             # NOTE: optimizer.system counts exactly these request bytes (tests/test_transport.py).
-            response = self.client.post(f"{self.url}{INFER_PATH}", content=payload, headers=request_headers())
+            response = self.client.post(f"{self.url}{INFER_PATH}", content=payload, headers=self.headers)
         except httpx.HTTPError as exc:
             raise UserError(
                 f"cannot reach the server at {self.url} ({type(exc).__name__}: {exc}); start it with "

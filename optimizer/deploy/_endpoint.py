@@ -3,8 +3,9 @@
 FastAPI's request wrapper (dependency resolution, Request objects, response classes) costs more
 per request than decoding a payload and a batched tail step together; here the body is read
 straight from the ASGI messages, at most up to the bundle's largest payload, and the answer is one
-JSON document. The rules are the server's (see _server): 415 another content type, 413 a body over
-the largest payload, 409 a payload of another bundle, 400 a corrupt payload.
+JSON document. The rules are the server's (see _server): 415 another content type, 409 a missing
+or foreign bundle identity (header ``X-Split-Opt-Bundle``) or a payload of another configuration,
+413 a body over the largest payload, 400 a corrupt payload.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._halves import Prediction
-from optimizer.protocol import CONTENT_TYPE
+from optimizer.protocol import BUNDLE_HEADER, CONTENT_TYPE
 
 __all__ = ["InferEndpoint"]
 
@@ -55,11 +56,25 @@ async def _read_capped(scope: dict[str, Any], receive: Any, limit: int) -> bytes
             return bytes(body)
 
 
+def identity_refusal(claimed: bytes | None, name: str, expected: str) -> str | None:
+    """Why a request's bundle identity is refused (None: it is this bundle's). The identity is
+    required: payloads carry no state hash, so it is the only check that they are this bundle's."""
+    if claimed is None:
+        return f"send the bundle identity in the {BUNDLE_HEADER} header (split-opt infer does); this server runs {name}"
+    text = claimed.decode("latin-1")
+    if text != expected:
+        return f"bundle mismatch: server runs {name} {expected[:12]}, the request names {text[:12] or 'none'}"
+    return None
+
+
 class InferEndpoint:
     """The ASGI app of POST /v1/infer for one bundle; ``run`` turns a payload into a prediction."""
 
-    def __init__(self, bundle_name: str, limit: int, run: Callable[[bytes], Awaitable[Prediction]]) -> None:
-        self.bundle_name, self.limit, self.run = bundle_name, limit, run
+    def __init__(
+        self, bundle_name: str, identity: str, limit: int, run: Callable[[bytes], Awaitable[Prediction]]
+    ) -> None:
+        self.bundle_name, self.identity, self.limit, self.run = bundle_name, identity, limit, run
+        self.header = BUNDLE_HEADER.lower().encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         raw_type = (_header(scope, b"content-type") or b"").decode("latin-1")
@@ -67,6 +82,10 @@ class InferEndpoint:
         if content_type != CONTENT_TYPE:
             detail = f"send the payload as {CONTENT_TYPE}, got content type {content_type or 'none'!r}"
             await _answer(send, 415, {"detail": detail})
+            return
+        refusal = identity_refusal(_header(scope, self.header), self.bundle_name, self.identity)
+        if refusal is not None:
+            await _answer(send, 409, {"detail": refusal})
             return
         try:
             payload = await _read_capped(scope, receive, self.limit)

@@ -17,10 +17,11 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, UnidentifiedImageError
 
-from optimizer.codecs import BottleneckCodec, CodecError, FeatureCodec
+from optimizer.codecs import BottleneckCodec, CodecError, FeatureCodec, PayloadMismatch
 from optimizer.deploy._bundle import Bundle
 from optimizer.errors import UserError
 from optimizer.imaging import PREPROCESS, decoded_image_input, model_input
+from optimizer.protocol import read_tag
 
 __all__ = ["DeviceHalf", "Encoded", "Prediction", "ServerHalf", "load_image", "session"]
 
@@ -96,10 +97,20 @@ class ServerHalf:
         self.session = session(path, threads) if path is not None else None
         self.input_name = bundle.manifest["tail"]["input"]
 
+    def check_tag(self, payload: bytes) -> None:
+        """CodecError unless ``payload`` is format 2; PayloadMismatch unless its tag is this bundle's."""
+        try:
+            tag = read_tag(payload)
+        except ValueError as exc:
+            raise CodecError(str(exc)) from exc
+        if tag != 0:
+            raise PayloadMismatch(f"the payload is for configuration tag {tag}; this bundle holds only tag 0")
+
     def tail_input(self, payload: bytes) -> np.ndarray:
         """Decode the payload into what tail.onnx takes, with a batch dimension of one."""
+        self.check_tag(payload)
         if isinstance(self.codec, FeatureCodec | BottleneckCodec):
-            _, body = self.codec.unwrap(payload)
+            body = self.codec.unwrap(payload)
             return self.codec.guarded(self.codec.decode_symbols, body)[None].astype(np.int32)
         decoded = self.codec.decode(payload)
         if self.input_name == "image":
@@ -108,6 +119,7 @@ class ServerHalf:
 
     def logits(self, payload: bytes) -> np.ndarray:
         if self.session is None:
+            self.check_tag(payload)
             return self.codec.decode(payload)  # the class-id codec decodes to a one-hot vector
         return self.session.run(None, {self.input_name: self.tail_input(payload)})[0][0]  # type: ignore[no-any-return]
 

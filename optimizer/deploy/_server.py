@@ -1,9 +1,11 @@
 """The server half over HTTP (FastAPI): one payload in, one prediction out.
 
-    POST /v1/infer    body: one payload in the wire format (application/octet-stream)
+    POST /v1/infer    body: one payload in the wire format (application/octet-stream), header
+                      X-Split-Opt-Bundle: the bundle identity (SHA-256 hex of manifest.json)
                       200 {"class_index", "label", "score", "payload_bytes", "server_ms"}
-                      400 corrupt payload (the reason in "detail"), 409 payload of another bundle,
-                      413 body over the codec's largest payload, 415 another content type
+                      400 corrupt payload (the reason in "detail"), 409 missing or foreign bundle
+                      identity, or a payload of another configuration, 413 body over the codec's
+                      largest payload, 415 another content type
     GET  /healthz     {"status": "ok", "bundle", "k", "codec"}
     GET  /v1/manifest the bundle's manifest.json
     WS   /v1/stream   the stream: one binary message per payload, one compact answer each
@@ -83,7 +85,7 @@ def create_app(bundle: Bundle, options: ServeOptions | None = None) -> FastAPI:
         return bundle.manifest
 
     # A plain ASGI endpoint, not a FastAPI route: it is the per-request path (see _endpoint).
-    endpoint = InferEndpoint(bundle.name, limit, run)
+    endpoint = InferEndpoint(bundle.name, bundle.identity, limit, run)
     app.router.add_route(INFER_PATH, endpoint, methods=["POST"])  # type: ignore[arg-type]  # Starlette runs ASGI apps
     add_stream_route(app, bundle, server)
     install_protections(app, options, metrics)

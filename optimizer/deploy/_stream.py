@@ -20,9 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websocket
 
-from optimizer.deploy._bundle import MANIFEST, Bundle
+from optimizer.deploy._bundle import Bundle
 from optimizer.errors import UserError
-from optimizer.protocol import BUNDLE_MISMATCH, STREAM_PATH, Answer, bundle_id, parse_answer
+from optimizer.protocol import BUNDLE_MISMATCH, STREAM_PATH, Answer, parse_answer
 
 __all__ = ["StreamServer", "stream_url"]
 
@@ -73,7 +73,7 @@ class StreamServer:
         self.sslopt: dict[str, Any] = {"context": verify} if isinstance(verify, ssl.SSLContext) else {}
         if verify is False:
             self.sslopt = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-        self.url = stream_url(url, bundle_id((bundle.root / MANIFEST).read_bytes()))
+        self.url = stream_url(url, bundle.identity)
         self.pending: deque[bytes] = deque()
         self.reconnects = 0
         self._streak = 0  # reconnects since the last answer

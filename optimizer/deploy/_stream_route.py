@@ -14,9 +14,9 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
 from optimizer.codecs import CodecError, PayloadMismatch
-from optimizer.deploy._bundle import MANIFEST, Bundle
+from optimizer.deploy._bundle import Bundle
 from optimizer.deploy._halves import ServerHalf
-from optimizer.protocol import BUNDLE_MISMATCH, STREAM_PATH, bundle_id, close_reason, error_text, pack_answer
+from optimizer.protocol import BUNDLE_MISMATCH, STREAM_PATH, close_reason, error_text, pack_answer
 
 __all__ = ["add_stream_route", "answer_payload"]
 
@@ -40,7 +40,7 @@ def answer_payload(server: ServerHalf, payload: bytes) -> bytes | str:
 
 def add_stream_route(app: FastAPI, bundle: Bundle, server: ServerHalf) -> None:
     """Answer ``GET /v1/stream?bundle=ID`` (WebSocket) for ``bundle`` on ``app``."""
-    expected = bundle_id((bundle.root / MANIFEST).read_bytes())
+    expected = bundle.identity
     hello = json.dumps({"bundle": bundle.name, "k": bundle.k, "codec": bundle.codec.kind, "id": expected})
 
     @app.websocket(STREAM_PATH)

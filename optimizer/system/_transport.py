@@ -2,7 +2,8 @@
 
 HTTP (``split-opt infer --url``): one POST per inference over a kept-alive connection. The request
 line and headers are built here exactly as the client builds them (httpx's defaults, the content
-type, and the bearer token that `split-opt serve` requires off loopback), so their length is
+type, the bundle identity header (64 hex characters) and the bearer token that `split-opt serve`
+requires off loopback), so their length is
 counted, not guessed; tests/test_transport.py checks it against
 the bytes a loopback socket receives. The answer is a JSON object behind uvicorn's status line and
 headers; its size is the one measured there (``HTTP_ANSWER_BYTES``). Connection set-up (TCP and TLS
@@ -45,6 +46,7 @@ __all__ = [
 # (class_index, label, score, payload_bytes, server_ms: about 95 B), measured in tests/test_transport.py.
 HTTP_ANSWER_BYTES = 220
 DEFAULT_HOST = "192.168.1.20:8000"  # a LAN address and port: the Host header's length
+IDENTITY_CHARS = 64
 TOKEN_CHARS = 43  # secrets.token_urlsafe(32), the token the README's serve example makes
 TRANSPORTS = ("http", "stream")
 
@@ -53,7 +55,8 @@ TRANSPORTS = ("http", "stream")
 def _head_bytes(host: str, token_chars: int) -> int:
     auth = {"authorization": "Bearer " + "t" * token_chars} if token_chars else {}
     with httpx.Client(headers=auth) as client:  # as RemoteServer builds its client
-        request = client.build_request("POST", f"http://{host}{INFER_PATH}", content=b"", headers=request_headers())
+        headers = request_headers("0" * IDENTITY_CHARS)  # a SHA-256 in hex, as every bundle's
+        request = client.build_request("POST", f"http://{host}{INFER_PATH}", content=b"", headers=headers)
     lines = [f"POST {INFER_PATH} HTTP/1.1".encode()]
     lines += [name + b": " + value for name, value in request.headers.raw if name.lower() != b"content-length"]
     return sum(len(line) + 2 for line in lines) + 2  # CRLF after each line, then the blank line
