@@ -174,3 +174,22 @@ def test_the_numpy_convolution_is_torchs(shape: tuple[int, int, int], stride: in
     expected = conv(xt)[0].detach().numpy()
     got = conv3x3(x, conv.weight.detach().numpy(), conv.bias.detach().numpy(), stride, up)
     np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_cli_trains_a_hyperprior_bottleneck_and_measures_it_through_the_codec(
+    teacher: Path, fake_fashion_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from optimizer.cli import main
+
+    args = ["bottleneck", "train", "--alpha", "0.35", "--input-size", "32", "--split", "5", "--beta", "0.01"]
+    args += ["--dataset", f"fashion-mnist:{fake_fashion_root}", "--weights", f"file:{teacher}", "--epochs", "1"]
+    args += ["--batch-size", "16", "--train-samples", "32", "--eval-samples", "20", "--threads", "1"]
+    args += ["--entropy", "hyperprior", "--side", "2", "--out", str(tmp_path / "bn"), "--format", "json"]
+    assert main(args) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["entropy"] == "hyperprior" and card["name"].endswith("_hyperprior")
+    assert card["coded_samples"] == 20 and card["payload_bytes_mean"] > 0
+    # the codec's bytes follow the model's rate: about the card's bits, plus header and 32-bit words
+    assert card["payload_bytes_mean"] >= card["val_prior_bits_mean"] / 8
