@@ -28,13 +28,16 @@ PI4 = ROOT / "profiles" / "pi4.yaml"
 K = 5
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """(space, report folder, bottleneck weights): a tiny study whose space lists one bottleneck."""
+@pytest.fixture(scope="module", params=["factorized", "hyperprior"])
+def study(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(space, report folder, bottleneck weights): a tiny study whose space lists one bottleneck,
+    with either entropy model (the hyperprior goes through the same search, export and serving)."""
     root = tmp_path_factory.mktemp("bn-search")
     fashion = make_fake_fashion(root / "fmnist", n_train=100, n_test=400)
     write_tiny_space(root, fashion)
-    cfg = BottleneckTrainConfig(0.35, 32, K, 0.01, weights=f"file:{root}/w_0.35.pt", epochs=2, batch_size=16)
+    cfg = BottleneckTrainConfig(
+        0.35, 32, K, 0.01, weights=f"file:{root}/w_0.35.pt", epochs=2, batch_size=16, entropy=request.param
+    )
     bn = train_bottleneck(cfg, FashionMNIST(str(fashion)), root / "bottlenecks")
     space = write_tiny_space(
         root,

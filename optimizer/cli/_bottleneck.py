@@ -49,6 +49,14 @@ def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--latent", type=positive_int, default=16, help="latent channels L (default: %(default)s)")
     p.add_argument("--stride", type=positive_int, default=2, help="encoder stride (default: %(default)s)")
+    p.add_argument(
+        "--entropy",
+        choices=("factorized", "hyperprior"),
+        default="factorized",
+        help="the latent's entropy model: a factorized prior per channel, or a mean-scale hyperprior whose side "
+        "latent is coded too (default: %(default)s)",
+    )
+    p.add_argument("--side", type=positive_int, default=8, help="hyperprior side channels (default: %(default)s)")
     p.add_argument("--kl-weight", type=float, default=1.0, help="weight of the KL to the model's logits")
     p.add_argument(
         "--ce-weight",
@@ -83,6 +91,8 @@ def _train(args: argparse.Namespace) -> int:
         latent=args.latent,
         stride=args.stride,
         kl_weight=args.kl_weight,
+        entropy=args.entropy,
+        side=args.side,
         ce_weight=args.ce_weight,
         train_samples=args.train_samples,
         eval_samples=args.eval_samples,

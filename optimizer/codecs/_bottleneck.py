@@ -9,6 +9,11 @@ into integer frequencies and coded with ANS through constriction, one model per 
 in raster order. The state (offsets, frequencies) is a pair of numpy arrays; ``params`` name the
 weight file and its SHA-256, so the state hash - pinned by the bundle's manifest - binds the codec
 to the trained bottleneck it came from.
+
+A bottleneck trained with a hyperprior (``entropy="hyperprior"``) codes its latent with
+``HyperpriorCoder`` instead (optimizer.codecs._hyperprior): the state then holds the side nets'
+weights and the side prior's tables, the offset is -Y for every channel and the symbols the
+same (h * w, L) array, so the deployed graphs, the search and the wire see no difference.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 from optimizer.codecs._base import Codec
 from optimizer.codecs._entropy import AnsCoder
 from optimizer.codecs._errors import CodecError
+from optimizer.codecs._hyperprior import HYPER_KEYS, LATENT_BOUND, HyperpriorCoder
 from optimizer.codecs._work import Work
 
 __all__ = ["BottleneckCodec", "frequencies_of"]
@@ -44,20 +50,34 @@ class BottleneckCodec(Codec):
         if not isinstance(params.get("file"), str):
             raise CodecError("bottleneck codec params need 'file', the trained bottleneck's weight file")
         self.offset: np.ndarray | None = None
-        self.coder: AnsCoder | None = None
+        self.coder: AnsCoder | HyperpriorCoder | None = None
 
     @property
     def positions(self) -> int:
         return self.shape[1] * self.shape[2]
 
+    @property
+    def hyper(self) -> HyperpriorCoder | None:
+        return self.coder if isinstance(self.coder, HyperpriorCoder) else None
+
     def device_work(self, sample_shape: tuple[int, ...]) -> Work:
-        """Rounding and ANS over the latent; the learned encoder's layers are priced with the head's."""
+        """Rounding and ANS over the latent; the learned encoder's layers are priced with the head's,
+        a hyperprior's side nets (numpy, in the codec) here as convolutions."""
         values = int(np.prod(self.shape))
-        return Work(elementwise_ops=2 * values, units={"ans": values}, columns={"ans": self.shape[0]})
+        hyper = self.hyper
+        if hyper is None:
+            return Work(elementwise_ops=2 * values, units={"ans": values}, columns={"ans": self.shape[0]})
+        macs = {"conv": hyper.encoder_macs() + hyper.macs()}
+        side = hyper.side * hyper.z_shape[1] * hyper.z_shape[2]
+        return Work(macs, 4, 2 * values, {"ans": values + side})
 
     def server_work(self, sample_shape: tuple[int, ...]) -> Work:
         values = int(np.prod(self.shape))
-        return Work(elementwise_ops=values, units={"ans": values}, columns={"ans": self.shape[0]})
+        hyper = self.hyper
+        if hyper is None:
+            return Work(elementwise_ops=values, units={"ans": values}, columns={"ans": self.shape[0]})
+        side = hyper.side * hyper.z_shape[1] * hyper.z_shape[2]
+        return Work({"conv": hyper.macs()}, 2, values, {"ans": values + side})
 
     def fit_prior(self, offset: np.ndarray, pmf: np.ndarray) -> BottleneckCodec:
         """Take the tabulated prior (``models.prior_tables``): offsets (L,), probabilities (L, R)."""
@@ -65,6 +85,17 @@ class BottleneckCodec(Codec):
         if pmf.shape[1:] == (1,):  # every channel deterministic: ANS needs an alphabet of two
             pmf = np.pad(pmf, ((0, 0), (0, 1)))
         self.load_arrays({"offset": np.asarray(offset, dtype=np.int64), "counts": frequencies_of(pmf)})
+        return self
+
+    def fit_hyperprior(self, nets: dict[str, np.ndarray], z_offset: np.ndarray, z_pmf: np.ndarray) -> BottleneckCodec:
+        """Take a hyperprior's side nets (``models.hyperprior_arrays``) and its side prior tabulated
+        (``models.prior_tables``: offsets (Z,), probabilities (Z, R))."""
+        z_pmf = np.asarray(z_pmf, dtype=np.float64)
+        if z_pmf.shape[1:] == (1,):
+            z_pmf = np.pad(z_pmf, ((0, 0), (0, 1)))
+        offset = np.full(self.shape[0], -LATENT_BOUND, dtype=np.int64)
+        side = {"z_offset": np.asarray(z_offset, dtype=np.int64), "z_counts": frequencies_of(z_pmf)}
+        self.load_arrays({"offset": offset, **nets, **side})
         return self
 
     # --- payload body ------------------------------------------------------------------------
@@ -104,17 +135,27 @@ class BottleneckCodec(Codec):
 
     def max_body_bytes(self) -> int:
         # each symbol costs at most FREQUENCY_BITS + a few bits under the floored model, plus flush words
-        return int(np.prod(self.shape)) * 4 + 64
+        return self.hyper.max_body_bytes() if self.hyper else int(np.prod(self.shape)) * 4 + 64
 
     # --- state -------------------------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
         if not self.fitted or self.coder is None or self.offset is None:
             return {}
+        if isinstance(self.coder, HyperpriorCoder):
+            return {"offset": self.offset, **self.coder.state}
         return {"offset": self.offset, "counts": self.coder.counts}
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         offset, counts = arrays.get("offset"), arrays.get("counts")
         latent = self.shape[0]
+        if any(k in arrays for k in HYPER_KEYS):
+            if offset is None or offset.shape != (latent,) or (offset != -LATENT_BOUND).any():
+                raise CodecError(f"hyperprior bottleneck state needs 'offset' ({latent},) of -{LATENT_BOUND}")
+            self.offset = offset.astype(np.int64)
+            self.coder = HyperpriorCoder(arrays, (self.shape[0], self.shape[1], self.shape[2]))
+            self.fitted = True
+            self.__dict__.pop("_hash_cache", None)
+            return
         if offset is None or offset.shape != (latent,) or counts is None or counts.ndim != 2:
             raise CodecError(f"bottleneck codec state needs 'offset' ({latent},) and 'counts' ({latent}, R)")
         if counts.shape[0] != latent or not 2 <= counts.shape[1] <= _MAX_ALPHABET:

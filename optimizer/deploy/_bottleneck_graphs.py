@@ -8,6 +8,11 @@
 The symbols are the codec's (``BottleneckCodec.symbols``): the device ANS-codes them with the
 codec's own Python coder, so payloads are the study's byte for byte. The bottleneck's weights
 travel inside the graphs; the bundle does not need the ``.pt`` file.
+
+A bottleneck trained with a hyperprior exports the same two graphs: its side nets (hyper-encoder
+on the device, hyper-decoder on both sides) run inside the codec, in numpy from the codec state
+(optimizer.codecs._hyperprior), since both sides need the decoded side latent's means and scales
+before any symbol of the main latent can be coded or decoded.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from optimizer.models._evaluate import accuracy, predict
 from optimizer.models._fx_macs import MAC_OPERATORS, count_macs
 from optimizer.models._fx_split import GraphSplitPoint, SplitGraph
 from optimizer.models._fx_trace import trace_model
+from optimizer.models._hyperprior import HyperPrior, hyperprior_arrays
 from optimizer.models._load import BuiltModel
 from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
 from optimizer.models._registry import (
@@ -78,6 +79,8 @@ __all__ = [
     "conv_macs",
     "load_bottleneck",
     "prior_tables",
+    "hyperprior_arrays",
+    "HyperPrior",
     "train_bottleneck",
     "MIN_INPUT_SIZE",
     "ZOO_DIR",

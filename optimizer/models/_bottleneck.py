@@ -14,6 +14,7 @@ every split.
   [-1/2, 1/2) for the rate term (Balle et al.), the decoder sees the rounded latent through a
   straight-through estimator. The same prior, tabulated over a bounded integer range per channel
   (see :func:`prior_tables`), is the ANS coder's model, so the trained rate is the coded rate.
+  With ``entropy="hyperprior"`` a mean-scale hyperprior replaces it (optimizer.models._hyperprior).
 
 # NOTE: a mixture of logistics was chosen over CompressAI's monotone-network CDF: its CDF is
 # closed-form, it needs no auxiliary quantile loss, and three components fit the skewed or bimodal
@@ -25,14 +26,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BottleneckSpec", "FactorizedPrior", "LearnedBottleneck", "conv_macs", "prior_tables"]
+from optimizer.models._bottleneck_prior import FactorizedPrior, prior_tables
+from optimizer.models._hyperprior import HyperPrior
 
-TAIL_MASS = 1e-6  # probability left outside each channel's tabulated range (folded into the edges)
-MAX_RANGE = 4096  # largest alphabet per channel the codec accepts
+__all__ = ["ENTROPY_MODELS", "BottleneckSpec", "FactorizedPrior", "LearnedBottleneck", "conv_macs", "prior_tables"]
+
+ENTROPY_MODELS = ("factorized", "hyperprior")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class BottleneckSpec:
     latent: int
     stride: int
     mixtures: int = 3
+    entropy: str = "factorized"  # or "hyperprior" (optimizer.models._hyperprior)
+    side: int = 8  # the hyperprior's side latent channels (unused when factorized)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -53,44 +57,6 @@ class BottleneckSpec:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class FactorizedPrior(nn.Module):
-    """A discretized mixture of logistics per latent channel (independent over positions)."""
-
-    def __init__(self, channels: int, mixtures: int = 3) -> None:
-        super().__init__()
-        self.logits = nn.Parameter(torch.zeros(channels, mixtures))
-        self.means = nn.Parameter(torch.linspace(-1.0, 1.0, mixtures).repeat(channels, 1))
-        self.log_scales = nn.Parameter(torch.zeros(channels, mixtures))
-
-    def _per_component(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """y (N, C, ...) -> (y, means, scales) broadcast to (N, C, ..., K)."""
-        extra = (1,) * (y.dim() - 2)
-        means = self.means.view(1, -1, *extra, self.means.shape[1])
-        scales = self.log_scales.clamp(-7.0, 7.0).exp().view_as(means)
-        return y.unsqueeze(-1), means, scales
-
-    def likelihood(self, y: torch.Tensor) -> torch.Tensor:
-        """P(round(y) = y) for integer y, or the noisy relaxation for real y; same shape as y."""
-        v, means, scales = self._per_component(y)
-        upper, lower = (v - means + 0.5) / scales, (v - means - 0.5) / scales
-        # compute in the tail where sigmoid is precise (never sign 0: that would zero the mass)
-        sign = torch.where(upper + lower > 0, -1.0, 1.0).detach()
-        mass = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs()
-        weights = torch.softmax(self.logits, dim=1).view_as(means)
-        return (weights * mass).sum(-1).clamp_min(1e-9)
-
-    def cdf(self, v: torch.Tensor) -> torch.Tensor:
-        """F(v) per channel for v of shape (C, M)."""
-        weights = torch.softmax(self.logits, dim=1)
-        scales = self.log_scales.clamp(-7.0, 7.0).exp()
-        z = (v.unsqueeze(-1) - self.means.unsqueeze(1)) / scales.unsqueeze(1)
-        return (weights.unsqueeze(1) * torch.sigmoid(z)).sum(-1)
-
-    def bits(self, y: torch.Tensor) -> torch.Tensor:
-        """-log2 P(y) summed per sample: shape (N,)."""
-        return -torch.log2(self.likelihood(y)).flatten(1).sum(1)
 
 
 class LearnedBottleneck(nn.Module):
@@ -109,7 +75,19 @@ class LearnedBottleneck(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(h, c, 3, padding=1),
         )
-        self.prior = FactorizedPrior(lat, spec.mixtures)
+        # factorized: the latent's prior; hyperprior: side nets + the side latent's prior
+        self.prior = FactorizedPrior(lat, spec.mixtures) if spec.entropy == "factorized" else None
+        self.hyper = HyperPrior(lat, h, spec.side, spec.mixtures) if spec.entropy == "hyperprior" else None
+        if self.prior is None and self.hyper is None:
+            raise ValueError(f"entropy model must be one of {ENTROPY_MODELS}, got {spec.entropy!r}")
+
+    def bits(self, y: torch.Tensor, noisy: bool = False) -> torch.Tensor:
+        """Bits per sample of the latent (side latent included): under uniform noise in training
+        (``noisy``, y continuous), else of the rounded latent."""
+        if self.hyper is not None:
+            return self.hyper.bits(y, noisy)
+        assert self.prior is not None
+        return self.prior.bits(y + torch.empty_like(y).uniform_(-0.5, 0.5) if noisy else torch.round(y))
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """Latent (N, L, h, w) -> activation (N, C, H, W), cropped to the split's shape."""
@@ -119,9 +97,9 @@ class LearnedBottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: (reconstruction through the rounded latent, bits per sample under noise)."""
         y = self.encoder(x)
-        noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        bits = self.bits(y, noisy=True)
         rounded = y + (torch.round(y) - y).detach()  # straight-through: forward rounds, backward is identity
-        return self.decode(rounded), self.prior.bits(noisy)
+        return self.decode(rounded), bits
 
     @torch.no_grad()
     def latent(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,35 +124,3 @@ def conv_macs(module: nn.Module, input_shape: tuple[int, int, int]) -> int:
     for handle in handles:
         handle.remove()
     return total
-
-
-@torch.no_grad()
-def prior_tables(prior: FactorizedPrior, tail_mass: float = TAIL_MASS) -> tuple[np.ndarray, np.ndarray]:
-    """Tabulate the prior for entropy coding: (offset (L,) int64, pmf (L, R) float64).
-
-    Channel c codes integers offset[c] .. offset[c] + R - 1. Its range is the smallest one that
-    leaves at most ``tail_mass`` / 2 of probability on either side; that mass is folded into the
-    two edge bins (values beyond them are clamped when coded). Channels with narrower ranges than R
-    are padded with zero-probability bins (the coder gives them a tiny floor).
-    """
-    grid = torch.arange(-MAX_RANGE, MAX_RANGE + 1, dtype=torch.float64)
-    prior64 = _float64(prior)
-    upper = prior64.cdf(grid.repeat(prior.logits.shape[0], 1) + 0.5).numpy()  # F(n + 1/2) per channel
-    if (upper[:, 0] >= tail_mass / 2).any() or (upper[:, -1] < 1 - tail_mass / 2).any():
-        raise ValueError(f"the prior spreads beyond +-{MAX_RANGE}; train with a larger beta")
-    lows = (upper >= tail_mass / 2).argmax(1)  # first n with F(n + 1/2) >= tail / 2: less below it
-    highs = (upper >= 1 - tail_mass / 2).argmax(1)  # first n with at most tail / 2 above it
-    width = int((highs - lows).max()) + 1
-    if width > MAX_RANGE:
-        raise ValueError(f"the prior spreads over {width} integers, more than {MAX_RANGE}; train with a larger beta")
-    pmf = np.zeros((len(lows), width))
-    for c, (lo, hi) in enumerate(zip(lows, highs, strict=True)):
-        cdf = np.concatenate([[0.0], upper[c, lo:hi], [1.0]])  # both tails join the edge bins
-        pmf[c, : hi - lo + 1] = np.diff(cdf)
-    return (lows - MAX_RANGE).astype(np.int64), np.clip(pmf, 0.0, None)
-
-
-def _float64(prior: FactorizedPrior) -> FactorizedPrior:
-    copy = FactorizedPrior(prior.logits.shape[0], prior.logits.shape[1]).double()
-    copy.load_state_dict({k: v.double() for k, v in prior.state_dict().items()})
-    return copy

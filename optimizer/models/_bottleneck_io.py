@@ -19,8 +19,9 @@ from optimizer.models._bottleneck import BottleneckSpec, LearnedBottleneck
 __all__ = ["LoadedBottleneck", "bottleneck_name", "load_bottleneck"]
 
 
-def bottleneck_name(alpha: float, input_size: int, k: int, beta: float) -> str:
-    return f"bottleneck_{alpha:g}_{input_size}_k{k}_b{beta:g}"
+def bottleneck_name(alpha: float, input_size: int, k: int, beta: float, entropy: str = "factorized") -> str:
+    suffix = "" if entropy == "factorized" else f"_{entropy}"
+    return f"bottleneck_{alpha:g}_{input_size}_k{k}_b{beta:g}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class LoadedBottleneck:
     @property
     def beta(self) -> float:
         return float(self.card["beta"])
+
+    @property
+    def entropy(self) -> str:
+        return str(self.card.get("entropy", "factorized"))
 
     @property
     def sha256(self) -> str:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from optimizer.data import ImageDataset, make_splits
 from optimizer.errors import UserError
-from optimizer.models._bottleneck import BottleneckSpec, LearnedBottleneck, conv_macs
+from optimizer.models._bottleneck import ENTROPY_MODELS, BottleneckSpec, LearnedBottleneck, conv_macs
 from optimizer.models._bottleneck_io import LoadedBottleneck, bottleneck_name, load_bottleneck
 from optimizer.models._bottleneck_teacher import TeacherData, teacher_outputs
 from optimizer.models._checkpoint import TrainingState, load_checkpoint, save_atomic
@@ -57,6 +57,8 @@ class BottleneckTrainConfig:
     temperature: float = 2.0
     train_samples: int | None = None  # None = the whole train split
     eval_samples: int | None = None
+    entropy: str = "factorized"  # or "hyperprior"
+    side: int = 8  # the hyperprior's side latent channels
     seed: int = 0
     split_seed: int = 0
     checkpoint_every_s: float = 120.0
@@ -64,18 +66,21 @@ class BottleneckTrainConfig:
 
     @property
     def name(self) -> str:
-        return bottleneck_name(self.alpha, self.input_size, self.k, self.beta)
+        return bottleneck_name(self.alpha, self.input_size, self.k, self.beta, self.entropy)
 
     def identity(self) -> dict[str, Any]:
         keep = asdict(self)
         for key in ("checkpoint_every_s", "command", "eval_samples"):
             keep.pop(key)
+        if self.entropy == "factorized":  # as before the hyperprior existed: older checkpoints resume
+            keep.pop("entropy")
+            keep.pop("side")
         return keep
 
 
 def _spec(cfg: BottleneckTrainConfig, shape: tuple[int, ...]) -> BottleneckSpec:
     c, h, w = (int(d) for d in shape)
-    return BottleneckSpec(c, h, w, cfg.hidden or c, cfg.latent, cfg.stride)
+    return BottleneckSpec(c, h, w, cfg.hidden or c, cfg.latent, cfg.stride, entropy=cfg.entropy, side=cfg.side)
 
 
 class _Run(TrainingState):
@@ -135,7 +140,7 @@ def _val_scores(net: LearnedBottleneck, data: TeacherData, labels: np.ndarray) -
     correct, bits = [], []
     for start in range(0, len(data.acts), 250):
         latent = net.latent(data.acts[start : start + 250])
-        bits.append(net.prior.bits(latent))
+        bits.append(net.bits(latent))
         correct.append(data.tail(net.decode(latent)).argmax(1).numpy() == labels[start : start + 250])
     teacher = data.logits.argmax(1).numpy() == labels
     return {
@@ -160,6 +165,7 @@ def _card(
         "dataset_spec": dataset.spec,
         "spec": spec.to_json(),
         "latent_shape": list(spec.latent_shape),
+        "entropy": spec.entropy,
         "encoder_macs": conv_macs(run.net.encoder, (spec.channels, spec.height, spec.width)),
         "decoder_macs": conv_macs(run.net.decoder, spec.latent_shape),
         "training": {**cfg.identity(), "command": cfg.command},
@@ -189,6 +195,11 @@ def train_bottleneck(
 
     ``cache_dir``: where the teacher's outputs on the train images are kept between runs (several
     betas at one split share them)."""
+    if cfg.entropy not in ENTROPY_MODELS or cfg.side < 1:
+        raise UserError(
+            f"a bottleneck's entropy model is one of {', '.join(ENTROPY_MODELS)} with side >= 1, got "
+            f"{cfg.entropy!r} and side={cfg.side}; pass one of those"
+        )
     if min(cfg.beta, cfg.kl_weight, cfg.ce_weight) < 0 or cfg.stride < 1 or cfg.latent < 1:
         raise UserError(
             f"a bottleneck needs beta, kl_weight, ce_weight >= 0, stride >= 1 and latent >= 1, got "

@@ -13,7 +13,7 @@ import torch
 
 from optimizer.codecs import BottleneckCodec, make_codec
 from optimizer.errors import UserError
-from optimizer.models import LoadedBottleneck, load_bottleneck, prior_tables
+from optimizer.models import LoadedBottleneck, hyperprior_arrays, load_bottleneck, prior_tables
 
 __all__ = ["BottleneckParts"]
 
@@ -41,11 +41,15 @@ class BottleneckParts:
         return bn
 
     def codec(self, bn: LoadedBottleneck, params: dict[str, Any]) -> BottleneckCodec:
-        """The codec whose model is the bottleneck's prior, tabulated."""
-        offset, pmf = prior_tables(bn.module.prior)
+        """The codec whose model is the bottleneck's prior, tabulated (with a hyperprior: its side
+        nets and the side latent's prior, tabulated)."""
         codec = make_codec(params, tuple(bn.module.spec.latent_shape))
         assert isinstance(codec, BottleneckCodec)
-        return codec.fit_prior(offset, pmf)
+        hyper = bn.module.hyper
+        if hyper is not None:
+            return codec.fit_hyperprior(hyperprior_arrays(hyper), *prior_tables(hyper.side_prior))
+        assert bn.module.prior is not None
+        return codec.fit_prior(*prior_tables(bn.module.prior))
 
     @staticmethod
     @torch.no_grad()
