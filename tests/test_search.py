@@ -111,7 +111,8 @@ def test_unreachable_budget_says_the_smallest_payload(
     assert _search(space, tmp_path, "--budget-kb", "0.001", "--trials", "2") == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["best"] is None
-    assert "mean payload <= 1 B: no trial meets it (nearest 13 B" in doc["message"]
+    # the smallest payload is the all-local class id: tag byte, length byte, one byte of class
+    assert "mean payload <= 1 B: no trial meets it (nearest 3 B" in doc["message"]
     assert doc["smallest_payload_bytes"] > 1
 
 
