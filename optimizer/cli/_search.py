@@ -1,4 +1,4 @@
-"""``split-opt search``: the Optuna study over (alpha, input size, k, codec) for one device."""
+"""``split-opt search``: the Optuna study over (model, input size, split k, codec) for one device."""
 
 from __future__ import annotations
 
@@ -227,9 +227,10 @@ def _report_after_interrupt(request: SearchRequest) -> None:
 
 def _describe(entry: dict[str, Any]) -> str:
     p = entry["params"]
-    codec = {k: v for k, v in p.items() if k not in ("alpha", "input_size", "k", "codec")}
+    codec = {k: v for k, v in p.items() if k not in ("model", "input_size", "k", "split", "codec")}
     extra = " ".join(f"{k}={v}" for k, v in codec.items())
-    return f"alpha={p['alpha']:g} size={p['input_size']} k={p['k']} {p['codec']} {extra}".strip()
+    where = f"k={p['k']} ({p['split']})" if p.get("split") else f"k={p['k']}"
+    return f"{p['model']} size={p['input_size']} {where} {p['codec']} {extra}".strip()
 
 
 def _times(entry: dict[str, Any]) -> list[str]:

@@ -16,16 +16,26 @@ from optimizer.config._device import (
 )
 from optimizer.config._network import Network, load_network_profile
 from optimizer.config._schema import Reader, load_yaml_mapping
-from optimizer.config._space import ImageChoices, PcaChoices, SearchSpace, load_search_space, parse_search_space
+from optimizer.config._space import (
+    CUT_SETS,
+    ImageChoices,
+    ModelChoice,
+    PcaChoices,
+    SearchSpace,
+    load_search_space,
+    parse_search_space,
+)
 
 __all__ = [
     "BottleneckChoice",
+    "CUT_SETS",
     "Coding",
     "Compute",
     "DeviceProfile",
     "Energy",
     "ImageChoices",
     "Memory",
+    "ModelChoice",
     "Network",
     "PcaChoices",
     "Quantity",

@@ -3,9 +3,9 @@
     bottleneck:
       files: [bottlenecks/bottleneck_1_64_k7_b0.001.pt]   # from `split-opt bottleneck train`
 
-Each file is a trained bottleneck's weights; its card (the ``.json`` beside it) says which
-(alpha, input size, k) it belongs to and its beta. Paths are taken as given (relative to the
-working directory), else relative to the search space file.
+Each file is a trained bottleneck's weights; its card (the ``.json`` beside it) says which model
+spec (``model``), input size and split point (``split``, its name) it belongs to, and its beta.
+Paths are taken as given (relative to the working directory), else relative to the search space file.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from optimizer.config._schema import Reader
 
@@ -21,16 +22,28 @@ __all__ = ["BottleneckChoice", "parse_bottlenecks"]
 
 @dataclass(frozen=True)
 class BottleneckChoice:
+    """A trained bottleneck. ``split`` is its split point's name, or (a study stored before model
+    specs) the block index of the older numbering, which the search maps to the split point."""
+
     name: str
     file: str  # absolute path of the weights (.pt)
     weights_sha256: str
-    alpha: float
+    model: str  # the model spec (cards before model specs: built from the family and alpha)
     input_size: int
-    k: int
+    split: str | int
     beta: float
 
     def codec_params(self) -> dict[str, object]:
         return {"kind": "bottleneck", "file": self.file, "weights_sha256": self.weights_sha256, "beta": self.beta}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], family: str | None = None) -> BottleneckChoice:
+        """What ``dataclasses.asdict`` stored (pareto.json); a study stored before model specs kept
+        ``alpha`` and a block index ``k``, and its space's ``family``."""
+        if "model" not in doc:
+            spec = f"{family}:alpha={float(doc['alpha'])!r}"
+            doc = {**{k: v for k, v in doc.items() if k not in ("alpha", "k")}, "model": spec, "split": int(doc["k"])}
+        return cls(**doc)
 
 
 def _resolve(reader: Reader, value: object) -> Path:
@@ -51,13 +64,20 @@ def _resolve(reader: Reader, value: object) -> Path:
 def _choice(reader: Reader, path: Path) -> BottleneckChoice:
     try:
         card = json.loads(path.with_suffix(".json").read_text())
+        if "model" not in card or "split" not in card:
+            raise reader.error(
+                f"the card of {path} names no model spec and split point (a card from before model specs); "
+                'add "model" (the teacher\'s model spec) and "split" (the split point\'s name, from `split-opt '
+                'splits --model SPEC`) to it, or re-train the bottleneck',
+                "files",
+            )
         return BottleneckChoice(
             str(card["name"]),
             str(path),
             str(card["weights_sha256"]),
-            float(card["alpha"]),
+            str(card["model"]),
             int(card["input_size"]),
-            int(card["k"]),
+            str(card["split"]),
             float(card["beta"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -1,31 +1,31 @@
-"""Search spaces (search_spaces/*.yaml): which models, splits and codecs a study may try.
+"""Search spaces (search_spaces/*.yaml): which models, input sizes, splits and codecs a study may try.
 
 Schema (documented for users in search_spaces/README.md):
 
     name: text
     description: text
-    family: mobilenetv2
     dataset: fashion-mnist              # a dataset spec
-    weights: zoo                        # zoo (the bundled model per alpha), torchvision, or file:PATH
-    alphas: [0.35, 0.5, 0.75, 1.0]
-    input_sizes: [32, 48, 64, 96]
-    splits: {min: 0, max: 20}           # k range, clipped to 0..n+1 of the model
-    pca:                                # codec choices for 1 <= k <= n
-      geometry: [channel, tile]
-      tile: 2                           # block side for the tile geometry
-      components: [1, 2, 4, 8, 16, 32]
-      bits: [2, 3, 4, 6, 8]
-      coders: [ans, huffman]
-    image:                              # codec choices for k = 0
-      formats: [jpeg, webp, png]
-      qualities: [10, 30, 50, 75, 90]
+    input_sizes: [32, 48, 64, 96]       # defaults for every model below that gives none
+    cuts: blocks                        #   all | blocks | [split point names]
+    weights: zoo                        #   zoo | zoo:NAME | torchvision[:TAG] | file:PATH
+    models:
+      - spec: mobilenetv2:alpha=1.0     # a model spec (split-opt splits --model SPEC lists its cuts)
+        input_sizes: [64]               # optional: overrides the defaults above
+        cuts: [features.3, layer2]      # optional: split point names (fx node or module names)
+        weights: file:/models/w.pt      # optional
+    pca: {geometry: [...], tile: 2, components: [...], bits: [...], coders: [...]}
+    image: {formats: [...], qualities: [...]}     # the image codecs at k = 0
     samples: {calib: 1000, val: 1000}   # images used to fit codecs and to score trials
     bottleneck: {files: [...]}          # optional: trained bottlenecks (see _bottleneck_space)
+
+The older form (``family`` + ``alphas`` + ``input_sizes`` + ``splits: {min, max}`` + ``weights``)
+still reads: one model per alpha, its block boundaries (``cuts: blocks``) from ``min`` to ``max``.
+This layer only checks the data; the search resolves specs and cut names through the model registry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,13 @@ from optimizer.config._bottleneck_space import BottleneckChoice, parse_bottlenec
 from optimizer.config._schema import Reader, load_yaml_mapping
 from optimizer.errors import UserError
 
-__all__ = ["ImageChoices", "PcaChoices", "SearchSpace", "load_search_space"]
+__all__ = ["CUT_SETS", "ImageChoices", "ModelChoice", "PcaChoices", "SearchSpace", "load_search_space"]
 
 _GEOMETRIES = ("channel", "tile")
 _CODERS = ("ans", "huffman", "ctx")
 _FORMATS = ("jpeg", "webp", "png")
+CUT_SETS = ("all", "blocks")  # every split point; those at module depth <= 2 (models.SplitGraph.block_ks)
+_MODEL_KEYS = frozenset({"spec", "input_sizes", "cuts", "weights"})
 
 
 @dataclass(frozen=True)
@@ -56,33 +58,94 @@ class ImageChoices:
 
 
 @dataclass(frozen=True)
+class ModelChoice:
+    """One model of the space.
+
+    Attributes:
+        spec: the model spec as written (the search canonicalises it through the registry).
+        weights: a weight spec (``zoo``: the zoo's model of this spec for the dataset).
+        input_sizes: square input sizes to try.
+        cuts: ``all``, ``blocks`` or split point names.
+        cut_range: positions (inclusive) in the resolved list of cuts; the older form's ``splits``.
+    """
+
+    spec: str
+    weights: str
+    input_sizes: tuple[int, ...]
+    cuts: str | tuple[str, ...] = "all"
+    cut_range: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     name: str
     description: str
     path: str
-    family: str
     dataset: str
-    weights: str
-    alphas: tuple[float, ...]
-    input_sizes: tuple[int, ...]
-    k_min: int
-    k_max: int
+    models: tuple[ModelChoice, ...]
     pca: PcaChoices
     image: ImageChoices
     calib_samples: int
     val_samples: int
     bottlenecks: tuple[BottleneckChoice, ...] = ()
 
-    def bottlenecks_at(self, alpha: float, input_size: int, k: int) -> tuple[BottleneckChoice, ...]:
-        """The trained bottlenecks for one (alpha, input size, k), in the file's order."""
-        return tuple(
-            b for b in self.bottlenecks if abs(b.alpha - alpha) < 1e-9 and b.input_size == input_size and b.k == k
-        )
-
     def to_json(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> SearchSpace:
+        """The inverse of :meth:`to_json` (pareto.json stores it); the form studies before model specs
+        stored (``alphas``, ``k_min``...) is read as its models."""
+        try:
+            if "models" not in doc:
+                doc = {**doc, "models": _legacy_models(doc["family"], doc)}
+            return cls(
+                name=doc["name"],
+                description=doc["description"],
+                path=doc["path"],
+                dataset=doc["dataset"],
+                models=tuple(_model_from_json(m) for m in doc["models"]),
+                pca=PcaChoices(**_tuples(doc["pca"])),
+                image=ImageChoices(**_tuples(doc["image"])),
+                calib_samples=int(doc["calib_samples"]),
+                val_samples=int(doc["val_samples"]),
+                bottlenecks=tuple(BottleneckChoice.from_json(b, doc.get("family")) for b in doc.get("bottlenecks", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"the stored search space is not readable ({exc}); pass the space's file") from exc
+
+
+def _tuples(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def _model_from_json(m: dict[str, Any]) -> ModelChoice:
+    cuts = m.get("cuts", "all")
+    cut_range = m.get("cut_range")
+    return ModelChoice(
+        m["spec"],
+        m["weights"],
+        tuple(int(s) for s in m["input_sizes"]),
+        cuts if isinstance(cuts, str) else tuple(cuts),
+        (int(cut_range[0]), int(cut_range[1])) if cut_range else None,
+    )
+
+
+def _legacy_models(family: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """``family`` + ``alphas`` (files and studies before model specs): one model per alpha, its
+    block boundaries from ``k_min`` to ``k_max`` (the older block numbering)."""
+    weights = str(doc["weights"])
+    return [
+        {
+            "spec": f"{family}:alpha={float(a)!r}",
+            # ``zoo`` and torchvision are per spec already; {alpha} in a file path names each alpha's file
+            "weights": weights.replace("{alpha}", f"{float(a):g}"),
+            "input_sizes": list(doc["input_sizes"]),
+            "cuts": "blocks",
+            "cut_range": [int(doc["k_min"]), int(doc["k_max"])],
+        }
+        for a in doc["alphas"]
+    ]
 
 
 def _list(
@@ -135,43 +198,85 @@ def _image(reader: Reader) -> ImageChoices:
     return ImageChoices(_list(r, "formats", str, _FORMATS), qualities)
 
 
-def parse_search_space(data: dict[str, Any], path: Path) -> SearchSpace:
-    reader = Reader(data, path)
-    reader.check_keys(
-        {
-            "name",
-            "description",
-            "family",
-            "dataset",
-            "weights",
-            "alphas",
-            "input_sizes",
-            "splits",
-            "pca",
-            "image",
-            "samples",
-        },
-        frozenset({"bottleneck"}),
+def _cuts(reader: Reader, key: str = "cuts") -> str | tuple[str, ...]:
+    value = reader.data[key]
+    if isinstance(value, str):
+        if value not in CUT_SETS:
+            raise reader.error(f"must be {' or '.join(CUT_SETS)} or a list of split point names, got {value!r}", key)
+        return value
+    return _list(reader, key, str)
+
+
+def _model(reader: Reader, index: int, defaults: dict[str, Any]) -> ModelChoice:
+    entry = reader.data["models"][index]
+    r = Reader(entry if not isinstance(entry, str) else {"spec": entry}, reader.path, f"models[{index}]")
+    r.check_keys({"spec"}, _MODEL_KEYS - {"spec"})
+    sizes = _list(r, "input_sizes", int, minimum=1) if "input_sizes" in r.data else defaults.get("input_sizes")
+    if sizes is None:
+        raise r.error("needs input_sizes (here or at the top level of the space)")
+    return ModelChoice(
+        r.text("spec").strip(),
+        r.text("weights") if "weights" in r.data else defaults.get("weights", "zoo"),
+        sizes,
+        _cuts(r) if "cuts" in r.data else defaults.get("cuts", "all"),
     )
-    if reader.text("family") != "mobilenetv2":
-        raise reader.error(f"only mobilenetv2 is supported, got {data['family']!r}", "family")
-    splits, samples = reader.child("splits"), reader.child("samples")
+
+
+def _models(reader: Reader) -> tuple[ModelChoice, ...]:
+    if not isinstance(reader.data["models"], list) or not reader.data["models"]:
+        raise reader.error(f"must be a non-empty list of models, got {reader.data['models']!r}", "models")
+    defaults: dict[str, Any] = {}
+    if "input_sizes" in reader.data:
+        defaults["input_sizes"] = _list(reader, "input_sizes", int, minimum=1)
+    if "cuts" in reader.data:
+        defaults["cuts"] = _cuts(reader)
+    if "weights" in reader.data:
+        defaults["weights"] = reader.text("weights")
+    models = tuple(_model(reader, i, defaults) for i in range(len(reader.data["models"])))
+    specs = [m.spec for m in models]
+    repeated = sorted({s for s in specs if specs.count(s) > 1})
+    if repeated:
+        raise reader.error(f"lists {repeated[0]} twice; list each model spec once", "models")
+    return models
+
+
+def _legacy(reader: Reader) -> tuple[ModelChoice, ...]:
+    """The older form: ``family`` + ``alphas`` + ``splits``."""
+    for key in ("family", "alphas", "splits", "weights", "input_sizes"):
+        if key not in reader.data:
+            raise reader.error("is required but missing (or list the models under `models:`)", key)
+    splits = reader.child("splits")
     splits.check_keys({"min", "max"})
-    samples.check_keys({"calib", "val"})
     k_min, k_max = int(splits.number("min", 0, strict=False)), int(splits.number("max", 0, strict=False))
     if k_min > k_max:
         raise splits.error(f"min <= max must hold, got min={k_min}, max={k_max}")
+    doc = {
+        "weights": reader.text("weights"),
+        "alphas": _list(reader, "alphas", float, minimum=0.01),
+        "input_sizes": _list(reader, "input_sizes", int, minimum=1),
+        "k_min": k_min,
+        "k_max": k_max,
+    }
+    return tuple(_model_from_json(m) for m in _legacy_models(reader.text("family"), doc))
+
+
+def parse_search_space(data: dict[str, Any], path: Path) -> SearchSpace:
+    reader = Reader(data, path)
+    common = {"name", "description", "dataset", "pca", "image", "samples"}
+    if "models" in data:
+        reader.check_keys({*common, "models"}, frozenset({"bottleneck", "input_sizes", "cuts", "weights"}))
+        models = _models(reader)
+    else:
+        reader.check_keys(common, frozenset({"bottleneck", "family", "alphas", "input_sizes", "splits", "weights"}))
+        models = _legacy(reader)
+    samples = reader.child("samples")
+    samples.check_keys({"calib", "val"})
     return SearchSpace(
         name=reader.text("name"),
         description=reader.text("description"),
         path=str(path),
-        family="mobilenetv2",
         dataset=reader.text("dataset"),
-        weights=reader.text("weights"),
-        alphas=_list(reader, "alphas", float, minimum=0.01),
-        input_sizes=_list(reader, "input_sizes", int, minimum=32),
-        k_min=k_min,
-        k_max=k_max,
+        models=models,
         pca=_pca(reader),
         image=_image(reader),
         calib_samples=int(samples.number("calib", 1)),

@@ -6,7 +6,6 @@ from optimizer.data._dataset import IMAGENET_MEAN, IMAGENET_STD, ImageDataset, I
 from optimizer.data._fashion_mnist import FashionMNIST
 from optimizer.data._idx import read_idx
 from optimizer.data._imagefolder import ImageFolder
-from optimizer.data._preprocess import decoded_image_input, grey_input01, resize_crop
 from optimizer.data._preprocessing import INTERPOLATIONS, RESIZE_POLICIES, Preprocessing
 from optimizer.data._specs import DATASET_KINDS, DEFAULT_DATASET, open_dataset
 from optimizer.data._splits import SPLIT_NAMES, DataSplits, make_splits
@@ -27,10 +26,7 @@ __all__ = [
     "Indices",
     "SplitSizes",
     "make_splits",
-    "decoded_image_input",
-    "grey_input01",
     "normalize",
     "open_dataset",
     "read_idx",
-    "resize_crop",
 ]

@@ -1,8 +1,9 @@
-"""The dataset interface every spec resolves to, and the preprocessing shared by all of them.
+"""The dataset interface every spec resolves to.
 
 A dataset holds images "as the device has them" (``native``) and turns any of them into model
-input at a given square size (``batch``): resized, three channels, normalised with the ImageNet
-mean and standard deviation, which both the bundled zoo and torchvision's weights expect.
+input at a given square size with a model's preprocessing (``batch``), through the one torch-free
+path the deployed device half runs too (optimizer.imaging.model_input). The default preprocessing
+(ImageNet mean and std, three channels) is what the bundled zoo and torchvision's weights expect.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from optimizer.imaging import IMAGENET_MEAN, IMAGENET_STD
+from optimizer.imaging import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, model_input
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageDataset", "Indices", "SplitSizes", "normalize"]
 
@@ -33,6 +34,9 @@ class SplitSizes:
     val: float = 0.3
     test: float = 0.5
     train: float | None = None
+
+
+_UNNORMALISED = Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
 def normalize(images01: torch.Tensor) -> torch.Tensor:
@@ -72,10 +76,15 @@ class ImageDataset(abc.ABC):
     def native(self, index: int) -> np.ndarray:
         """The image as the device captures it: uint8, shape (H, W) or (H, W, 3)."""
 
-    @abc.abstractmethod
-    def images01(self, indices: Indices, size: int) -> torch.Tensor:
-        """Float images in [0, 1], shape (N, 3, size, size), resized from the native images."""
+    def natives(self, indices: Indices) -> list[np.ndarray]:
+        return [self.native(int(i)) for i in indices]
 
-    def batch(self, indices: Indices, size: int) -> torch.Tensor:
-        """Model input for the given samples at a square input size."""
-        return normalize(self.images01(indices, size))
+    def images01(self, indices: Indices, size: int) -> torch.Tensor:
+        """Float images in [0, 1], shape (N, 3, size, size), resized as :meth:`batch` resizes them
+        (training augments these, then normalises them)."""
+        return torch.from_numpy(model_input(self.natives(indices), size, _UNNORMALISED))
+
+    def batch(self, indices: Indices, size: int, prep: Preprocessing | None = None) -> torch.Tensor:
+        """Model input for the given samples at a square input size (default: ImageNet statistics,
+        three channels)."""
+        return torch.from_numpy(model_input(self.natives(indices), size, prep or Preprocessing()))

@@ -12,11 +12,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from optimizer.data._dataset import ImageDataset, Indices
 from optimizer.data._idx import read_idx
-from optimizer.data._preprocess import grey_input01
 from optimizer.errors import UserError
 
 __all__ = ["DEBIAN_ROOT", "ENV_VAR", "FashionMNIST"]
@@ -93,5 +91,5 @@ class FashionMNIST(ImageDataset):
     def native(self, index: int) -> np.ndarray:
         return self._images[index]
 
-    def images01(self, indices: Indices, size: int) -> torch.Tensor:
-        return grey_input01(self._images[np.asarray(indices, dtype=np.int64)], size)
+    def natives(self, indices: Indices) -> list[np.ndarray]:
+        return list(self._images[np.asarray(indices, dtype=np.int64)])

@@ -1,7 +1,7 @@
 """``imagefolder:PATH``: one sub-folder per class (ImageNet val arranged by class, CIFAR as PNGs).
 
-Images are decoded with Pillow, converted to RGB, resized so the shorter side equals the input
-size, and centre-cropped to a square. Class names are the sorted sub-folder names.
+Images are decoded with Pillow and converted to RGB; the model's preprocessing (optimizer.imaging)
+resizes and crops them. Class names are the sorted sub-folder names.
 """
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
-from optimizer.data._dataset import ImageDataset, Indices, SplitSizes
-from optimizer.data._preprocess import resize_crop
+from optimizer.data._dataset import ImageDataset, SplitSizes
 from optimizer.errors import UserError
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolder"]
@@ -63,7 +61,3 @@ class ImageFolder(ImageDataset):
 
     def native(self, index: int) -> np.ndarray:
         return np.asarray(self._open(index), dtype=np.uint8)
-
-    def images01(self, indices: Indices, size: int) -> torch.Tensor:
-        crops = np.stack([resize_crop(self._open(int(i)), size) for i in indices])
-        return torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255)

@@ -13,7 +13,7 @@ from optimizer.models._fx_split import GraphSplitPoint, SplitGraph
 from optimizer.models._fx_trace import trace_model
 from optimizer.models._hyperprior import HyperPrior, hyperprior_arrays
 from optimizer.models._load import BuiltModel
-from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size
+from optimizer.models._mobilenetv2 import FAMILY, MIN_INPUT_SIZE, build_mobilenetv2, check_input_size, legacy_model_spec
 from optimizer.models._registry import (
     adapter_for,
     build_model,
@@ -60,6 +60,7 @@ __all__ = [
     "build_model",
     "get_adapter",
     "list_adapters",
+    "legacy_model_spec",
     "load_spec_model",
     "parse_model_spec",
     "register_adapter",

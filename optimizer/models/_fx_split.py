@@ -129,6 +129,27 @@ class SplitGraph:
             return self.gm
         return _subgraph(self.gm, self.cuts[k - 1], self.result, "Tail")
 
+    def names(self) -> list[str]:
+        """The name of every split point, by k (``input``, fx node names, ``logits``)."""
+        return ["input", *(n.name for n in self.cuts), "logits"]
+
+    def block_ks(self) -> list[int]:
+        """The split points at block boundaries: the input, the outputs of modules at most two deep in
+        the module tree (``features.3``, ``layer2.1``, ``layer3``, ``avgpool``), and the logits; for
+        MobileNetV2 exactly its 21 block boundaries (the older numbering k = 0..20)."""
+        inner = [k for k, node in enumerate(self.cuts, start=1) if any(m.count(".") <= 1 for m in self._modules.get(node, ()))]
+        return [0, *inner, len(self) - 1]
+
+    def ks_of(self, cuts: str | list[str] | tuple[str, ...]) -> list[int]:
+        """The ks a search space's ``cuts`` names: ``all``, ``blocks`` or split point names (sorted, once each)."""
+        if cuts == "all":
+            return list(range(len(self)))
+        if cuts == "blocks":
+            return self.block_ks()
+        if isinstance(cuts, str):
+            raise UserError(f"cuts must be all, blocks or a list of split point names, got {cuts!r}")
+        return sorted(set(self.select(list(cuts))))
+
     def select(self, names: list[str]) -> list[int]:
         """The ks of named split points (a search space restricting cuts): a name is a split point's
         fx node name (``layer2_1_relu_1``), a module whose output it is (``layer2``), ``input`` or ``logits``."""

@@ -12,7 +12,7 @@ from torchvision.models import MobileNetV2
 
 from optimizer.errors import UserError
 
-__all__ = ["FAMILY", "MIN_INPUT_SIZE", "build_mobilenetv2", "check_input_size"]
+__all__ = ["FAMILY", "MIN_INPUT_SIZE", "build_mobilenetv2", "check_input_size", "legacy_model_spec"]
 
 FAMILY = "mobilenetv2"
 MIN_INPUT_SIZE = 32
@@ -35,3 +35,10 @@ def build_mobilenetv2(alpha: float, num_classes: int, dropout: float = 0.2) -> n
     if num_classes < 1:
         raise UserError(f"num_classes must be at least 1, got {num_classes!r}")
     return MobileNetV2(num_classes=num_classes, width_mult=alpha, dropout=dropout).eval()
+
+
+def legacy_model_spec(alpha: float) -> str:
+    """The model a study, card or bundle written before model specs meant by ``alpha`` alone:
+    MobileNetV2 at that width (the only family then); its splits were numbered by block boundary."""
+    text = f"{float(alpha):g}"
+    return f"{FAMILY}:alpha={text if '.' in text else text + '.0'}"

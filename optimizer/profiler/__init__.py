@@ -10,6 +10,7 @@ from optimizer.profiler._costs import OP_CLASSES, BlockCost, LayerCost, ModelCos
 from optimizer.profiler._latency import block_ms, energy_mj, send_ms, server_ms
 from optimizer.profiler._measure import RUNTIMES, BlockTiming, compiled, fixed_threads, measure_blocks, time_ms
 from optimizer.profiler._profile import profile_model
+from optimizer.profiler._scaffold import profile_spec
 from optimizer.profiler._table import CONVENTION, ModelProfile, SplitProfile, build_profile
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "measure_samples",
     "model_costs",
     "profile_model",
+    "profile_spec",
     "send_ms",
     "server_ms",
     "time_ms",

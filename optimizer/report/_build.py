@@ -102,7 +102,8 @@ def _layer_sections(results: StudyResults) -> list[FigureSection]:
         FigureSection(
             "tradeoff",
             "5. The triple trade-off (after Assine et al., Fig. 1)",
-            "One series per model (alpha, input size), one point per split k = 0..19: x = MACs the device runs "
+            "One series per model (model spec, input size), one point per split the search offered it, from the "
+            "input (k = 0) to the last activation: x = MACs the device runs "
             "for the head, y = the float32 activation that would cross the network uncompressed (log axis); "
             f"{ACCURACY_MEANING}. Hover for each point's layer and the best trial the study found there.",
             draw_tradeoff(tradeoff_info(results)),

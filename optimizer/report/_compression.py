@@ -1,6 +1,6 @@
 """Figure data for "compression per layer" (Assine et al., Fig. 2).
 
-For one model and each split k = 1..n: the smallest mean payload among the study's trials at k
+For one model and each activation split the search offered it: the smallest mean payload among the study's trials at k
 whose val accuracy stays within ``TOLERANCE`` (1 point) of the model's uncompressed accuracy, next
 to the float16 activation at every k and to the image codecs (JPEG, WebP, PNG) at k = 0. The
 *sweet spot* is the k with the smallest such payload; it is reported with how it compares with
@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from optimizer.report._layers import models_of, split_rows, uncompressed_accuracy
+from optimizer.report._layers import activation_ks, models_of, split_rows, uncompressed_accuracy
 from optimizer.report._records import StudyResults, TrialRecord, describe, model_label
-from optimizer.search import N_BLOCKS
 
 __all__ = ["TOLERANCE", "CompressionInfo", "Point", "compression_info", "compression_infos"]
 
@@ -32,13 +31,13 @@ class Point(NamedTuple):
 
 
 class CompressionInfo(NamedTuple):
-    model: str
-    alpha: float
+    model: str  # the label: model spec and input size
+    spec: str
     input_size: int
     reference_accuracy: float | None
     reference_source: str
-    smallest: list[Point]  # per k in 1..n with a trial within tolerance, increasing k
-    missing_k: list[int]  # k in 1..n with no trial within tolerance
+    smallest: list[Point]  # per activation split with a trial within tolerance, increasing k
+    missing_k: list[int]  # activation splits offered with no trial within tolerance
     float16_k: list[int]
     float16_bytes: list[int]  # body size of the uncompressed float16 activation
     images: list[Point]  # k = 0 trials of this model (every format and quality tried)
@@ -65,7 +64,7 @@ def _point(record: TrialRecord) -> Point:
 
 def _message(info_model: str, sweet: Point | None, images: list[Point], within: list[bool], missing: list[int]) -> str:
     if sweet is None:
-        return f"{info_model}: no split k = 1..{N_BLOCKS} has a trial within 1 point of the uncompressed accuracy"
+        return f"{info_model}: no activation split has a trial within 1 point of the uncompressed accuracy"
     text = f"sweet spot for {info_model}: k={sweet.k}, {sweet.payload_bytes:.0f} B per inference (trial {sweet.trial})"
     kept = [p for p, ok in zip(images, within, strict=True) if ok]
     if kept:
@@ -80,12 +79,14 @@ def _message(info_model: str, sweet: Point | None, images: list[Point], within: 
     return text
 
 
-def compression_info(results: StudyResults, alpha: float, input_size: int) -> CompressionInfo:
-    ref = uncompressed_accuracy(results, alpha, input_size)
-    trials = [t for t in results.complete if t.alpha == alpha and t.input_size == input_size]
+def compression_info(results: StudyResults, spec: str, input_size: int) -> CompressionInfo:
+    ref = uncompressed_accuracy(results, spec, input_size)
+    trials = [t for t in results.complete if t.model == spec and t.input_size == input_size]
+    all_rows = split_rows(results, spec, input_size)
+    inner = activation_ks(results, spec, all_rows)
     smallest: dict[int, TrialRecord] = {}
     for t in trials:
-        if t.k is None or not 1 <= t.k <= N_BLOCKS or not _within(t, ref.accuracy):
+        if t.k is None or t.kind in ("image", "class-id") or not _within(t, ref.accuracy):
             continue
         if t.k not in smallest or (t.payload_bytes or 0) < (smallest[t.k].payload_bytes or 0):
             smallest[t.k] = t
@@ -93,14 +94,14 @@ def compression_info(results: StudyResults, alpha: float, input_size: int) -> Co
     images = sorted((t for t in trials if t.k == 0), key=lambda t: t.payload_bytes or 0)
     image_points = [_point(t) for t in images]
     within = [_within(t, ref.accuracy) for t in images]
-    rows = [r for r in split_rows(results, alpha, input_size) if 1 <= r.k <= N_BLOCKS]
+    rows = [r for r in all_rows if r.k in inner]
     sweet = min(points, key=lambda p: (p.payload_bytes, p.k)) if points else None
-    missing = [k for k in range(1, N_BLOCKS + 1) if k not in smallest]
-    label = model_label(alpha, input_size)
+    missing = [k for k in inner if k not in smallest]
+    label = model_label(spec, input_size)
     learned = sorted((t for t in trials if t.kind == "bottleneck"), key=lambda t: (t.k or 0, t.payload_bytes or 0))
     return CompressionInfo(
         label,
-        alpha,
+        spec,
         input_size,
         ref.accuracy,
         ref.source,
@@ -117,11 +118,11 @@ def compression_info(results: StudyResults, alpha: float, input_size: int) -> Co
     )
 
 
-def best_model(results: StudyResults) -> tuple[float, int] | None:
+def best_model(results: StudyResults) -> tuple[str, int] | None:
     """The model of pareto.json's ``best``; else the one with the highest uncompressed accuracy."""
     best = results.summary.get("best")
-    if best:
-        return float(best["params"]["alpha"]), int(best["params"]["input_size"])
+    if best and "model" in best["params"]:
+        return str(best["params"]["model"]), int(best["params"]["input_size"])
     scored = [(uncompressed_accuracy(results, a, s).accuracy, (a, s)) for a, s in models_of(results)]
     scored = [(acc, model) for acc, model in scored if acc is not None]
     return max(scored)[1] if scored else None
@@ -130,6 +131,6 @@ def best_model(results: StudyResults) -> tuple[float, int] | None:
 def compression_infos(results: StudyResults) -> list[CompressionInfo]:
     """One per model with completed trials, the best model first (the figure shows it first)."""
     first = best_model(results)
-    tried = {(float(t.alpha), int(t.input_size)) for t in results.complete if t.alpha is not None and t.input_size}
-    order = sorted(tried, key=lambda m: (m != first, -m[0], -m[1]))
-    return [compression_info(results, alpha, size) for alpha, size in order]
+    tried = {(str(t.model), int(t.input_size)) for t in results.complete if t.model is not None and t.input_size}
+    order = sorted(tried, key=lambda m: (m != first, m[0], -m[1]))
+    return [compression_info(results, spec, size) for spec, size in order]

@@ -12,11 +12,11 @@ from plotly.subplots import make_subplots
 from optimizer.report._axes import Axis
 from optimizer.report._front import FrontInfo, PointGroup, ProjectionInfo, Staircase
 from optimizer.report._parallel import ParallelInfo
-from optimizer.search import N_BLOCKS
 
 __all__ = ["K_COLORAXIS", "empty_figure", "draw_front", "draw_parallel", "draw_projections"]
 
-K_COLORAXIS = {"colorscale": "Viridis", "cmin": 0, "cmax": N_BLOCKS + 1, "colorbar": {"title": {"text": "split k"}}}
+# The colour scale runs from the input (k = 0) to the last split of the study's deepest model.
+K_COLORAXIS = {"colorscale": "Viridis", "cmin": 0, "colorbar": {"title": {"text": "split k"}}}
 _MARKERS = {  # group -> (3-D symbol, 2-D symbol, size, opacity)
     "Pareto set": ("diamond", "diamond", 7, 1.0),
     "feasible": ("circle", "circle", 3, 0.55),

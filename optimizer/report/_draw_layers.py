@@ -11,7 +11,6 @@ import plotly.graph_objects as go
 from optimizer.report._compression import CompressionInfo
 from optimizer.report._draw import empty_figure
 from optimizer.report._tradeoff import TradeoffInfo
-from optimizer.search import N_BLOCKS
 
 __all__ = ["draw_compression", "draw_tradeoff"]
 
@@ -137,6 +136,10 @@ def _title(info: CompressionInfo) -> str:
     return f"<b>{info.model}</b>: uncompressed val accuracy {ref} ({info.reference_source})<br>{message}"
 
 
+def _widest_k(infos: list[CompressionInfo]) -> int:
+    return max((k for info in infos for k in info.float16_k), default=0)
+
+
 def draw_compression(infos: list[CompressionInfo]) -> go.Figure:
     if not infos:
         return empty_figure("no completed trial to draw")
@@ -156,7 +159,7 @@ def draw_compression(infos: list[CompressionInfo]) -> go.Figure:
     fig.update_layout(
         height=560,
         title={"text": _title(infos[0]), "font": {"size": 13}},
-        xaxis={"title": {"text": "split k (0 = the input image)"}, "dtick": 1, "range": [-0.7, N_BLOCKS + 0.7]},
+        xaxis={"title": {"text": "split k (0 = the input image)"}, "dtick": 1 if _widest_k(infos) <= 40 else None},
         yaxis={"title": {"text": "mean payload bytes (log)"}, "type": "log"},
         legend={"orientation": "h", "y": -0.18},
         margin={"t": 130},

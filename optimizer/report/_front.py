@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 
 from optimizer.report._axes import Axis, Limit, limits_of, plot_axes
 from optimizer.report._records import StudyResults, TrialRecord, describe
-from optimizer.search import N_BLOCKS
 
 __all__ = ["FrontInfo", "PointGroup", "ProjectionInfo", "Staircase", "front_info", "projection_info", "staircase"]
 
@@ -151,9 +150,9 @@ def projection_info(results: StudyResults) -> ProjectionInfo:
     done = results.complete
     pool = [r for r in done if r.feasible] or done
     over = "feasible" if any(r.feasible for r in done) else "all, none is feasible"
-    splits = [r for r in pool if r.k is not None and 1 <= r.k <= N_BLOCKS]
+    splits = [r for r in pool if r.k is not None and r.kind not in ("image", "class-id")]
     x, y, vertical = front.axes
-    only = f"{over}, 1 <= k <= {N_BLOCKS}"
+    only = f"{over}, activation splits only"
     return ProjectionInfo(
         front,
         _plane(pool, x, vertical, over),

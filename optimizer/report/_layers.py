@@ -1,9 +1,9 @@
 """Per-split facts of the study's models, shared by the two per-layer figures.
 
-MACs and activation sizes come from the profiler (``profile_model``, cached on disk), latency from
+MACs and activation sizes come from the profiler (``profile_spec``, cached on disk), latency from
 the device profile when the study names one. The *uncompressed accuracy* of a model is what its
-outputs score when nothing is lost in transit; the all-local split k = n + 1 sends only the class
-id, which is lossless, so its val accuracy is that number (float16 at a middle split is the
+outputs score when nothing is lost in transit; the all-local split (the last k) sends only the
+class id, which is lossless, so its val accuracy is that number (float16 at a middle split is the
 fallback: lossy only in the last bits).
 """
 
@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from optimizer.models import build_mobilenetv2, split_points
-from optimizer.profiler import model_costs, profile_model
+from optimizer.models import build_model, split_graph
+from optimizer.profiler import profile_spec
 from optimizer.report._records import StudyResults, TrialRecord
-from optimizer.search import N_BLOCKS
 
-__all__ = ["SplitRow", "UncompressedAccuracy", "models_of", "split_rows", "uncompressed_accuracy"]
+__all__ = [
+    "SplitRow",
+    "UncompressedAccuracy",
+    "activation_ks",
+    "models_of",
+    "split_rows",
+    "uncompressed_accuracy",
+]
 
 
 class SplitRow(NamedTuple):
     k: int
-    layer: str  # "input", "features.3", "logits"
+    layer: str  # the split point's name: "input", "features_3", "layer2_1_relu_1", "logits"
     shape: tuple[int, ...]
     cum_macs: int  # device MACs of the head up to k
     activation_bytes_fp32: int  # what crosses the network at k, uncompressed
@@ -34,53 +40,45 @@ class UncompressedAccuracy(NamedTuple):
     source: str  # which trial it was read from, in words
 
 
-def models_of(results: StudyResults) -> list[tuple[float, int]]:
-    """(alpha, input size) of every model the search space offers, else of every trial."""
-    alphas, sizes = results.space.get("alpha"), results.space.get("input_size")
-    if alphas and sizes:
-        return [(float(a), int(s)) for a in alphas for s in sizes]
-    seen = {(float(t.alpha), int(t.input_size)) for t in results.trials if t.alpha is not None and t.input_size}
+def models_of(results: StudyResults) -> list[tuple[str, int]]:
+    """(model spec, input size) of every model the search offered, else of every trial."""
+    if results.models:
+        return [(spec, size) for spec, offered in results.models.items() for size in offered["input_size"]]
+    seen = {(str(t.model), int(t.input_size)) for t in results.trials if t.model is not None and t.input_size}
     return sorted(seen)
 
 
-def split_rows(results: StudyResults, alpha: float, input_size: int) -> list[SplitRow]:
-    """One row per k = 0..n+1 for MobileNetV2(alpha) at ``input_size``."""
+def split_rows(results: StudyResults, spec: str, input_size: int) -> list[SplitRow]:
+    """One row per split point k = 0..last of the model at ``input_size``."""
     if results.device is not None:
-        profile = profile_model(results.device, alpha, input_size, results.num_classes)
+        profile = profile_spec(results.device, spec, input_size, results.num_classes)
         return [
-            SplitRow(
-                s.k,
-                s.name,
-                tuple(s.shape),
-                s.cum_macs,
-                s.activation_bytes_fp32,
-                s.activation_bytes_fp16,
-                s.latency_ms,
-            )
+            SplitRow(s.k, s.name, tuple(s.shape), s.cum_macs, s.activation_bytes_fp32, s.activation_bytes_fp16, s.latency_ms)
             for s in profile.splits
         ]
     # NOTE: without a device profile the MACs and shapes are still known; latency is not.
-    costs = model_costs(alpha, results.num_classes, input_size)
-    points = split_points(build_mobilenetv2(alpha, results.num_classes), input_size)
-    rows, macs = [], 0
-    for point in points:
-        macs += costs.blocks[point.k - 1].macs if 0 < point.k <= len(costs.blocks) else 0
-        rows.append(
-            SplitRow(point.k, point.name, tuple(point.shape), macs, 4 * point.elements, 2 * point.elements, None)
-        )
-    return rows
+    points = split_graph(spec, build_model(spec, results.num_classes)).points(input_size)
+    return [SplitRow(p.k, p.name, tuple(p.shape), p.cum_macs, 4 * p.elements, 2 * p.elements, None) for p in points]
 
 
-def _of_model(results: StudyResults, alpha: float, input_size: int) -> list[TrialRecord]:
-    return [t for t in results.complete if t.alpha == alpha and t.input_size == input_size]
+def activation_ks(results: StudyResults, spec: str, rows: list[SplitRow]) -> list[int]:
+    """The splits that send an activation (not the image, not the class id) that the search offered
+    this model (every such split when the study does not say)."""
+    inner = [r.k for r in rows if 0 < r.k < len(rows) - 1]
+    offered = results.models.get(spec, {}).get("k")
+    return [k for k in inner if k in offered] if offered else inner
 
 
-def uncompressed_accuracy(results: StudyResults, alpha: float, input_size: int) -> UncompressedAccuracy:
+def _of_model(results: StudyResults, spec: str, input_size: int) -> list[TrialRecord]:
+    return [t for t in results.complete if t.model == spec and t.input_size == input_size]
+
+
+def uncompressed_accuracy(results: StudyResults, spec: str, input_size: int) -> UncompressedAccuracy:
     """The model's val accuracy with a lossless link: the all-local trial, else float16."""
-    trials = _of_model(results, alpha, input_size)
-    local = [t for t in trials if t.k == N_BLOCKS + 1]
+    trials = _of_model(results, spec, input_size)
+    local = [t for t in trials if t.kind == "class-id"]
     if local:
-        return UncompressedAccuracy(local[0].accuracy, f"all-local split k={N_BLOCKS + 1} (trial {local[0].number})")
+        return UncompressedAccuracy(local[0].accuracy, f"all-local split k={local[0].k} (trial {local[0].number})")
     fp16 = [t for t in trials if t.kind == "float16"]
     if fp16:
         best = max(fp16, key=lambda t: t.accuracy or 0.0)

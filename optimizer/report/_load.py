@@ -16,7 +16,7 @@ import optuna
 from optimizer.config import DeviceProfile, load_device_profile, load_network_profile, parse_device_profile
 from optimizer.errors import UserError
 from optimizer.report._records import StudyResults, record_of
-from optimizer.search import non_dominated
+from optimizer.search import modern_trial, non_dominated
 from optimizer.system import DEFAULT_OBJECTIVES, METRICS
 
 __all__ = ["load_results", "results_from_trials"]
@@ -34,7 +34,8 @@ def load_results(report_dir: Path, storage: str | None = None) -> StudyResults:
     summary = _read_summary(report_dir)
     name = str(summary.get("study") or report_dir.name)
     study = _open_study(report_dir, name, storage)
-    return results_from_trials(report_dir, name, study.get_trials(deepcopy=False), summary, study.metric_names)
+    trials = [modern_trial(t) for t in study.get_trials(deepcopy=False)]
+    return results_from_trials(report_dir, name, trials, summary, study.metric_names)
 
 
 def results_from_trials(
@@ -68,6 +69,7 @@ def results_from_trials(
         summary=summary,
         pareto_trials=pareto,
         space=_space_of(trials),
+        models=_models_of(trials),
         device=device,
         objectives=objectives,
         num_classes=int(summary.get("num_classes") or 10),
@@ -127,6 +129,24 @@ def _space_of(trials: list[optuna.trial.FrozenTrial]) -> dict[str, list[Any]]:
                 continue
             space.setdefault(name, set()).update(values)
     return {name: _sorted(values) for name, values in space.items()}
+
+
+def _models_of(trials: list[optuna.trial.FrozenTrial]) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Per model spec, the input sizes and split indices the search offered it (from the choices
+    Optuna kept with each trial); a study from before model specs offered every block boundary."""
+    offered: dict[str, dict[str, set[int]]] = {}
+    for trial in trials:
+        spec = trial.params.get("model")
+        if spec is None:
+            continue
+        here = offered.setdefault(str(spec), {"input_size": set(), "k": set()})
+        for name in ("input_size", "k"):
+            dist = trial.distributions.get(name)
+            if isinstance(dist, optuna.distributions.CategoricalDistribution) and name in trial.params:
+                here[name].update(int(c) for c in dist.choices)
+            elif name in trial.params:
+                here[name].add(int(trial.params[name]))
+    return {spec: {name: tuple(sorted(v)) for name, v in d.items()} for spec, d in offered.items()}
 
 
 def _sorted(values: set[Any]) -> list[Any]:

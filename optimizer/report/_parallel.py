@@ -64,9 +64,11 @@ def parallel_info(results: StudyResults) -> ParallelInfo:
     done = results.complete
     codecs = [t.kind for t in done]
     codec_ticks = [c for c in CODEC_ORDER if c in codecs] + sorted(set(codecs) - set(CODEC_ORDER))
-    alphas = sorted({float(t.alpha or 0) for t in done})
+    models = sorted({str(t.model) for t in done})
     dims = [
-        Dimension("alpha", [float(t.alpha or 0) for t in done], alphas, [f"{a:g}" for a in alphas]),
+        Dimension(
+            "model", [float(models.index(str(t.model))) for t in done], [float(i) for i in range(len(models))], models
+        ),
         Dimension("input size", [float(t.input_size or 0) for t in done]),
         Dimension("split k", [float(t.k or 0) for t in done]),
         Dimension(

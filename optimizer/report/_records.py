@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 
 from optimizer.config import DeviceProfile
-from optimizer.search import N_BLOCKS, trial_metrics, wilson
+from optimizer.search import modern_trial, trial_metrics, wilson
 from optimizer.system import DEFAULT_OBJECTIVES
 
 __all__ = ["StudyResults", "TrialRecord", "describe", "model_label", "record_of"]
@@ -43,7 +43,7 @@ class TrialRecord:
 
     number: int
     state: str  # Optuna's TrialState name: COMPLETE, FAIL, RUNNING, ...
-    alpha: float | None
+    model: str | None  # the model spec
     input_size: int | None
     k: int | None
     codec: dict[str, Any]  # the codec parameters with their "kind" (see search.suggest_config)
@@ -56,6 +56,7 @@ class TrialRecord:
     reference: bool = False  # one of the always-evaluated reference points
     val_samples: int = 0
     violated: tuple[str, ...] = ()  # names of the constraints this trial breaks (search._constraints)
+    split: str | None = None  # the split point's name (``features_3``, ``layer2_1_relu_1``)
 
     def metric(self, name: str) -> float | None:
         return self.metrics.get(name)
@@ -104,6 +105,7 @@ class StudyResults:
     summary: dict[str, Any]
     pareto_trials: frozenset[int]  # trial numbers of the Pareto set
     space: dict[str, list[Any]]  # parameter -> the values the search could choose
+    models: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)  # spec -> input_size, k offered
     device: DeviceProfile | None = None
     objectives: tuple[str, ...] = DEFAULT_OBJECTIVES  # the study's objectives, by metric name
     num_classes: int = 10
@@ -134,7 +136,8 @@ class StudyResults:
 
 
 def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
-    """The record of one Optuna trial (any state)."""
+    """The record of one Optuna trial (any state; a study from before model specs reads as today's)."""
+    trial = modern_trial(trial)
     p, a = trial.params, trial.user_attrs
     codec = dict(a.get("codec_params") or _codec_from_params(p))
     done = trial.state == optuna.trial.TrialState.COMPLETE and trial.values is not None
@@ -145,7 +148,7 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     return TrialRecord(
         number=trial.number,
         state=trial.state.name,
-        alpha=p.get("alpha"),
+        model=p.get("model"),
         input_size=p.get("input_size"),
         k=p.get("k"),
         codec=codec,
@@ -158,6 +161,7 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         reference=bool(a.get("reference", False)),
         val_samples=int(a.get("val_samples", 0)),
         violated=_violated(a),
+        split=a.get("split"),
     )
 
 
@@ -173,23 +177,23 @@ def _codec_from_params(p: dict[str, Any]) -> dict[str, Any]:
     k = p.get("k")
     if k == 0:
         return {"kind": "image", "format": p.get("image_format"), "quality": p.get("image_quality")}
-    if k == N_BLOCKS + 1:
-        return {"kind": "class-id"}
+    if "codec" not in p and not any(key.startswith("bottleneck_") for key in p):
+        return {"kind": "class-id"}  # the all-local split asks for no codec parameter
     if p.get("codec") == "pca":
         keys = ("geometry", "components", "bits", "coder")
         return {"kind": "pca", **{key: p[key] for key in keys if key in p}}
     return {"kind": p.get("codec", "?")}
 
 
-def model_label(alpha: float | None, input_size: int | None) -> str:
-    return f"alpha {alpha:g}, {input_size}px" if alpha is not None else "unknown model"
+def model_label(model: str | None, input_size: int | None) -> str:
+    return f"{model}, {input_size}px" if model is not None else "unknown model"
 
 
 def describe(record: TrialRecord) -> str:
-    """A one-line configuration: ``alpha=1 size=96 k=7 pca channel c=8 b=4 ans``."""
-    alpha = "?" if record.alpha is None else f"{record.alpha:g}"
+    """A one-line configuration: ``mobilenetv2:alpha=1.0 size=96 k=12 (features_6) pca channel c=8 b=4 ans``."""
     codec = record.codec
-    parts = [f"alpha={alpha}", f"size={record.input_size}", f"k={record.k}", record.kind]
+    where = f"k={record.k} ({record.split})" if record.split else f"k={record.k}"
+    parts = [str(record.model or "?"), f"size={record.input_size}", where, record.kind]
     for key, short in _CODEC_SHORT.items():
         if key in codec and codec[key] is not None and not (key == "quality" and codec.get("format") == "png"):
             parts.append(f"{short}={codec[key]}" if short else str(codec[key]))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from optimizer.search._constraints import CONSTRAINTS, Limits, infeasibility
 from optimizer.search._engine import Config, Evaluation, Evaluator
-from optimizer.search._objective import N_BLOCKS, Objective, suggest_config
+from optimizer.search._models import SpaceModel, legacy_params, modern_trial, resolve_models
+from optimizer.search._objective import Objective, SearchChoices, config_of, suggest_config
 from optimizer.search._pareto import (
     SELECTION_RULE,
     config_key,
@@ -19,6 +20,7 @@ from optimizer.search._study import (
     SAMPLERS,
     SearchRequest,
     build_evaluator,
+    evaluator_choices,
     make_sampler,
     open_study,
     reference_points,
@@ -28,7 +30,6 @@ from optimizer.search._study import (
 
 __all__ = [
     "CONSTRAINTS",
-    "N_BLOCKS",
     "SAMPLERS",
     "SELECTION_RULE",
     "Config",
@@ -36,8 +37,14 @@ __all__ = [
     "Evaluator",
     "Limits",
     "Objective",
+    "SearchChoices",
+    "SpaceModel",
     "SearchRequest",
     "build_evaluator",
+    "config_of",
+    "evaluator_choices",
+    "legacy_params",
+    "modern_trial",
     "config_key",
     "entry_of",
     "infeasibility",
@@ -46,6 +53,7 @@ __all__ = [
     "open_study",
     "pick_best",
     "reference_points",
+    "resolve_models",
     "run_search",
     "suggest_config",
     "summarize",

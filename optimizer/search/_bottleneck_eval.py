@@ -26,18 +26,15 @@ class BottleneckParts:
     def __init__(self) -> None:
         self._loaded: dict[str, LoadedBottleneck] = {}
 
-    def get(self, alpha: float, input_size: int, k: int, params: dict[str, Any]) -> LoadedBottleneck:
+    def get(self, params: dict[str, Any]) -> LoadedBottleneck:
+        """The bottleneck a configuration names (the search offers one only at the model, input size
+        and split its card names; see search._models.place_bottlenecks)."""
         path = str(params["file"])
         if path not in self._loaded:
             self._loaded[path] = load_bottleneck(path)
         bn = self._loaded[path]
         if params.get("weights_sha256", bn.sha256) != bn.sha256:
             raise UserError(f"bottleneck {path} changed since the search space was read (SHA-256 differs); re-run")
-        if (abs(bn.alpha - alpha) > 1e-9, bn.input_size, bn.k) != (False, input_size, k):
-            raise UserError(
-                f"bottleneck {path} was trained for alpha {bn.alpha:g}, input {bn.input_size}, k {bn.k}, "
-                f"not for alpha {alpha:g}, input {input_size}, k {k}; list it only for its own split"
-            )
         return bn
 
     def codec(self, bn: LoadedBottleneck, params: dict[str, Any]) -> BottleneckCodec:
@@ -68,13 +65,13 @@ class BottleneckParts:
         return torch.cat([bn.module.decode(x[i : i + _BATCH]) for i in range(0, len(x), _BATCH)]).numpy()
 
 
-def coded_scores(evaluator: Any, bn: LoadedBottleneck, split: str = "val") -> dict[str, float]:
+def coded_scores(evaluator: Any, bn: LoadedBottleneck, spec: str, k: int, split: str = "val") -> dict[str, float]:
     """Accuracy and payload bytes of a trained bottleneck through the real codec (the search's
     evaluation engine: ONNX Runtime head and tail, ANS payloads), for its model card."""
     from optimizer.search._engine import Config
 
     params = {"kind": "bottleneck", "file": str(bn.path), "weights_sha256": bn.sha256, "beta": bn.beta}
-    result = evaluator.evaluate(Config.make(bn.alpha, bn.input_size, bn.k, params), split)
+    result = evaluator.evaluate(Config.make(spec, bn.input_size, k, params), split)
     return {
         f"{split}_accuracy_coded": round(result.accuracy, 4),
         "payload_bytes_mean": round(float(result.payload_bytes.mean()), 1),

@@ -1,24 +1,22 @@
 """The evaluation engine: what one configuration scores, with every reusable piece cached.
 
-A configuration is (alpha, input size, k, codec params). Scoring it on a split means: the head's
-activations for that split (cached in memory and, for calib and val, on disk per (weights file,
-alpha, size, k, split)), a codec fitted on the calib activations (one PCA basis per (model, k,
-geometry) shared by every component count, bit width and coder), then one encode/decode per image
-and one batched tail forward. A trial therefore costs about one tail forward over val. Heads and
-tails run in ONNX Runtime (see models._runtime): the same function as PyTorch, 2-4x faster.
-
-# NOTE: activations (not the logits of k = n + 1) are kept as float16 in both caches and widened
-# when used, so a result is the same whether they were computed now or read back from disk. The disk cache is capped
-# (``SPLIT_OPT_CACHE_MAX_GB``, default 4): the least recently written files go first.
+A configuration is (model spec, input size, split k, codec params). Scoring it on a split of the
+data means: the head's activations at k (``_activations``: one forward of the model per input size
+serves every split point, cached in memory and on disk), a codec fitted on the calib activations
+(one PCA basis per (model, size, k, geometry) shared by every component count, bit width and
+coder), then one encode/decode per image and one batched tail forward. A trial therefore costs
+about one tail forward over val. Heads and tails are the model's torch.fx halves
+(models.SplitGraph) run by ONNX Runtime (see models._runtime): the same function as PyTorch,
+2-4x faster. Images reach every split through the model's own preprocessing (optimizer.imaging),
+k = 0 included: the decoded image is resized and cropped exactly as the other splits' input.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections import OrderedDict
-from dataclasses import dataclass, field, is_dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +24,27 @@ import numpy as np
 import torch
 
 from optimizer.codecs import Codec, PrincipalBasis, Work, make_codec
-from optimizer.data import DataSplits, ImageDataset, decoded_image_input
-from optimizer.models import LoadedModel, OnnxRunner, build_head, build_tail, load_model, weights_for_alpha
+from optimizer.data import DataSplits, ImageDataset, Preprocessing
+from optimizer.errors import UserError
+from optimizer.imaging import model_input
+from optimizer.models import BuiltModel, GraphSplitPoint, OnnxRunner, SplitGraph, load_spec_model, split_graph
+from optimizer.search._activations import ActivationStore, TapRequest
 from optimizer.search._bottleneck_eval import BottleneckParts
+from optimizer.search._models import SpaceModel
 
 __all__ = ["Config", "Evaluation", "Evaluator"]
 
 _BATCH = 250
 _MAX_BASES = 4  # each holds its calib vectors: up to a few hundred MB at the earliest splits
-_CACHE_FORMAT = 2  # bump when the cached activations' meaning changes (2: heads run by ONNX Runtime)
-# Exported runners kept: tails are reused by every trial at their split; a head only until its
-# split's activations are cached. Each holds its part's weights (at most ~10 MB here).
-_MAX_RUNNERS = {"head": 4, "tail": 48}
-_DISK_SPLITS = ("calib", "val")  # the test split is scored once, not worth the disk
+# Exported tails kept: each is reused by every trial at its split (each holds its part's weights).
+_MAX_TAILS = 48
+_MAX_INPUTS = 4  # preprocessed calib/val images per (preprocessing, size): up to ~100 MB each
+_TEST_GROUP_BYTES = 1.5e9  # the test split's activations computed at once, per (model, size)
 
 
 @dataclass(frozen=True)
 class Config:
-    alpha: float
+    model: str  # the canonical model spec
     input_size: int
     k: int
     codec: tuple[tuple[str, Any], ...] = field(default=())
@@ -53,8 +54,8 @@ class Config:
         return dict(self.codec)
 
     @staticmethod
-    def make(alpha: float, input_size: int, k: int, codec: dict[str, Any]) -> Config:
-        return Config(float(alpha), int(input_size), int(k), tuple(sorted(codec.items())))
+    def make(model: str, input_size: int, k: int, codec: dict[str, Any]) -> Config:
+        return Config(str(model), int(input_size), int(k), tuple(sorted(codec.items())))
 
 
 @dataclass(frozen=True)
@@ -75,111 +76,136 @@ class Evaluation:
 
 
 class Evaluator:
-    """Scores configurations of one search space on one dataset; owns every cache."""
+    """Scores configurations of a search space's models on one dataset; owns every cache."""
 
     def __init__(
         self,
         dataset: ImageDataset,
         splits: DataSplits,
-        weights: str,
+        models: dict[str, SpaceModel],
         num_samples: dict[str, int],
         cache_dir: Path | None = None,
-        max_cached_activations: int = 8,
     ) -> None:
-        self.dataset, self.splits, self.weights = dataset, splits, weights
+        self.dataset, self.splits, self.models = dataset, splits, models
         self.num_samples = num_samples
         self.cache_dir = cache_dir
-        self._models: dict[float, LoadedModel] = {}
-        self._runners: OrderedDict[tuple[str, float, int, int], OnnxRunner] = OrderedDict()
-        self._inputs: dict[tuple[int, str], torch.Tensor] = {}
-        self._acts: OrderedDict[tuple[float, int, int, str], np.ndarray] = OrderedDict()
-        self._max_acts = max_cached_activations
+        self.store = ActivationStore(cache_dir)
+        self._built: dict[str, BuiltModel] = {}
+        self._graphs: dict[tuple[str, int], SplitGraph] = {}
+        self._points: dict[tuple[str, int], list[GraphSplitPoint]] = {}
+        self._tails: OrderedDict[tuple[str, int, int], OnnxRunner] = OrderedDict()
+        self._inputs: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
         self._codecs: dict[Config, Codec] = {}
-        self._bases: OrderedDict[tuple[float, int, int, str, int], PrincipalBasis] = OrderedDict()
+        self._bases: OrderedDict[tuple[str, int, int, str, int], PrincipalBasis] = OrderedDict()
         self.bottlenecks = BottleneckParts()
 
-    # --- cached pieces -----------------------------------------------------------------------
+    # --- models ------------------------------------------------------------------------------
+    def space_model(self, spec: str) -> SpaceModel:
+        if spec not in self.models:
+            raise UserError(f"model {spec} is not in the search space (it has {', '.join(self.models)})")
+        return self.models[spec]
+
+    def built(self, spec: str) -> BuiltModel:
+        """The model with its weights (loaded once)."""
+        if spec not in self._built:
+            kind = self.dataset.spec.split(":")[0]
+            self._built[spec] = load_spec_model(spec, self.space_model(spec).weights, kind)
+        return self._built[spec]
+
+    def preprocessing(self, spec: str) -> Preprocessing:
+        return self.built(spec).preprocessing
+
+    def graph(self, spec: str, size: int) -> SplitGraph:
+        """The model at ``size`` (with that size's BatchNorm statistics), traced with its split points."""
+        if (spec, size) not in self._graphs:
+            self._graphs[(spec, size)] = split_graph(spec, self.built(spec).at_size(size))
+        return self._graphs[(spec, size)]
+
+    def points(self, spec: str, size: int) -> list[GraphSplitPoint]:
+        """Every split point's shape at ``size`` (MACs are the profiler's business)."""
+        if (spec, size) not in self._points:
+            self._points[(spec, size)] = self.graph(spec, size).points(size, macs=False)
+        return self._points[(spec, size)]
+
+    def last_k(self, spec: str) -> int:
+        return self.space_model(spec).last_k
+
+    # --- images and activations --------------------------------------------------------------
     def indices(self, split: str) -> np.ndarray:
         idx = self.splits[split]
         return idx[: self.num_samples[split]] if split in self.num_samples else idx
 
-    def loaded(self, alpha: float) -> LoadedModel:
-        if alpha not in self._models:
-            kind = self.dataset.spec.split(":")[0]
-            self._models[alpha] = load_model(alpha, weights_for_alpha(self.weights, alpha), kind)
-        return self._models[alpha]
+    def inputs(self, spec: str, size: int, split: str) -> np.ndarray:
+        """The split's images as the model's input at ``size`` (calib and val kept; test not)."""
+        prep = self.preprocessing(spec)
+        key = (repr(prep), size, split)
+        if key in self._inputs:
+            self._inputs.move_to_end(key)
+            return self._inputs[key]
+        x = model_input(self.dataset.natives(self.indices(split)), size, prep)
+        if split != "test":
+            self._inputs[key] = x
+            while len(self._inputs) > _MAX_INPUTS:
+                self._inputs.popitem(last=False)
+        return x
 
-    def model(self, alpha: float, input_size: int) -> torch.nn.Module:
-        """The model for ``alpha`` with the BatchNorm statistics of ``input_size``."""
-        return self.loaded(alpha).at_size(input_size)
+    def _taps(self, spec: str, size: int, split: str, ks: list[int]) -> list[np.ndarray]:
+        """One forward over the split's images: the activations at ``ks`` (float16; the logits of the
+        last split stay float32: the device takes their argmax itself)."""
+        x = self.inputs(spec, size, split)
+        runner = OnnxRunner(self.graph(spec, size).taps(ks), tuple(x.shape[1:]), outputs=len(ks))
+        last = self.last_k(spec)
+        return runner.run_all(x, _BATCH, [np.float32 if k == last else np.float16 for k in ks])
 
-    def runner(self, part: str, alpha: float, size: int, k: int, sample_shape: tuple[int, ...]) -> OnnxRunner:
-        """The head or tail at split k, exported once and run by ONNX Runtime (see models._runtime)."""
-        key = (part, alpha, size, k)
-        if key not in self._runners:
-            model = self.model(alpha, size)
-            module = build_head(model, k) if part == "head" else build_tail(model, k)
-            self._runners[key] = OnnxRunner(module, sample_shape)
-            same_part = [other for other in self._runners if other[0] == part]
-            for old in same_part[: max(0, len(same_part) - _MAX_RUNNERS[part])]:
-                del self._runners[old]
-        self._runners.move_to_end(key)
-        return self._runners[key]
-
-    def inputs(self, size: int, split: str) -> torch.Tensor:
-        if (size, split) not in self._inputs:
-            self._inputs[(size, split)] = self.dataset.batch(self.indices(split), size)
-        return self._inputs[(size, split)]
-
-    def _disk_path(self, key: tuple[float, int, int, str]) -> Path | None:
-        """The cache file of a split's activations, named by everything that determines them: the
-        weights' SHA-256, the dataset's files (data._fingerprint), the images' indices, the
-        preprocessing, and the torch and ONNX Runtime versions that export and run the head."""
-        if self.cache_dir is None or key[3] not in _DISK_SPLITS:
-            return None
+    def _identity(self, spec: str, size: int, split: str) -> list[object]:
+        """What determines a split's activations besides the split point (the disk cache's key)."""
         import onnxruntime
 
         from optimizer.data._fingerprint import dataset_fingerprint
 
-        preprocessing = getattr(self.dataset, "preprocessing", None)
-        ident = json.dumps(
-            [
-                _CACHE_FORMAT,
-                "content-v1",
-                self.loaded(key[0]).fingerprint,
-                dataset_fingerprint(self.dataset),
-                hashlib.sha256(np.ascontiguousarray(self.indices(key[3]), dtype="<i8").tobytes()).hexdigest(),
-                type(self.dataset).__name__,
-                repr(preprocessing) if is_dataclass(preprocessing) else None,
-                torch.__version__,
-                onnxruntime.__version__,
-                *key,
-            ]
+        indices = hashlib.sha256(np.ascontiguousarray(self.indices(split), dtype="<i8").tobytes()).hexdigest()
+        built = self.built(spec)
+        return [
+            built.fingerprint,
+            spec,
+            dataset_fingerprint(self.dataset),
+            indices,
+            type(self.dataset).__name__,
+            built.preprocessing.to_json(),
+            torch.__version__,
+            onnxruntime.__version__,
+            size,
+        ]
+
+    def _bytes_per_k(self, spec: str, size: int, split: str) -> list[int]:
+        n = len(self.indices(split))
+        return [2 * p.elements * n for p in self.points(spec, size)]
+
+    def activations(self, spec: str, size: int, k: int, split: str) -> np.ndarray:
+        """Head outputs at split k (float32) for the split's images: memory, then disk, then one
+        forward that also fills every other split of the space for this model and size."""
+        request = TapRequest(
+            key=(spec, size),
+            ks=[kk for kk in self.space_model(spec).ks if kk > 0],
+            names=self.space_model(spec).names,
+            bytes_per_k=self._bytes_per_k(spec, size, split),
+            identity=self._identity(spec, size, split),
+            split=split,
+            taps=lambda ks: self._taps(spec, size, split, ks),
         )
-        return self.cache_dir / "activations" / (hashlib.sha256(ident.encode()).hexdigest()[:24] + ".npy")
+        return self.store.get(request, k)
 
-    def activations(self, alpha: float, size: int, k: int, split: str) -> np.ndarray:
-        """Head outputs (float32, whichever cache answers) for the split's images; memory LRU, then
-        disk, then compute."""
-        key = (alpha, size, k, split)
-        if key in self._acts:
-            self._acts.move_to_end(key)
-            return self._acts[key].astype(np.float32)
-        path = self._disk_path(key)
-        if path is not None and path.is_file():
-            acts = np.load(path, allow_pickle=False)
-        else:
-            x = self.inputs(size, split)
-            acts = self.runner("head", alpha, size, k, tuple(x.shape[1:]))(x, _BATCH)
-            if acts.ndim > 2:  # logits (k = n + 1) stay exact: the device takes their argmax itself
-                acts = acts.astype(np.float16)
-            if path is not None:
-                _store(path, acts)
-        self._acts[key] = acts
-        while len(self._acts) > self._max_acts:
-            self._acts.popitem(last=False)
-        return acts.astype(np.float32)
+    def tail(self, spec: str, size: int, k: int, sample_shape: tuple[int, ...]) -> OnnxRunner:
+        """The tail at split k (k < last), exported once and run by ONNX Runtime."""
+        key = (spec, size, k)
+        if key not in self._tails:
+            self._tails[key] = OnnxRunner(self.graph(spec, size).tail(k), sample_shape)
+            while len(self._tails) > _MAX_TAILS:
+                self._tails.popitem(last=False)
+        self._tails.move_to_end(key)
+        return self._tails[key]
 
+    # --- codecs ------------------------------------------------------------------------------
     def codec(self, config: Config) -> Codec:
         """The configuration's codec, fitted on calib activations once."""
         if config not in self._codecs:
@@ -187,10 +213,10 @@ class Evaluator:
             if params["kind"] == "image":
                 codec = make_codec(params, ())
             elif params["kind"] == "bottleneck":
-                bn = self.bottlenecks.get(config.alpha, config.input_size, config.k, params)
+                bn = self.bottlenecks.get(params)
                 codec = self.bottlenecks.codec(bn, params)
             else:
-                calib = self.activations(config.alpha, config.input_size, config.k, "calib")
+                calib = self.activations(config.model, config.input_size, config.k, "calib")
                 codec = make_codec(params, calib.shape[1:])
                 if params["kind"] == "pca":
                     codec.fit(calib, basis=self._basis(config, calib))  # type: ignore[attr-defined]
@@ -200,10 +226,10 @@ class Evaluator:
         return self._codecs[config]
 
     def _basis(self, config: Config, calib: np.ndarray) -> PrincipalBasis:
-        """One PCA per (model, split, geometry), shared by every (components, bits, coder)."""
+        """One PCA per (model, size, split, geometry), shared by every (components, bits, coder)."""
         geometry = str(config.codec_params.get("geometry", "channel"))
         tile = int(config.codec_params.get("tile", 1)) if geometry == "tile" else 1
-        key = (config.alpha, config.input_size, config.k, geometry, tile)
+        key = (config.model, config.input_size, config.k, geometry, tile)
         if key not in self._bases:
             self._bases[key] = PrincipalBasis(calib, geometry, tile)
             while len(self._bases) > _MAX_BASES:
@@ -213,13 +239,40 @@ class Evaluator:
 
     # --- scoring -----------------------------------------------------------------------------
     def evaluate(self, config: Config, split: str = "val") -> Evaluation:
+        acts = None if config.k == 0 else self.activations(config.model, config.input_size, config.k, split)
+        return self._score(config, split, acts)
+
+    def evaluate_many(
+        self, configs: Sequence[Config], split: str = "test", progress: Callable[[], object] | None = None
+    ) -> dict[Config, Evaluation]:
+        """Several configurations, grouped by (model, size): one forward per group serves every split
+        it needs (in chunks of at most ~1.5 GB of activations), so re-scoring a Pareto set on the
+        test split runs each model once per size instead of once per entry."""
+        out: dict[Config, Evaluation] = {}
+        groups: dict[tuple[str, int], list[Config]] = {}
+        for config in configs:
+            groups.setdefault((config.model, config.input_size), []).append(config)
+        for (spec, size), members in groups.items():
+            for c in members:
+                if c.k == 0 and c not in out:
+                    out[c] = self._score(c, split, None)
+                    _tick(progress)
+            sizes = self._bytes_per_k(spec, size, split)
+            for chunk in _chunks(sorted({c.k for c in members if c.k > 0}), sizes, _TEST_GROUP_BYTES):
+                acts = dict(zip(chunk, self._taps(spec, size, split, chunk), strict=True))
+                for c in members:
+                    if c.k in acts and c not in out:
+                        out[c] = self._score(c, split, acts[c.k].astype(np.float32))
+                        _tick(progress)
+        return out
+
+    def _score(self, config: Config, split: str, acts: np.ndarray | None) -> Evaluation:
         codec = self.codec(config)
         labels = self.dataset.labels[self.indices(split)]
-        if config.codec_params["kind"] == "image":
-            return self._evaluate_image(config, codec, split, labels)
+        if acts is None:
+            return self._score_image(config, codec, split, labels)
         if config.codec_params["kind"] == "bottleneck":
-            return self._evaluate_bottleneck(config, codec, split, labels)
-        acts = self.activations(config.alpha, config.input_size, config.k, split)
+            return self._score_bottleneck(config, codec, acts, labels)
         payloads = [codec.encode(a) for a in acts]
         decoded = np.stack([codec.decode(p) for p in payloads]).astype(np.float32)
         logits = self._tail(config, decoded)
@@ -228,27 +281,24 @@ class Evaluator:
         return Evaluation(logits.argmax(1) == labels, sizes, codec.device_work(shape), codec.server_work(shape))
 
     def _tail(self, config: Config, decoded: np.ndarray) -> np.ndarray:
-        n = len(self.model(config.alpha, config.input_size).features)  # type: ignore[arg-type]
-        if config.k == n + 1:
+        if config.k == self.last_k(config.model):
             return decoded  # the class-id codec decodes to a one-hot vector
-        runner = self.runner("tail", config.alpha, config.input_size, config.k, decoded.shape[1:])
-        return runner(decoded, _BATCH)
+        return self.tail(config.model, config.input_size, config.k, decoded.shape[1:])(decoded, _BATCH)
 
-    def _evaluate_image(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
-        idx = self.indices(split)
-        natives = [self.dataset.native(int(i)) for i in idx]
+    def _score_image(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
+        natives = self.dataset.natives(self.indices(split))
         payloads = [codec.encode(image) for image in natives]
         images = [codec.decode(p) for p in payloads]
-        x = torch.stack([decoded_image_input(img, config.input_size) for img in images])
-        logits = self._tail(config, x.numpy())
+        x = model_input(images, config.input_size, self.preprocessing(config.model))
+        logits = self._tail(config, x)
         shape = tuple(natives[0].shape) if natives else (config.input_size, config.input_size)
         sizes = np.array([len(p) for p in payloads])
         return Evaluation(logits.argmax(1) == labels, sizes, codec.device_work(shape), codec.server_work(shape))
 
-    def _evaluate_bottleneck(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
+    def _score_bottleneck(self, config: Config, codec: Codec, acts: np.ndarray, labels: np.ndarray) -> Evaluation:
         """Head -> encoder -> rounded latent -> payload -> latent -> decoder -> tail."""
-        bn = self.bottlenecks.get(config.alpha, config.input_size, config.k, config.codec_params)
-        latents = self.bottlenecks.latents(bn, self.activations(config.alpha, config.input_size, config.k, split))
+        bn = self.bottlenecks.get(config.codec_params)
+        latents = self.bottlenecks.latents(bn, acts)
         payloads = [codec.encode(z) for z in latents]
         decoded = np.stack([codec.decode(p) for p in payloads])
         logits = self._tail(config, self.bottlenecks.reconstruct(bn, decoded))
@@ -262,20 +312,19 @@ class Evaluator:
         )
 
 
-def _store(path: Path, acts: np.ndarray) -> None:
-    """Write one cache file atomically, then trim the cache to its size cap."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, acts)
-        tmp.replace(path)
-        files = sorted(path.parent.glob("*.npy"), key=lambda p: p.stat().st_mtime)
-        cap = float(os.environ.get("SPLIT_OPT_CACHE_MAX_GB", "4")) * 1e9
-        total = sum(p.stat().st_size for p in files)
-        for old in files:
-            if total <= cap or old == path:
-                break
-            total -= old.stat().st_size
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass  # a full or read-only disk costs recomputation, not the search
+def _tick(progress: Callable[[], object] | None) -> None:
+    if progress is not None:
+        progress()
+
+
+def _chunks(ks: list[int], bytes_per_k: Sequence[int], budget: float) -> list[list[int]]:
+    """``ks`` in runs whose activations fit ``budget`` bytes together (a k alone may exceed it)."""
+    chunks: list[list[int]] = []
+    used = budget
+    for k in ks:
+        if used + bytes_per_k[k] > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(k)
+        used += bytes_per_k[k]
+    return chunks

@@ -3,7 +3,15 @@
 Every trial records every metric of optimizer.system by name (``user_attrs["metrics"]``) and the
 terms of the system model (``user_attrs["costs"]``); it returns the study's objectives in the order
 the study names them. Constraints (see _constraints) use Optuna's mechanism; infeasible trials stay
-in the study.
+in the study. A configuration the study has already scored is not scored again: the trial returns
+the stored values (``user_attrs["repeat_of"]`` names the trial they come from).
+
+Trial parameters: ``model`` (a canonical model spec), ``input_size``, ``k`` (categorical over the
+split points the space offers that model), then the codec's (``image_format``..., ``codec``,
+``geometry``...), and ``bottleneck_{model}_{size}_k{k}`` where trained bottlenecks exist.
+# NOTE: ``input_size`` and ``k`` offer other choices for other models; Optuna's samplers treat a
+# parameter whose choices differ between trials as independent of the others, which costs a little
+# sample efficiency in spaces that mix families, and nothing in spaces of one family.
 """
 
 from __future__ import annotations
@@ -15,49 +23,54 @@ import numpy as np
 import optuna
 
 from optimizer.config import DeviceProfile, SearchSpace
-from optimizer.models import FAMILY
-from optimizer.profiler import profile_model
+from optimizer.profiler import profile_spec
 from optimizer.search._constraints import Limits
 from optimizer.search._engine import Config, Evaluation, Evaluator
+from optimizer.search._models import Placement, SpaceModel, bottleneck_param, legacy_params, place_bottlenecks
 from optimizer.system import DEFAULT_OBJECTIVES, path_costs
 
 __all__ = [
     "Limits",
     "Objective",
-    "bottleneck_param",
+    "SearchChoices",
     "config_of",
     "constraints_of",
     "enumerate_params",
     "suggest_config",
 ]
 
-N_BLOCKS = 19  # MobileNetV2's features[0..18]
+
+class SearchChoices:
+    """The space's models resolved (canonical specs, split indices) and its bottlenecks placed."""
+
+    def __init__(self, space: SearchSpace, models: dict[str, SpaceModel]) -> None:
+        self.space, self.models = space, models
+        self.bottlenecks = place_bottlenecks(space, models)
+
+    def trained(self, where: Placement) -> tuple[Any, ...]:
+        return self.bottlenecks.get(where, ())
 
 
-def suggest_config(trial: optuna.trial.BaseTrial, space: SearchSpace) -> Config:
-    """Define-by-run: the codec parameters asked for depend on k."""
-    alpha = trial.suggest_categorical("alpha", list(space.alphas))
-    size = trial.suggest_categorical("input_size", list(space.input_sizes))
-    k = trial.suggest_int("k", space.k_min, min(space.k_max, N_BLOCKS + 1))
-    trained = space.bottlenecks_at(alpha, size, k)
+def suggest_config(trial: optuna.trial.BaseTrial, choices: SearchChoices) -> Config:
+    """Define-by-run: the split points offered depend on the model, the codec parameters on k."""
+    spec = trial.suggest_categorical("model", list(choices.models))
+    model = choices.models[spec]
+    size = trial.suggest_categorical("input_size", list(model.input_sizes))
+    k = trial.suggest_categorical("k", list(model.ks))
+    trained = choices.trained((spec, size, k))
     if trained:
-        name = trial.suggest_categorical(bottleneck_param(alpha, size, k), ["none", *(b.name for b in trained)])
+        name = trial.suggest_categorical(bottleneck_param(spec, size, k), ["none", *(b.name for b in trained)])
         if name != "none":
-            return Config.make(alpha, size, k, next(b for b in trained if b.name == name).codec_params())
-    return Config.make(alpha, size, k, _suggest_codec(trial, space, k))
+            return Config.make(spec, size, k, next(b for b in trained if b.name == name).codec_params())
+    return Config.make(spec, size, k, _suggest_codec(trial, choices.space, k, model.last_k))
 
 
-def bottleneck_param(alpha: float, size: int, k: int) -> str:
-    """The trial parameter that picks a trained bottleneck (or "none") where the space has some."""
-    return f"bottleneck_{alpha:g}_{size}_k{k}"
-
-
-def _suggest_codec(trial: optuna.trial.BaseTrial, space: SearchSpace, k: int) -> dict[str, Any]:
+def _suggest_codec(trial: optuna.trial.BaseTrial, space: SearchSpace, k: int, last_k: int) -> dict[str, Any]:
     if k == 0:
         fmt = trial.suggest_categorical("image_format", list(space.image.formats))
         quality = 100 if fmt == "png" else trial.suggest_categorical("image_quality", list(space.image.qualities))
         return {"kind": "image", "format": fmt, "quality": quality}
-    if k == N_BLOCKS + 1:
+    if k == last_k:
         return {"kind": "class-id"}
     if trial.suggest_categorical("codec", ["pca", "float16"]) == "float16":
         return {"kind": "float16"}
@@ -72,29 +85,29 @@ def _suggest_codec(trial: optuna.trial.BaseTrial, space: SearchSpace, k: int) ->
     }
 
 
-def enumerate_params(space: SearchSpace) -> list[dict[str, Any]]:
+def enumerate_params(choices: SearchChoices) -> list[dict[str, Any]]:
     """Every trial parameter set of the space (the grid), in a fixed order."""
     out: list[dict[str, Any]] = []
-    for alpha, size in itertools.product(space.alphas, space.input_sizes):
-        for k in range(space.k_min, min(space.k_max, N_BLOCKS + 1) + 1):
-            base: dict[str, Any] = {"alpha": alpha, "input_size": size, "k": k}
-            trained = space.bottlenecks_at(alpha, size, k)
+    for spec, model in choices.models.items():
+        for size, k in itertools.product(model.input_sizes, model.ks):
+            base: dict[str, Any] = {"model": spec, "input_size": size, "k": k}
+            trained = choices.trained((spec, size, k))
             if trained:
-                key = bottleneck_param(alpha, size, k)
+                key = bottleneck_param(spec, size, k)
                 out.extend({**base, key: b.name} for b in trained)
                 base = {**base, key: "none"}
-            out.extend({**base, **codec} for codec in _codec_grid(space, k))
+            out.extend({**base, **codec} for codec in _codec_grid(choices.space, k, model.last_k))
     return out
 
 
-def _codec_grid(space: SearchSpace, k: int) -> list[dict[str, Any]]:
+def _codec_grid(space: SearchSpace, k: int, last_k: int) -> list[dict[str, Any]]:
     if k == 0:
         return [
             {"image_format": f} if f == "png" else {"image_format": f, "image_quality": q}
             for f in space.image.formats
             for q in (space.image.qualities if f != "png" else [None])
         ]
-    if k == N_BLOCKS + 1:
+    if k == last_k:
         return [{}]
     pca = space.pca
     return [{"codec": "float16"}] + [
@@ -103,9 +116,9 @@ def _codec_grid(space: SearchSpace, k: int) -> list[dict[str, Any]]:
     ]
 
 
-def config_of(params: dict[str, Any], space: SearchSpace) -> Config:
-    """Rebuild a configuration from a finished trial's parameters."""
-    return suggest_config(optuna.trial.FixedTrial(params), space)
+def config_of(params: dict[str, Any], choices: SearchChoices) -> Config:
+    """Rebuild a configuration from a finished trial's parameters (studies before model specs too)."""
+    return suggest_config(optuna.trial.FixedTrial(legacy_params(params)), choices)
 
 
 def constraints_of(trial: optuna.trial.FrozenTrial) -> list[float]:
@@ -117,30 +130,32 @@ class Objective:
 
     def __init__(
         self,
-        space: SearchSpace,
+        choices: SearchChoices,
         evaluator: Evaluator,
         device: DeviceProfile,
         limits: Limits,
         objectives: tuple[str, ...] = DEFAULT_OBJECTIVES,
         transport: str = "http",
     ) -> None:
-        self.space, self.evaluator, self.device, self.limits = space, evaluator, device, limits
+        self.choices, self.evaluator, self.device, self.limits = choices, evaluator, device, limits
         self.objectives, self.transport = objectives, transport
+        self._scored: dict[Config, optuna.trial.FrozenTrial] = {}
+        self._seen: set[int] = set()  # trial numbers already indexed in _scored
 
     def _clamped(self, config: Config) -> Config:
         """Components beyond the vector size mean 'all of them'."""
         params = config.codec_params
         if params.get("kind") != "pca":
             return config
-        shape = self.evaluator.activations(config.alpha, config.input_size, config.k, "calib").shape[1:]
+        shape = self.evaluator.points(config.model, config.input_size)[config.k].shape
         size = shape[0] * (params["tile"] ** 2 if params["geometry"] == "tile" else 1)
         params["components"] = min(params["components"], size)
-        return Config.make(config.alpha, config.input_size, config.k, params)
+        return Config.make(config.model, config.input_size, config.k, params)
 
     def measure(self, config: Config, result: Evaluation) -> dict[str, Any]:
         """The trial's user attributes: named metrics, the system model's terms, constraints."""
-        split = profile_model(self.device, config.alpha, config.input_size, self.evaluator.dataset.num_classes)
-        row = split.splits[config.k]
+        profile = profile_spec(self.device, config.model, config.input_size, self.evaluator.dataset.num_classes)
+        row = profile.splits[config.k]
         payload = float(result.payload_bytes.mean())
         costs = path_costs(
             self.device,
@@ -156,7 +171,7 @@ class Objective:
         violations = self.limits.violations(metrics, row.fits_memory, costs.uplink_ms)
         return {
             "codec_params": config.codec_params,
-            "family": FAMILY,
+            "split": row.name,
             "metrics": metrics,
             "costs": costs.parts(),
             "constraint_names": list(violations),
@@ -171,9 +186,26 @@ class Objective:
             "val_samples": len(result.correct),
         }
 
+    def _scored_before(self, trial: optuna.trial.Trial, config: Config) -> optuna.trial.FrozenTrial | None:
+        """A completed trial of the study (this worker's or another's) with the same configuration."""
+        if config not in self._scored:
+            for done in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+                if done.number in self._seen or "codec_params" not in done.user_attrs or "model" not in done.params:
+                    continue
+                self._seen.add(done.number)
+                p = done.params
+                key = Config.make(p["model"], p["input_size"], p["k"], done.user_attrs["codec_params"])
+                self._scored.setdefault(key, done)
+        return self._scored.get(config)
+
     def __call__(self, trial: optuna.trial.Trial) -> tuple[float, ...]:
-        config = self._clamped(suggest_config(trial, self.space))
-        attrs = self.measure(config, self.evaluator.evaluate(config, "val"))
+        config = self._clamped(suggest_config(trial, self.choices))
+        before = self._scored_before(trial, config)
+        if before is not None:
+            attrs = {k: v for k, v in before.user_attrs.items() if k not in ("reference", "repeat_of")}
+            attrs["repeat_of"] = int(before.user_attrs.get("repeat_of", before.number))
+        else:
+            attrs = self.measure(config, self.evaluator.evaluate(config, "val"))
         for name, bound in zip(attrs["constraint_names"], attrs["constraints"], strict=True):
             trial.set_constraint(name, bound)  # read by the samplers (Optuna >= 5)
         for key, value in attrs.items():

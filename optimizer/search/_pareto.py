@@ -65,8 +65,9 @@ def trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
 
 
 def config_key(trial: optuna.trial.FrozenTrial) -> Config:
+    """The configuration a trial scored (a study from before model specs: see search.modern_trial)."""
     p = trial.params
-    return Config.make(p["alpha"], p["input_size"], p["k"], trial.user_attrs["codec_params"])
+    return Config.make(p["model"], p["input_size"], p["k"], trial.user_attrs["codec_params"])
 
 
 def _unique_complete(trials: Sequence[optuna.trial.FrozenTrial], feasible_only: bool) -> list[optuna.trial.FrozenTrial]:
@@ -99,9 +100,10 @@ def entry_of(trial: optuna.trial.FrozenTrial, test: Evaluation) -> dict[str, Any
     a = trial.user_attrs
     metrics = trial_metrics(trial)
     params = {
-        "alpha": trial.params["alpha"],
+        "model": trial.params["model"],
         "input_size": trial.params["input_size"],
         "k": trial.params["k"],
+        "split": a.get("split"),
         "codec": a["codec_params"]["kind"],
         **{k: v for k, v in a["codec_params"].items() if k != "kind"},
     }
@@ -142,13 +144,14 @@ def pick_best(trials: Sequence[optuna.trial.FrozenTrial]) -> optuna.trial.Frozen
 
 def pareto_entries(
     trials: Sequence[optuna.trial.FrozenTrial],
-    score_test: Callable[[Config], Evaluation],
-    progress: Callable[[], object] | None = None,
+    score_test: Callable[[list[Config]], dict[Config, Evaluation]],
     objectives: Sequence[str] = DEFAULT_OBJECTIVES,
-) -> list[dict[str, Any]]:
-    entries = []
-    for trial in non_dominated(trials, objectives):
-        entries.append(entry_of(trial, score_test(config_key(trial))))
-        if progress:
-            progress()
-    return sorted(entries, key=lambda e: (e["payload_bytes_mean"], -e["val_accuracy"]))
+    extra: Sequence[optuna.trial.FrozenTrial] = (),
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The front's entries (by payload), each re-scored on the test split, and the entries of the
+    ``extra`` trials (e.g. ``best`` off the front), re-scored in the same pass."""
+    front = non_dominated(trials, objectives)
+    scored = score_test([config_key(t) for t in [*front, *extra]])
+    entries = [entry_of(trial, scored[config_key(trial)]) for trial in front]
+    ordered = sorted(entries, key=lambda e: (e["payload_bytes_mean"], -e["val_accuracy"]))
+    return ordered, [entry_of(t, scored[config_key(t)]) for t in extra]

@@ -28,8 +28,9 @@ from optimizer.config import DeviceProfile, SearchSpace
 from optimizer.errors import UserError
 from optimizer.search._constraints import Limits, infeasibility
 from optimizer.search._engine import Evaluator
-from optimizer.search._objective import N_BLOCKS, Objective, bottleneck_param, enumerate_params
-from optimizer.search._pareto import SELECTION_RULE, config_key, entry_of, pareto_entries, pick_best, trial_metrics
+from optimizer.search._models import bottleneck_param, model_macs, resolve_models
+from optimizer.search._objective import Objective, SearchChoices, enumerate_params
+from optimizer.search._pareto import SELECTION_RULE, pareto_entries, pick_best, trial_metrics
 from optimizer.system import DEFAULT_OBJECTIVES, METRICS, SweepCandidate, bandwidth_sweep
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "build_evaluator",
     "make_sampler",
     "open_study",
+    "evaluator_choices",
     "reference_points",
     "run_search",
     "summarize",
@@ -103,8 +105,19 @@ def open_study(request: SearchRequest) -> optuna.Study:
         load_if_exists=True,
     )
     _check_objectives(study, request)
+    _check_not_legacy(study, request)
     _fail_trials_without_heartbeat(study, storage)
     return study
+
+
+def _check_not_legacy(study: optuna.Study, request: SearchRequest) -> None:
+    """Studies written before model specs named models by alpha and splits by block index."""
+    if any("alpha" in t.params and "model" not in t.params for t in study.get_trials(deepcopy=False)):
+        raise UserError(
+            f"study {request.study_name!r} was written by split-opt < 0.3 (models by alpha, splits by block "
+            "index); it still opens in `split-opt report` and `export`, but cannot be resumed: pass a new "
+            "--study name (or delete its folder) to search again"
+        )
 
 
 def _fail_trials_without_heartbeat(study: optuna.Study, storage: optuna.storages.RDBStorage) -> None:
@@ -148,47 +161,48 @@ def _check_objectives(study: optuna.Study, request: SearchRequest) -> None:
         )
 
 
-def reference_points(space: SearchSpace) -> list[dict[str, Any]]:
-    """Always evaluated: the all-local split of every model, for the widest model at each size
-    the image baselines and the uncompressed (float16) middle split, and every trained bottleneck."""
+def reference_points(choices: SearchChoices) -> list[dict[str, Any]]:
+    """Always evaluated: the all-local split of every model at every size; at each input size, for
+    the model with the most MACs there, the image baselines and the uncompressed (float16) middle
+    split; and every trained bottleneck."""
+    space, models = choices.space, choices.models
     refs: list[dict[str, Any]] = []
-    widest, mid_k = max(space.alphas), (N_BLOCKS + 1) // 2
     quality = sorted(space.image.qualities)[len(space.image.qualities) // 2]
-    for size in space.input_sizes:
-        if space.k_min <= N_BLOCKS + 1 <= space.k_max:
-            refs += [{"alpha": a, "input_size": size, "k": N_BLOCKS + 1} for a in space.alphas]
-        if space.k_min == 0:
+    sizes = sorted({s for m in models.values() for s in m.input_sizes})
+    for size in sizes:
+        here = [m for m in models.values() if size in m.input_sizes]
+        refs += [{"model": m.spec, "input_size": size, "k": m.last_k} for m in here if m.last_k in m.ks]
+        biggest = max(here, key=lambda m: model_macs(m.spec, size))
+        if 0 in biggest.ks:
             for fmt in space.image.formats:
-                ref = {"alpha": widest, "input_size": size, "k": 0, "image_format": fmt}
+                ref = {"model": biggest.spec, "input_size": size, "k": 0, "image_format": fmt}
                 refs.append(ref if fmt == "png" else {**ref, "image_quality": quality})
-        if space.k_min <= mid_k <= space.k_max:
-            refs.append({"alpha": widest, "input_size": size, "k": mid_k, "codec": "float16"})
+        if biggest.middle_k is not None:
+            refs.append({"model": biggest.spec, "input_size": size, "k": biggest.middle_k, "codec": "float16"})
     for point in refs:  # where trained bottlenecks exist, these references are the other codecs
-        where = (float(point["alpha"]), int(point["input_size"]), int(point["k"]))
-        if space.bottlenecks_at(*where):
+        where = (str(point["model"]), int(point["input_size"]), int(point["k"]))
+        if choices.trained(where):
             point[bottleneck_param(*where)] = "none"
-    for b in space.bottlenecks:  # every trained bottleneck in range is scored at least once
-        if b.alpha in space.alphas and b.input_size in space.input_sizes and space.k_min <= b.k <= space.k_max:
-            key = bottleneck_param(b.alpha, b.input_size, b.k)
-            refs.append({"alpha": b.alpha, "input_size": b.input_size, "k": b.k, key: b.name})
+    for (spec, size, k), trained in choices.bottlenecks.items():  # each trained bottleneck scored once
+        refs += [{"model": spec, "input_size": size, "k": k, bottleneck_param(spec, size, k): b.name} for b in trained]
     return refs
 
 
-def _enqueue_references(study: optuna.Study, space: SearchSpace) -> int:
+def _enqueue_references(study: optuna.Study, choices: SearchChoices) -> int:
     if study.trials:
         return 0  # a resumed study already has them
-    refs = reference_points(space)
+    refs = reference_points(choices)
     for params in refs:
         study.enqueue_trial(params, user_attrs={"reference": True}, skip_if_exists=True)
     return len(refs)
 
 
-def _enqueue_grid(study: optuna.Study, request: SearchRequest) -> None:
+def _enqueue_grid(study: optuna.Study, request: SearchRequest, choices: SearchChoices) -> None:
     """The grid sampler: configurations of the space in a seeded order, each once; the next
     ``request.trials`` not yet in the study are queued (so a resumed grid continues)."""
     import numpy as np
 
-    grid = enumerate_params(request.space)
+    grid = enumerate_params(choices)
     seen = {tuple(sorted(t.params.items())) for t in study.get_trials(deepcopy=False)}
     queued = 0
     for i in np.random.default_rng(request.seed).permutation(len(grid)):
@@ -220,9 +234,10 @@ def run_search(
     """
     started = time.time()
     study = open_study(request)
-    references = _enqueue_references(study, request.space)
+    choices = evaluator_choices(request.space, evaluator)
+    references = _enqueue_references(study, choices)
     if request.sampler == "grid":
-        _enqueue_grid(study, request)
+        _enqueue_grid(study, request, choices)
     trials = None if request.trials is None else request.trials + references
     shares = _shares(trials, request.workers)
     helpers = [_spawn_worker(request, share, i) for i, share in enumerate(shares[1:], start=1)]
@@ -273,7 +288,12 @@ def _optimize(
     progress: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
 ) -> None:
     objective = Objective(
-        request.space, evaluator, request.device, request.limits, request.objectives, request.transport
+        evaluator_choices(request.space, evaluator),
+        evaluator,
+        request.device,
+        request.limits,
+        request.objectives,
+        request.transport,
     )
     study.optimize(
         objective,
@@ -309,15 +329,15 @@ def summarize(
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
 
-    def score_test(config: Any) -> Any:
-        return evaluator.evaluate(config, "test")
+    def score_test(configs: Any) -> Any:
+        return evaluator.evaluate_many(configs, "test", rescore_progress)
 
-    entries = pareto_entries(trials, score_test, rescore_progress, request.objectives)
     best_trial = pick_best(trials)
+    entries, extra = pareto_entries(trials, score_test, request.objectives, [best_trial] if best_trial else [])
     best = None
     if best_trial is not None:
         on_front = [e for e in entries if e["trial"] == best_trial.number]
-        best = on_front[0] if on_front else entry_of(best_trial, score_test(config_key(best_trial)))
+        best = on_front[0] if on_front else extra[0]
     payloads = [trial_metrics(t)["payload_bytes"] for t in complete if t.values]
     sizes = {s: len(evaluator.indices(s)) for s in ("calib", "val", "test")}
     return {
@@ -375,9 +395,14 @@ def _sweep(complete: list[optuna.trial.FrozenTrial], limits: Limits) -> list[dic
 
 
 def build_evaluator(space: SearchSpace, dataset_spec: str | None = None, cache_dir: Path | None = None) -> Evaluator:
-    """The evaluator for a space: its dataset (or an override), the seeded splits, its weights."""
+    """The evaluator for a space: its dataset (or an override), the seeded splits, its models."""
     from optimizer.data import make_splits, open_dataset
 
     dataset = open_dataset(dataset_spec or space.dataset)
     samples = {"calib": space.calib_samples, "val": space.val_samples}
-    return Evaluator(dataset, make_splits(dataset), space.weights, samples, cache_dir=cache_dir)
+    return Evaluator(dataset, make_splits(dataset), resolve_models(space), samples, cache_dir=cache_dir)
+
+
+def evaluator_choices(space: SearchSpace, evaluator: Evaluator) -> SearchChoices:
+    """What the sampler may choose: the evaluator's resolved models and the space's bottlenecks."""
+    return SearchChoices(space, evaluator.models)

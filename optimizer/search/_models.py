@@ -1,0 +1,153 @@
+"""The models of a search space, resolved through the model registry: canonical specs, the split
+points each may use, and the mapping of studies written before model specs.
+
+A space lists model specs as written and the cuts to use (``all``, ``blocks`` or names); here each
+spec is parsed to its canonical form and its model traced once (torch.fx, untrained weights: the
+split points do not depend on them) to turn the cuts into split indices k.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import torch
+
+from optimizer.config import BottleneckChoice, ModelChoice, SearchSpace
+from optimizer.errors import UserError
+from optimizer.models import adapter_for, build_model, count_macs, legacy_model_spec, parse_model_spec, split_graph
+
+__all__ = [
+    "Placement",
+    "SpaceModel",
+    "bottleneck_param",
+    "legacy_params",
+    "model_macs",
+    "modern_trial",
+    "place_bottlenecks",
+    "resolve_models",
+]
+
+# Where a trained bottleneck goes: (canonical model spec, input size, k).
+Placement = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class SpaceModel:
+    """One model of a space, ready for the search.
+
+    Attributes:
+        spec: the canonical model spec (the model's identity in trials, caches and bundles).
+        weights: the weight spec, or None for the zoo's model of ``spec`` for the dataset.
+        input_sizes: the square input sizes to try.
+        ks: the split indices the search may choose, ascending.
+        names: the name of every split point of the model, by k (not only those in ``ks``).
+        blocks: the model's block boundaries (SplitGraph.block_ks), which numbered splits before model specs.
+    """
+
+    spec: str
+    weights: str | None
+    input_sizes: tuple[int, ...]
+    ks: tuple[int, ...]
+    names: tuple[str, ...]
+    blocks: tuple[int, ...]
+
+    @property
+    def last_k(self) -> int:
+        """The all-local split: the head is the whole model and only the class id is sent."""
+        return len(self.names) - 1
+
+    @property
+    def middle_k(self) -> int | None:
+        """The middle of the activation splits the space offers (None where it offers none)."""
+        inner = [k for k in self.ks if 0 < k < self.last_k]
+        return inner[len(inner) // 2] if inner else None
+
+
+def _resolve(choice: ModelChoice) -> SpaceModel:
+    spec = parse_model_spec(choice.spec)
+    adapter = adapter_for(spec)
+    for size in choice.input_sizes:
+        adapter.check_input_size(size)
+    graph = split_graph(spec)
+    ks = graph.ks_of(choice.cuts)
+    if choice.cut_range is not None:
+        lo, hi = choice.cut_range
+        ks = ks[lo : hi + 1]
+    if not ks:
+        raise UserError(f"the search space leaves {spec} no split point; widen its cuts")
+    weights = None if choice.weights == "zoo" else choice.weights
+    return SpaceModel(str(spec), weights, choice.input_sizes, tuple(ks), tuple(graph.names()), tuple(graph.block_ks()))
+
+
+def resolve_models(space: SearchSpace) -> dict[str, SpaceModel]:
+    """Canonical spec -> its resolved model, in the space's order."""
+    out: dict[str, SpaceModel] = {}
+    for choice in space.models:
+        model = _resolve(choice)
+        if model.spec in out:
+            raise UserError(f"search space {space.name} lists {model.spec} twice (as {choice.spec!r}); list it once")
+        out[model.spec] = model
+    return out
+
+
+def legacy_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters in today's form. Studies written before model specs named the model by
+    ``alpha`` and the split by its block index; both map to the model spec and its split point."""
+    if "model" in params or "alpha" not in params:
+        return params
+    spec = legacy_model_spec(float(params["alpha"]))
+    k = _blocks(spec)[int(params["k"])]
+    out = {key: value for key, value in params.items() if key != "alpha" and not key.startswith("bottleneck_")}
+    out["model"], out["k"] = spec, k
+    for key, value in params.items():  # bottleneck_{alpha}_{size}_k{block}: the bottleneck chosen there
+        if key.startswith("bottleneck_"):
+            out[bottleneck_param(spec, int(params["input_size"]), k)] = value
+    return out
+
+
+def modern_trial(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+    """A trial of a study written before model specs, as if written today (parameters mapped by
+    :func:`legacy_params`, its split point's name recorded); others are returned as they are."""
+    if "model" in trial.params or "alpha" not in trial.params:
+        return trial
+    modern = copy.copy(trial)
+    params = legacy_params(trial.params)
+    modern.params = params
+    modern.user_attrs = {**trial.user_attrs, "split": split_graph(params["model"]).names()[params["k"]]}
+    return modern
+
+
+@functools.lru_cache(maxsize=16)
+def _blocks(spec: str) -> list[int]:
+    return split_graph(spec).block_ks()
+
+
+def bottleneck_param(spec: str, size: int, k: int) -> str:
+    """The trial parameter that picks a trained bottleneck (or "none") where the space has some."""
+    return f"bottleneck_{spec}_{size}_k{k}"
+
+
+def place_bottlenecks(space: SearchSpace, models: dict[str, SpaceModel]) -> dict[Placement, tuple[BottleneckChoice, ...]]:
+    """The space's trained bottlenecks by the (model, input size, k) they were trained for; those whose
+    model, size or split the space does not offer are left out (the search cannot choose them)."""
+    out: dict[Placement, list[BottleneckChoice]] = {}
+    for b in space.bottlenecks:
+        spec = str(parse_model_spec(b.model))
+        if spec not in models:
+            continue
+        model = models[spec]
+        k = model.blocks[b.split] if isinstance(b.split, int) else split_graph(spec).select([b.split])[0]
+        if b.input_size in model.input_sizes and k in model.ks:
+            out.setdefault((spec, b.input_size, k), []).append(b)
+    return {where: tuple(found) for where, found in out.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def model_macs(spec: str, size: int) -> int:
+    """Multiply-adds of the whole model at a square input size (fvcore, untrained weights)."""
+    channels = adapter_for(spec).preprocessing(parse_model_spec(spec)).channels
+    return count_macs(build_model(spec), torch.zeros(1, channels, size, size))
