@@ -101,7 +101,7 @@ def transport_overhead(bundle: Path, url: str, images: list[Path]) -> dict[str, 
     """Bytes per inference beyond the payload, each way, for HTTP and the stream."""
     opened = open_bundle(bundle)
     device = DeviceHalf(opened)
-    frames = [device.encode(load_image(p, device.preprocess)).payload for p in images]
+    frames = [device.encode(load_image(p, device.image_mode)).payload for p in images]
     port, out = int(url.rsplit(":", 1)[1]), {}
     for name in ("http", "stream"):
         with ShapedLink(port) as link:

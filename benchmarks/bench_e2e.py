@@ -129,7 +129,7 @@ def measure(bundle: Path, url: str, images: list[Path]) -> float:
     try:
         for i, path in enumerate([images[0], images[1], *images]):
             start = time.perf_counter()
-            server.send(device.encode(load_image(path, device.preprocess)).payload)
+            server.send(device.encode(load_image(path, device.image_mode)).payload)
             if i >= 2:  # two warm-up requests open the connection and the sessions
                 times.append((time.perf_counter() - start) * 1e3)
     finally:

@@ -38,7 +38,7 @@ import json, sys
 from pathlib import Path
 from optimizer.deploy import DeviceHalf, load_image, open_bundle
 device = DeviceHalf(open_bundle(Path(sys.argv[1])))
-print(json.dumps([device.encode(load_image(Path(p), device.preprocess)).payload.hex() for p in sys.argv[2:]]))
+print(json.dumps([device.encode(load_image(Path(p), device.image_mode)).payload.hex() for p in sys.argv[2:]]))
 """
 
 

@@ -91,20 +91,24 @@ def imagefolder_root(tmp_path: Path) -> Path:
     return make_imagefolder(tmp_path / "folder")
 
 
-def write_tiny_space(root: Path, fashion_root: Path, **overrides: object) -> Path:
+TINY_MODEL = "mobilenetv2:alpha=0.35"
+# The tiny space's block boundaries (cuts: blocks): the older block k = 5, 10 and 20 are these fx ks.
+TINY_K = {"pca": 10, "float16": 17, "class-id": 35}
+
+
+def write_tiny_space(root: Path, fashion_root: Path, weights: str | None = None, **overrides: object) -> Path:
     """A search space over one random alpha-0.35 model at 32 px on the fake Fashion-MNIST in
-    ``fashion_root``: weights and root/tiny.yaml are written under ``root``; keys can be overridden."""
+    ``fashion_root``, at its block boundaries: weights and root/tiny.yaml are written under ``root``;
+    ``weights`` replaces the random weights (e.g. ``zoo``); other keys can be overridden."""
     torch.manual_seed(0)
     torch.save(build_mobilenetv2(0.35, 10).state_dict(), root / "w_0.35.pt")
     doc = {
         "name": "tiny",
         "description": "a tiny space for tests",
-        "family": "mobilenetv2",
         "dataset": f"fashion-mnist:{fashion_root}",
-        "weights": f"file:{root}/w_{{alpha}}.pt",
-        "alphas": [0.35],
-        "input_sizes": [32],
-        "splits": {"min": 0, "max": 20},
+        "models": [
+            {"spec": TINY_MODEL, "weights": weights or f"file:{root}/w_0.35.pt", "input_sizes": [32], "cuts": "blocks"}
+        ],
         "pca": {"geometry": ["channel"], "components": [2, 4], "bits": [2, 4], "coders": ["ans"]},
         "image": {"formats": ["png", "jpeg"], "qualities": [50]},
         "samples": {"calib": 20, "val": 30},
@@ -126,4 +130,4 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def pca_bundle(tiny: Any) -> Path:
-    return Path(tiny.export(tiny.trial_of(k=5, codec="pca"), "pca"))
+    return Path(tiny.export(tiny.trial_of(k=TINY_K["pca"], codec="pca"), "pca"))

@@ -1,8 +1,9 @@
 """A tiny study and its bundles, shared by the deploy tests (built once per test module).
 
 The study: the bundled trained MobileNetV2(0.35) on the fake Fashion-MNIST (400 official test images,
-so the test split holds 200), input 32, every split; the references give k = 0 (PNG), k = 10
-(float16) and k = 20 (class id), and one enqueued trial gives blocked PCA + ANS at k = 5.
+so the test split holds 200), input 32, every block boundary; the references give k = 0 (PNG),
+k = 17 (float16, features.9) and k = 35 (class id), and one enqueued trial gives blocked PCA + ANS
+at k = 10 (features.4) (conftest.TINY_K).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-from conftest import make_fake_fashion, write_tiny_space
+from conftest import TINY_K, TINY_MODEL, make_fake_fashion, write_tiny_space
 
 from optimizer.cli import main
 from optimizer.config import load_search_space
@@ -23,7 +24,7 @@ from optimizer.search import Config, Evaluator, build_evaluator
 
 ROOT = Path(__file__).resolve().parents[1]
 PI4 = ROOT / "profiles" / "pi4.yaml"
-PCA_TRIAL = {"alpha": 0.35, "input_size": 32, "k": 5, "codec": "pca", "geometry": "channel"}
+PCA_TRIAL = {"model": TINY_MODEL, "input_size": 32, "k": TINY_K["pca"], "codec": "pca", "geometry": "channel"}
 PCA_TRIAL |= {"components": 4, "bits": 4, "coder": "ans"}
 
 
@@ -81,7 +82,7 @@ def build_tiny_study(root: Path) -> TinyStudy:
     space = _space(root)
     args = ["search", "--device", str(PI4), "--search-space", str(space), "--reports-dir", str(root / "reports")]
     args += ["--study", "t", "--sampler", "random", "--budget-kb", "5", "--trials", "1", "--format", "json"]
-    assert main(args) == 0  # the references: PNG at k = 0, float16 at k = 10, class id at k = 20
+    assert main(args) == 0  # the references: PNG at k = 0, float16 and the class id (TINY_K)
     report = root / "reports" / "t"
     optuna.load_study(study_name="t", storage=f"sqlite:///{report / 'study.db'}").enqueue_trial(PCA_TRIAL)
     assert main(args) == 0  # resumed: runs the enqueued PCA trial
@@ -91,7 +92,7 @@ def build_tiny_study(root: Path) -> TinyStudy:
 def engine_predictions(evaluator: Evaluator, config: Config) -> tuple[np.ndarray, np.ndarray]:
     """(predicted class, payload bytes) per test image, computed the way the study scores a configuration."""
     codec = evaluator.codec(config)
-    acts = evaluator.activations(config.alpha, config.input_size, config.k, "test")
+    acts = evaluator.activations(config.model, config.input_size, config.k, "test")
     payloads = [codec.encode(a) for a in acts]
     decoded = np.stack([codec.decode(p) for p in payloads]).astype(np.float32)
     logits = evaluator._tail(config, decoded)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import write_tiny_space
+from conftest import TINY_K, write_tiny_space
 
 from optimizer.cli import main
 from optimizer.config import load_search_space
-from optimizer.search import reference_points
+from optimizer.search import SearchChoices, reference_points
 
 PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
 ENTRY_KEYS = (
@@ -98,7 +98,7 @@ def test_search_writes_the_pareto_contract_and_resumes(
     assert on_disk["pareto"] == doc["pareto"]
     study = _study(tmp_path)
     ks = {t.params["k"] for t in study.trials}
-    assert {0, 10, 20} <= ks  # the image baselines, the uncompressed middle split, the all-local split
+    assert {0, TINY_K["float16"], TINY_K["class-id"]} <= ks  # images, the uncompressed middle split, all-local
     first = len(study.trials)
     assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "3") == 0
     capsys.readouterr()
@@ -171,7 +171,7 @@ def test_two_workers_share_one_study_without_losing_or_repeating_trials(
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers)) == doc["n_trials"]
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    references = reference_points(load_search_space(space))
+    references = reference_points(SearchChoices.of(load_search_space(space)))
     assert len(references) == 4  # all-local, PNG, JPEG, the uncompressed middle split
     assert len(complete) == 6 + len(references)
 
@@ -181,8 +181,8 @@ def test_grid_sampler_runs_distinct_configurations_and_continues(
 ) -> None:
     from optimizer.search._objective import enumerate_params
 
-    grid = enumerate_params(load_search_space(space))
-    # k = 0: png + jpeg q50; k = 1..19: float16 + 2 x 2 PCA settings each; k = 20: class id
+    grid = enumerate_params(SearchChoices.of(load_search_space(space)))
+    # k = 0: png + jpeg q50; 19 block boundaries: float16 + 2 x 2 PCA settings each; the class id
     assert len(grid) == 2 + 19 * 5 + 1
     assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "5", "--sampler", "grid") == 0
     assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "5", "--sampler", "grid") == 0

@@ -54,7 +54,7 @@ def _images(tmp: Path, n: int) -> list[Path]:
 
 def _payloads(bundle_dir: Path, tmp: Path, n: int) -> list[bytes]:
     device = DeviceHalf(open_bundle(bundle_dir))
-    return [device.encode(load_image(p, device.preprocess)).payload for p in _images(tmp, n)]
+    return [device.encode(load_image(p, device.image_mode)).payload for p in _images(tmp, n)]
 
 
 def test_answers_are_six_bytes_and_round_trip() -> None:

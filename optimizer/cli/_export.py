@@ -1,7 +1,7 @@
 """``split-opt export``: a study's chosen configuration as a deployment bundle.
 
 The CLI is the one place that may read the study (optimizer.search) and write a bundle
-(optimizer.deploy): it rebuilds the configuration exactly as the study scored it (the model at its
+(optimizer.deploy): it rebuilds the configuration exactly as the study scored it (the model's torch.fx halves at its
 input size, the codec fitted on the same calib images) and hands both to deploy.
 """
 
@@ -18,9 +18,9 @@ from optimizer.cli._common import add_format, emit_json
 from optimizer.cli._search import DEFAULT_SPACE
 from optimizer.config import SearchSpace, load_search_space
 from optimizer.errors import UserError
-from optimizer.models import FAMILY, weights_for_alpha
+from optimizer.models import parse_model_spec
 from optimizer.profiler import cache_dir
-from optimizer.search import Config, Evaluator, build_evaluator, config_key, entry_of
+from optimizer.search import Config, Evaluator, build_evaluator, config_key, entry_of, legacy_params, modern_trial
 
 if TYPE_CHECKING:
     from optimizer.deploy import ExportSpec
@@ -68,21 +68,9 @@ def _read_pareto(report: Path) -> dict[str, Any]:
 
 def _stored_space(doc: dict[str, Any]) -> SearchSpace:
     """The search space as the study used it (pareto.json's search_space_spec, SearchSpace.to_json)."""
-    from optimizer.config import BottleneckChoice, ImageChoices, PcaChoices
-
-    def tuples(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-
     try:
-        return SearchSpace(
-            **{
-                **tuples(doc),
-                "pca": PcaChoices(**tuples(doc["pca"])),
-                "image": ImageChoices(**tuples(doc["image"])),
-                "bottlenecks": tuple(BottleneckChoice(**b) for b in doc.get("bottlenecks", ())),
-            }
-        )
-    except (KeyError, TypeError) as exc:
+        return SearchSpace.from_json(doc)
+    except UserError as exc:
         raise UserError(f"pareto.json's search_space_spec is not readable ({exc}); pass --search-space") from exc
 
 
@@ -129,13 +117,19 @@ def _trial_entry(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Ev
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == args.trial]
     if not trials or trials[0].state != optuna.trial.TrialState.COMPLETE:
         raise UserError(f"trial {args.trial} is not a completed trial of study {pareto['study']!r}; see pareto.json")
-    return entry_of(trials[0], evaluator.evaluate(config_key(trials[0]), "test"))
+    trial = modern_trial(trials[0])
+    return entry_of(trial, evaluator.evaluate(config_key(trial), "test"))
+
+
+_PLACE = ("model", "input_size", "k", "split", "codec")
 
 
 def _config(entry: dict[str, Any]) -> Config:
-    p = entry["params"]
-    codec = {"kind": p["codec"], **{k: v for k, v in p.items() if k not in ("alpha", "input_size", "k", "codec")}}
-    return Config.make(p["alpha"], p["input_size"], p["k"], codec)
+    """The configuration of a pareto.json entry (entries before model specs name alpha and a block k)."""
+    p = dict(entry["params"])
+    codec = {"kind": p["codec"], **{k: v for k, v in p.items() if k not in (*_PLACE, "alpha")}}
+    place = legacy_params({k: v for k, v in p.items() if k in ("alpha", "model", "input_size", "k")})
+    return Config.make(place["model"], place["input_size"], place["k"], codec)
 
 
 _EXPECTED_KEYS = (
@@ -161,28 +155,31 @@ def _expected(entry: dict[str, Any]) -> dict[str, Any]:
 def _spec(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Evaluator, entry: dict[str, Any]) -> ExportSpec:
     config = _config(entry)
     dataset = evaluator.dataset
+    built = evaluator.built(config.model)
+    graph = evaluator.graph(config.model, config.input_size)
     model_info = {
-        "family": FAMILY,
-        "alpha": config.alpha,
+        "spec": config.model,
+        "family": parse_model_spec(config.model).family,
         "input_size": config.input_size,
         "num_classes": dataset.num_classes,
-        "weights": weights_for_alpha(evaluator.weights, config.alpha) or "zoo",
+        "weights": built.weights,
         "classes": list(dataset.classes),
+        "preprocessing": built.preprocessing.to_json(),
+        "split": graph.names()[config.k],
     }
     data = {
         "spec": dataset.spec,
         "split_seed": evaluator.splits.seed,
         "test_samples": len(evaluator.indices("test")),
-        "preprocess": "grey" if dataset.spec.startswith("fashion-mnist") else "rgb-crop",
+        "image_mode": "L" if dataset.native(int(evaluator.indices("test")[0])).ndim == 2 else "RGB",
     }
     study = {"name": pareto["study"], "trial": entry["trial"], "device": pareto["device"]}
     study["budget_bytes"] = pareto["budget_bytes"]
-    model = evaluator.model(config.alpha, config.input_size)
     from optimizer.deploy import ExportSpec  # deploy (onnxruntime, onnx) loads only when used
 
-    return ExportSpec(
-        args.out.name, model, model_info, config.k, evaluator.codec(config), _expected(entry), data, study
-    )
+    head, tail = graph.head(config.k), graph.tail(config.k)
+    codec = evaluator.codec(config)
+    return ExportSpec(args.out.name, head, tail, model_info, config.k, len(graph), codec, _expected(entry), data, study)
 
 
 def _export(args: argparse.Namespace) -> int:

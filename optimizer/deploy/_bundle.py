@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from optimizer.codecs import Codec, CodecError, load_codec
 from optimizer.errors import UserError
+from optimizer.imaging import Preprocessing, legacy_preprocessing
 from optimizer.protocol import bundle_id
 
 if TYPE_CHECKING:
@@ -66,6 +67,22 @@ class Bundle:
     @property
     def input_size(self) -> int:
         return int(self.manifest["model"]["input_size"])
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """What the model expects of its input (bundles before 0.3 named a path instead)."""
+        stored = self.manifest["model"].get("preprocessing")
+        if stored is not None:
+            return Preprocessing.from_json(stored)
+        return legacy_preprocessing(str(self.manifest["dataset"].get("preprocess")))
+
+    @property
+    def image_mode(self) -> str:
+        """How the device captures images: ``L`` (grey) or ``RGB``, as the study's dataset holds them."""
+        mode = self.manifest["dataset"].get("image_mode")
+        if mode is None:  # bundles before 0.3: Fashion-MNIST's path was grey, image folders' RGB
+            mode = "L" if self.manifest["dataset"].get("preprocess") == "grey" else "RGB"
+        return str(mode)
 
     @property
     def classes(self) -> list[str]:

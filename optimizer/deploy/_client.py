@@ -109,7 +109,7 @@ def infer_images(
     results = []
     for path in images:
         try:
-            encoded = device.encode(load_image(path, device.preprocess))
+            encoded = device.encode(load_image(path, device.image_mode))
         except CodecError as exc:
             raise UserError(f"image {path} cannot be encoded by this bundle's codec: {exc}") from exc
         answer, network_s = server.send(encoded.payload)

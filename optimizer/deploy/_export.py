@@ -1,8 +1,9 @@
 """Writing a bundle: the two ONNX graphs, the codec state and the manifest with every file's sha256.
 
-The caller (``split-opt export``) rebuilds the study's configuration: the model at its input size
-(with that size's BatchNorm statistics) and the codec fitted on calib exactly as the study fitted
-it. This module only turns them into files; it never looks at the study itself.
+The caller (``split-opt export``) rebuilds the study's configuration: the model's torch.fx halves
+at the split (at its input size, with that size's BatchNorm statistics) and the codec fitted on
+calib exactly as the study fitted it. This module only turns them into files; it never looks at
+the study itself.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from optimizer import __version__
 from optimizer.codecs import BottleneckCodec, Codec, FeatureCodec, blocks_per_sample, save_codec
 from optimizer.deploy._bundle import BUNDLE_FORMAT, MANIFEST, BundleError, sha256_of
 from optimizer.deploy._graphs import OPSET, export_onnx, head_module, tail_module
-from optimizer.models import build_head, build_tail, num_blocks
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,22 +36,29 @@ _MAX_HEADER_BYTES = 2 + 1 + 1 + 4 + 1 + 4 * 5 + 5  # magic, version, id, hash, n
 
 @dataclass(frozen=True)
 class ExportSpec:
-    """Everything a bundle is made of; ``model`` runs at ``model_info['input_size']``."""
+    """Everything a bundle is made of; ``head`` and ``tail`` run at ``model_info['input_size']``
+    (``head`` takes images of ``model_info['preprocessing']['channels']`` channels)."""
 
     name: str
-    model: nn.Module
-    model_info: dict[str, Any]  # family, alpha, input_size, num_classes, weights, classes
+    head: nn.Module  # the model up to split k (models.SplitGraph.head)
+    tail: nn.Module  # the rest (models.SplitGraph.tail)
+    model_info: dict[str, Any]  # spec, family, input_size, num_classes, weights, classes, preprocessing, split
     k: int
+    splits: int  # how many split points the model has (k = 0..splits - 1)
     codec: Codec
     expected: dict[str, Any]  # test_accuracy, test_accuracy_ci, payload_bytes_mean, device_latency_ms, ...
     dataset: dict[str, Any]  # spec, split_seed, test_samples, preprocess
     study: dict[str, Any] = field(default_factory=dict)
 
 
+def _image_example(spec: ExportSpec) -> torch.Tensor:
+    size, channels = int(spec.model_info["input_size"]), int(spec.model_info["preprocessing"]["channels"])
+    return torch.zeros(1, channels, size, size)
+
+
 def _tail_example(spec: ExportSpec, input_name: str) -> torch.Tensor:
-    size = int(spec.model_info["input_size"])
     if input_name == "image":
-        return torch.zeros(1, 3, size, size)
+        return _image_example(spec)
     if input_name == "activation":
         return torch.zeros(1, *spec.codec.shape)
     codec = spec.codec
@@ -64,14 +71,14 @@ def _tail_example(spec: ExportSpec, input_name: str) -> torch.Tensor:
 
 def _write_graphs(spec: ExportSpec, folder: Path) -> dict[str, dict[str, Any]]:
     """head.onnx and tail.onnx where the split has them; their roles for the manifest."""
-    size, kind = int(spec.model_info["input_size"]), spec.codec.kind
+    kind = spec.codec.kind
     roles: dict[str, dict[str, Any]] = {}
-    head = head_module(build_head(spec.model, spec.k), kind, spec.codec)
+    head = head_module(spec.head, kind, spec.codec)
     roles["head"] = {"file": None, "input": "image", "output": None}
     if head is not None:
-        export_onnx(head[0], torch.zeros(1, 3, size, size), folder / "head.onnx", "image", head[1])
+        export_onnx(head[0], _image_example(spec), folder / "head.onnx", "image", head[1])
         roles["head"] = {"file": "head.onnx", "input": "image", "output": head[1]}
-    tail = tail_module(build_tail(spec.model, spec.k), kind, spec.codec)
+    tail = tail_module(spec.tail, kind, spec.codec)
     roles["tail"] = {"file": None, "input": None, "output": None}
     if tail is not None:
         export_onnx(tail[0], _tail_example(spec, tail[1]), folder / "tail.onnx", tail[1], "logits")
@@ -102,7 +109,7 @@ def _manifest(spec: ExportSpec, folder: Path, roles: dict[str, dict[str, Any]]) 
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": spec.model_info,
         "k": spec.k,
-        "n_blocks": num_blocks(spec.model),
+        "splits": spec.splits,
         "codec": {
             "kind": spec.codec.kind,
             **spec.codec.params,

@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from optimizer.codecs import BottleneckCodec, CodecError, FeatureCodec, PayloadMismatch
 from optimizer.deploy._bundle import Bundle
 from optimizer.errors import UserError
-from optimizer.imaging import PREPROCESS, decoded_image_input, model_input
+from optimizer.imaging import model_input
 from optimizer.protocol import read_tag
 
 __all__ = ["DeviceHalf", "Encoded", "Prediction", "ServerHalf", "load_image", "session"]
@@ -34,11 +34,11 @@ def session(path: Path, threads: int = 1) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load_image(path: Path, preprocess: str) -> np.ndarray:
-    """An image file as the device captures it: uint8 H x W (grey bundles) or H x W x 3 (RGB ones)."""
+def load_image(path: Path, mode: str) -> np.ndarray:
+    """An image file as the device captures it (``Bundle.image_mode``): uint8 H x W (``L``) or H x W x 3 (``RGB``)."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("L" if preprocess == "grey" else "RGB"), dtype=np.uint8)
+            return np.asarray(image.convert(mode), dtype=np.uint8)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise UserError(f"cannot read image {path} ({exc}); give a PNG or JPEG file") from exc
 
@@ -55,16 +55,14 @@ class DeviceHalf:
 
     def __init__(self, bundle: Bundle, threads: int = 1) -> None:
         self.bundle, self.codec = bundle, bundle.codec
-        self.preprocess = str(bundle.manifest["dataset"]["preprocess"])
-        if self.preprocess not in PREPROCESS:
-            raise UserError(f"bundle preprocessing {self.preprocess!r} is unknown; use one of {PREPROCESS}")
+        self.image_mode, self.preprocessing = bundle.image_mode, bundle.preprocessing
         path = bundle.file("head")
         self.session = session(path, threads) if path is not None else None
 
     def head(self, natives: Sequence[np.ndarray]) -> np.ndarray:
         """Native images -> head.onnx outputs (symbols, activations or logits), batched."""
         assert self.session is not None, "k = 0 has no head network"
-        x = model_input(natives, self.bundle.input_size, self.preprocess)
+        x = model_input(natives, self.bundle.input_size, self.preprocessing)
         return self.session.run(None, {"image": x})[0]  # type: ignore[no-any-return]
 
     def code(self, output: np.ndarray) -> bytes:
@@ -96,6 +94,7 @@ class ServerHalf:
         path = bundle.file("tail")
         self.session = session(path, threads) if path is not None else None
         self.input_name = bundle.manifest["tail"]["input"]
+        self.preprocessing = bundle.preprocessing
 
     def check_tag(self, payload: bytes) -> None:
         """CodecError unless ``payload`` is format 2; PayloadMismatch unless its tag is this bundle's."""
@@ -114,7 +113,7 @@ class ServerHalf:
             return self.codec.guarded(self.codec.decode_symbols, body)[None].astype(np.int32)
         decoded = self.codec.decode(payload)
         if self.input_name == "image":
-            return decoded_image_input(decoded, self.bundle.input_size)[None]
+            return model_input([decoded], self.bundle.input_size, self.preprocessing)  # as the study did at k = 0
         return decoded[None].astype(np.float32)
 
     def logits(self, payload: bytes) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from optimizer.search._constraints import CONSTRAINTS, Limits, infeasibility
 from optimizer.search._engine import Config, Evaluation, Evaluator
-from optimizer.search._models import SpaceModel, legacy_params, modern_trial, resolve_models
+from optimizer.search._models import SpaceModel, legacy_params, modern_trial, resolve_model, resolve_models
 from optimizer.search._objective import Objective, SearchChoices, config_of, suggest_config
 from optimizer.search._pareto import (
     SELECTION_RULE,
@@ -53,6 +53,7 @@ __all__ = [
     "open_study",
     "pick_best",
     "reference_points",
+    "resolve_model",
     "resolve_models",
     "run_search",
     "suggest_config",

@@ -28,6 +28,7 @@ __all__ = [
     "model_macs",
     "modern_trial",
     "place_bottlenecks",
+    "resolve_model",
     "resolve_models",
 ]
 
@@ -67,7 +68,8 @@ class SpaceModel:
         return inner[len(inner) // 2] if inner else None
 
 
-def _resolve(choice: ModelChoice) -> SpaceModel:
+def resolve_model(choice: ModelChoice) -> SpaceModel:
+    """One model of a space: its canonical spec, weights, sizes and the ks its cuts name."""
     spec = parse_model_spec(choice.spec)
     adapter = adapter_for(spec)
     for size in choice.input_sizes:
@@ -87,7 +89,7 @@ def resolve_models(space: SearchSpace) -> dict[str, SpaceModel]:
     """Canonical spec -> its resolved model, in the space's order."""
     out: dict[str, SpaceModel] = {}
     for choice in space.models:
-        model = _resolve(choice)
+        model = resolve_model(choice)
         if model.spec in out:
             raise UserError(f"search space {space.name} lists {model.spec} twice (as {choice.spec!r}); list it once")
         out[model.spec] = model

@@ -26,7 +26,14 @@ from optimizer.config import DeviceProfile, SearchSpace
 from optimizer.profiler import profile_spec
 from optimizer.search._constraints import Limits
 from optimizer.search._engine import Config, Evaluation, Evaluator
-from optimizer.search._models import Placement, SpaceModel, bottleneck_param, legacy_params, place_bottlenecks
+from optimizer.search._models import (
+    Placement,
+    SpaceModel,
+    bottleneck_param,
+    legacy_params,
+    place_bottlenecks,
+    resolve_models,
+)
 from optimizer.system import DEFAULT_OBJECTIVES, path_costs
 
 __all__ = [
@@ -46,6 +53,11 @@ class SearchChoices:
     def __init__(self, space: SearchSpace, models: dict[str, SpaceModel]) -> None:
         self.space, self.models = space, models
         self.bottlenecks = place_bottlenecks(space, models)
+
+    @classmethod
+    def of(cls, space: SearchSpace) -> SearchChoices:
+        """The choices of a space, its models resolved through the registry."""
+        return cls(space, resolve_models(space))
 
     def trained(self, where: Placement) -> tuple[Any, ...]:
         return self.bottlenecks.get(where, ())
