@@ -220,5 +220,5 @@ def model_input(natives: Sequence[np.ndarray], size: int, prep: Preprocessing) -
 
 def _checked(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
-    to_mode(image[:1, :1], 3)  # the dtype and shape rules, on one pixel
+    to_mode(image[:1, :1] if image.ndim in (2, 3) else image, 3)  # the dtype and shape rules, on one pixel
     return image

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from synthetic_study import ALPHAS, SIZES, hand_trial, numbered, summary_of, synthetic_results
+from synthetic_study import BLOCK_KS, MODELS, SIZES, hand_trial, numbered, summary_of, synthetic_results
 
 from optimizer.report import (
     StudyResults,
@@ -25,7 +25,6 @@ from optimizer.report import (
     table_info,
     tradeoff_info,
 )
-from optimizer.search import N_BLOCKS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -81,47 +80,49 @@ def test_projection_staircases_are_fronts_of_their_planes(results: StudyResults)
         for c, a in zip(stairs.cost, stairs.accuracy, strict=True):
             assert not any(cost(t) <= c and t.accuracy > a for t in feasible)
     by_number = {t.number: t for t in results.trials}
-    assert all(1 <= by_number[n].k <= N_BLOCKS for n in info.payload_splits.trials + info.latency_splits.trials)
+    splits = info.payload_splits.trials + info.latency_splits.trials
+    assert all(0 < by_number[n].k < BLOCK_KS[-1] for n in splits)
     assert len(info.payload_splits.trials) > 1
 
 
 def test_tradeoff_has_one_series_per_model_and_one_point_per_layer(results: StudyResults) -> None:
     info = tradeoff_info(results)
-    assert [(s.alpha, s.input_size) for s in info.series] == [(a, s) for a in ALPHAS for s in SIZES]
-    local: dict[tuple[float | None, int | None], float | None] = {}
+    assert [(s.spec, s.input_size) for s in info.series] == [(m, s) for m in MODELS.values() for s in SIZES]
+    local: dict[tuple[str | None, int | None], float | None] = {}
     for t in results.complete:  # the first all-local trial of each model (a real study repeats the same value)
-        if t.k == N_BLOCKS + 1:
-            local.setdefault((t.alpha, t.input_size), t.accuracy)
+        if t.k == BLOCK_KS[-1]:
+            local.setdefault((t.model, t.input_size), t.accuracy)
     for s in info.series:
-        assert s.k == list(range(N_BLOCKS + 1))
+        assert s.k == list(BLOCK_KS[:-1])  # the input and every block boundary the search offered
         assert s.macs_m[0] == 0 and s.macs_m == sorted(s.macs_m)
-        rows = split_rows(results, s.alpha, s.input_size)
-        assert s.activation_kb == [r.activation_bytes_fp32 / 1000 for r in rows[: N_BLOCKS + 1]]
+        rows = {r.k: r for r in split_rows(results, s.spec, s.input_size)}
+        assert s.activation_kb == [rows[k].activation_bytes_fp32 / 1000 for k in BLOCK_KS[:-1]]
         assert s.activation_kb[0] == 3 * s.input_size**2 * 4 / 1000  # the input image, float32
-        assert s.accuracy == local[(s.alpha, s.input_size)] and "all-local" in s.accuracy_source
+        assert s.accuracy == local[(s.spec, s.input_size)] and "all-local" in s.accuracy_source
     assert "all-local" in info.accuracy_meaning
 
 
 def test_compression_keeps_the_smallest_payload_within_one_point(tmp_path: Path) -> None:
     trials = [
-        hand_trial(1.0, 32, 20, LOCAL, 0.90, 13),  # uncompressed accuracy 0.90
-        hand_trial(1.0, 32, 3, _pca(8), 0.895, 900),
-        hand_trial(1.0, 32, 3, _pca(4), 0.891, 600),  # within 1 point, smaller: kept at k=3
-        hand_trial(1.0, 32, 3, _pca(2), 0.88, 300),  # 2 points down: ignored
-        hand_trial(1.0, 32, 9, _pca(4), 0.92, 250),  # the sweet spot
-        hand_trial(1.0, 32, 12, FLOAT16, 0.90, 5000),
-        hand_trial(1.0, 32, 0, {"kind": "image", "format": "jpeg", "quality": 50}, 0.895, 700),
-        hand_trial(1.0, 32, 0, {"kind": "image", "format": "webp", "quality": 10}, 0.80, 200),
-        hand_trial(0.35, 32, 5, _pca(4), 0.70, 100),  # another model
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[20], LOCAL, 0.90, 13),  # uncompressed accuracy 0.90
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[3], _pca(8), 0.895, 900),
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[3], _pca(4), 0.891, 600),  # within 1 point, smaller: kept at k=3
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[3], _pca(2), 0.88, 300),  # 2 points down: ignored
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[9], _pca(4), 0.92, 250),  # the sweet spot
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[12], FLOAT16, 0.90, 5000),
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[0], {"kind": "image", "format": "jpeg", "quality": 50}, 0.895, 700),
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[0], {"kind": "image", "format": "webp", "quality": 10}, 0.80, 200),
+        hand_trial(MODELS[0.35], 32, BLOCK_KS[5], _pca(4), 0.70, 100),  # another model
     ]
-    info = compression_info(_hand(tmp_path, trials), 1.0, 32)
+    info = compression_info(_hand(tmp_path, trials), MODELS[1.0], 32)
+    b = BLOCK_KS
     assert info.reference_accuracy == 0.90
-    assert [(p.k, p.payload_bytes) for p in info.smallest] == [(3, 600), (9, 250), (12, 5000)]
-    assert info.sweet_spot is not None and (info.sweet_spot.k, info.sweet_spot.payload_bytes) == (9, 250)
+    assert [(p.k, p.payload_bytes) for p in info.smallest] == [(b[3], 600), (b[9], 250), (b[12], 5000)]
+    assert info.sweet_spot is not None and (info.sweet_spot.k, info.sweet_spot.payload_bytes) == (b[9], 250)
     assert [p.payload_bytes for p in info.images] == [200, 700] and info.images_within == [False, True]
-    assert info.missing_k == [k for k in range(1, N_BLOCKS + 1) if k not in (3, 9, 12)]
-    assert info.float16_k == list(range(1, N_BLOCKS + 1)) and len(info.float16_bytes) == N_BLOCKS
-    assert "k=9, 250 B" in info.message and "needs 700 B, 2.8x the sweet spot" in info.message
+    assert info.missing_k == [k for k in b[1:20] if k not in (b[3], b[9], b[12])]  # the blocks offered
+    assert info.float16_k == list(b[1:20]) and len(info.float16_bytes) == 19
+    assert f"k={b[9]}, 250 B" in info.message and "needs 700 B, 2.8x the sweet spot" in info.message
 
 
 def test_parallel_coordinates_have_one_value_per_trial_and_label_missing_parameters(results: StudyResults) -> None:
@@ -156,11 +157,11 @@ def test_context_cites_the_device_profile_and_counts_trials(results: StudyResult
     facts = dict(info.facts)
     assert facts["trials"].startswith("120 (120 complete")
     assert facts["split sizes (images)"] == "calib 100, val 200, test 1000"
-    assert dict(info.space_rows)["alpha"] == "0.35, 1"
+    assert dict(info.space_rows)["model"] == "mobilenetv2:alpha=0.35, mobilenetv2:alpha=1.0"
 
 
 def test_messages_say_what_happened_in_unusual_studies(tmp_path: Path) -> None:
-    infeasible = [hand_trial(1.0, 32, 5, _pca(8), 0.9, 9000, feasible=False) for _ in range(3)]
+    infeasible = [hand_trial(MODELS[1.0], 32, BLOCK_KS[5], _pca(8), 0.9, 9000, feasible=False) for _ in range(3)]
     messages = status_messages(_hand(tmp_path, infeasible))
     assert any("None of the 3 completed trials is feasible" in m and "9000 B" in m for m in messages)
     single = status_messages(_hand(tmp_path, infeasible[:1]))
@@ -171,7 +172,7 @@ def test_messages_say_what_happened_in_unusual_studies(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n", [0, 1])
 def test_tiny_and_empty_studies_still_build_a_page(tmp_path: Path, n: int) -> None:
-    trials = numbered([hand_trial(1.0, 32, 5, _pca(8), 0.9, 9000, feasible=False)][:n])
+    trials = numbered([hand_trial(MODELS[1.0], 32, BLOCK_KS[5], _pca(8), 0.9, 9000, feasible=False)][:n])
     report = build_report(results_from_trials(tmp_path, "tiny", trials, summary_of(trials) if n else {}))
     assert report.points["front-3d"] == n and report.points["pareto-table"] == n
     assert report.messages and all(m in report.html for m in report.messages if "<" not in m)
@@ -190,3 +191,15 @@ def test_a_5000_trial_study_stays_under_10_mb(tmp_path: Path) -> None:
     report = build_report(synthetic_results(5000, tmp_path / "big"))
     assert report.points["front-3d"] == 5000
     assert report.size_bytes < 10e6, f"{report.size_bytes / 1e6:.2f} MB"
+
+
+def test_a_study_from_before_model_specs_reads_as_todays(tmp_path: Path) -> None:
+    """Trials that named the model by alpha and the split by its block index give the records, the
+    figure data and the table of the same study written today."""
+    today = synthetic_results(80, tmp_path / "today", seed=7)
+    before = synthetic_results(80, tmp_path / "before", seed=7, by_alpha=True)
+    assert [(t.model, t.input_size, t.k, t.split, t.codec) for t in before.trials] == [
+        (t.model, t.input_size, t.k, t.split, t.codec) for t in today.trials
+    ]
+    assert tradeoff_info(before) == tradeoff_info(today)
+    assert compression_info(before, MODELS[1.0], 64) == compression_info(today, MODELS[1.0], 64)

@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 import pytest
-from synthetic_study import hand_trial, numbered, summary_of, synthetic_results
+from synthetic_study import BLOCK_KS, MODELS, hand_trial, numbered, summary_of, synthetic_results
 
 from optimizer.report import Report, build_report, results_from_trials, sweep_info
 
@@ -145,7 +145,7 @@ def _hand_report(tmp_path: Path, trials: list[optuna.trial.FrozenTrial]) -> Repo
 
 def test_a_study_of_infeasible_trials_only_renders_and_says_so(browser: Any, tmp_path: Path) -> None:
     pca = {"kind": "pca", "geometry": "channel", "tile": 1, "components": 8, "bits": 8, "coder": "ans"}
-    trials = [hand_trial(1.0, 32, k, pca, 0.8 + k / 100, 9000 - 100 * k, k, feasible=False) for k in (3, 5, 7)]
+    trials = [hand_trial(MODELS[1.0], 32, BLOCK_KS[k], pca, 0.8 + k / 100, 9000 - 100 * k, k, feasible=False) for k in (3, 5, 7)]
     report = _hand_report(tmp_path, trials)
     assert any("None of the 3 completed trials is feasible" in m for m in report.messages)
     state = _check_page(browser, report, tmp_path / "infeasible")
@@ -153,7 +153,7 @@ def test_a_study_of_infeasible_trials_only_renders_and_says_so(browser: Any, tmp
 
 
 def test_a_single_trial_study_renders_and_says_so(browser: Any, tmp_path: Path) -> None:
-    report = _hand_report(tmp_path, [hand_trial(0.35, 32, 20, {"kind": "class-id"}, 0.8, 13)])
+    report = _hand_report(tmp_path, [hand_trial(MODELS[0.35], 32, BLOCK_KS[20], {"kind": "class-id"}, 0.8, 13)])
     assert any("Only one trial completed" in m for m in report.messages)
     state = _check_page(browser, report, tmp_path / "single")
     assert state["front-3d"]["points"] == 1 and state["parallel"]["points"] == 1

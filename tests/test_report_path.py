@@ -8,7 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from synthetic_study import UPLINK_KBPS, hand_trial, numbered, summary_of, synthetic_results, synthetic_trials
+from synthetic_study import BLOCK_KS, MODELS, UPLINK_KBPS, hand_trial, numbered, summary_of, synthetic_results, synthetic_trials
 
 from optimizer.report import (
     SEGMENTS,
@@ -43,8 +43,8 @@ def _pair(tmp_path: Path, deadline_ms: float) -> StudyResults:
     """A: more accurate, 20 kB on the link; B: less accurate, 100 B on the link."""
     trials = numbered(
         [
-            hand_trial(1.0, 32, 12, FLOAT16, 0.90, 20_000, 2.0, wire_bytes=20_000, deadline_ms=deadline_ms),
-            hand_trial(1.0, 32, 9, PCA, 0.80, 60, 1.0, wire_bytes=100, deadline_ms=deadline_ms),
+            hand_trial(MODELS[1.0], 32, BLOCK_KS[12], FLOAT16, 0.90, 20_000, 2.0, wire_bytes=20_000, deadline_ms=deadline_ms),
+            hand_trial(MODELS[1.0], 32, BLOCK_KS[9], PCA, 0.80, 60, 1.0, wire_bytes=100, deadline_ms=deadline_ms),
         ]
     )
     return results_from_trials(tmp_path, "pair", trials, summary_of(trials, 1e12, deadline_ms))
@@ -71,7 +71,7 @@ def test_breakdown_segments_add_up_to_each_entrys_e2e(results: StudyResults) -> 
         assert row.segments["device compute"] + row.segments["device coding"] == pytest.approx(
             record.metrics["device_ms"]
         )
-        assert row.label.startswith(f"trial {row.trial}: alpha=")
+        assert row.label.startswith(f"trial {row.trial}: mobilenetv2:alpha=")
     assert info.deadline_ms == 40.0 and info.best_trial == results.summary["best"]["trial"]
 
 

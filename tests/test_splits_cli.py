@@ -33,14 +33,15 @@ def test_model_spec_json_lists_fx_split_points(capsys: pytest.CaptureFixture[str
 
 def test_model_spec_table_and_canonical_name(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "splits", "--model", "mobilenetv2:alpha=0.5", "--input-size", "32")
-    assert code == 0 and out.startswith("mobilenetv2:alpha=0.5 at 32x32, 10 classes: 36 split points")
+    assert code == 0 and out.startswith("mobilenetv2:alpha=0.5 at 32x32, 10 classes: 36 split points, 21 at blocks")
     assert "features_18_2" in out and "cum MMACs" in out
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--model", "resnet18", "--alpha", "0.5"], "give --model or --alpha, not both"),
+        (["--model", "resnet18", "--alpha", "0.5"], "give a model: --model SPEC"),
+        ([], "give a model: --model SPEC"),
         (["--model", "vgg11"], "unknown model family 'vgg11'"),
         (["--model", "resnet18", "--input-size", "16"], "at least 32 pixels for resnet18"),
         (["--model", "python:no_such_module_q:make"], "cannot import no_such_module_q"),
@@ -51,7 +52,10 @@ def test_user_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_alpha_form_keeps_the_block_numbering(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "splits", "--input-size", "32", "--format", "json")
+def test_alpha_is_short_for_the_zoo_family_and_blocks_are_marked(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "splits", "--alpha", "1", "--input-size", "32", "--format", "json")
     doc = json.loads(out)
-    assert code == 0 and doc["alpha"] == 1.0 and [s["k"] for s in doc["splits"]] == list(range(21))
+    assert code == 0 and doc["model"] == "mobilenetv2:alpha=1.0" and len(doc["splits"]) == 36
+    blocks = [s["k"] for s in doc["splits"] if s["block"]]
+    assert len(blocks) == 21 and blocks[0] == 0 and blocks[-1] == 35  # the older block numbering k = 0..20
+    assert [doc["splits"][k]["module"] for k in blocks[1:-2]] == [f"features.{i}" for i in range(18)]

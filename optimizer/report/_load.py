@@ -16,7 +16,7 @@ import optuna
 from optimizer.config import DeviceProfile, load_device_profile, load_network_profile, parse_device_profile
 from optimizer.errors import UserError
 from optimizer.report._records import StudyResults, record_of
-from optimizer.search import modern_trial, non_dominated
+from optimizer.search import legacy_block_ks, modern_trial, non_dominated
 from optimizer.system import DEFAULT_OBJECTIVES, METRICS
 
 __all__ = ["load_results", "results_from_trials"]
@@ -144,6 +144,8 @@ def _models_of(trials: list[optuna.trial.FrozenTrial]) -> dict[str, dict[str, tu
             dist = trial.distributions.get(name)
             if isinstance(dist, optuna.distributions.CategoricalDistribution) and name in trial.params:
                 here[name].update(int(c) for c in dist.choices)
+            elif isinstance(dist, optuna.distributions.IntDistribution) and name == "k" and "alpha" in trial.distributions:
+                here["k"].update(legacy_block_ks(str(spec))[dist.low : dist.high + 1])  # block indices, before 0.3
             elif name in trial.params:
                 here[name].add(int(trial.params[name]))
     return {spec: {name: tuple(sorted(v)) for name, v in d.items()} for spec, d in offered.items()}

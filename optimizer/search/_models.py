@@ -24,6 +24,7 @@ __all__ = [
     "Placement",
     "SpaceModel",
     "bottleneck_param",
+    "legacy_block_ks",
     "legacy_params",
     "model_macs",
     "modern_trial",
@@ -102,7 +103,7 @@ def legacy_params(params: dict[str, Any]) -> dict[str, Any]:
     if "model" in params or "alpha" not in params:
         return params
     spec = legacy_model_spec(float(params["alpha"]))
-    k = _blocks(spec)[int(params["k"])]
+    k = legacy_block_ks(spec)[int(params["k"])]
     out = {key: value for key, value in params.items() if key != "alpha" and not key.startswith("bottleneck_")}
     out["model"], out["k"] = spec, k
     for key, value in params.items():  # bottleneck_{alpha}_{size}_k{block}: the bottleneck chosen there
@@ -124,8 +125,9 @@ def modern_trial(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
 
 
 @functools.lru_cache(maxsize=16)
-def _blocks(spec: str) -> list[int]:
-    return split_graph(spec).block_ks()
+def legacy_block_ks(spec: str) -> tuple[int, ...]:
+    """The fx split index of each block boundary of ``spec``: the older numbering's k -> today's."""
+    return tuple(split_graph(spec).block_ks())
 
 
 def bottleneck_param(spec: str, size: int, k: int) -> str:
