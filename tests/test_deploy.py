@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import optuna
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import TINY_K
 from deploy_fixtures import TinyStudy, engine_predictions
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -20,14 +22,13 @@ from optimizer.deploy import MANIFEST, DeviceHalf, open_bundle
 from optimizer.deploy._graphs import SymbolHead, SymbolTail, export_onnx
 from optimizer.deploy._server import create_app
 from optimizer.deploy._verify import run_split
-from optimizer.models import build_head
 from optimizer.protocol import BUNDLE_HEADER, CONTENT_TYPE, request_headers
 from optimizer.search import Config
 
 
 def _config(manifest: dict) -> Config:
     codec = {k: v for k, v in manifest["codec"].items() if k not in ("shape", "state_file", "state_hash")}
-    return Config.make(manifest["model"]["alpha"], manifest["model"]["input_size"], manifest["k"], codec)
+    return Config.make(manifest["model"]["spec"], manifest["model"]["input_size"], manifest["k"], codec)
 
 
 def test_export_writes_the_manifest_contract(pca_bundle: Path, tiny: TinyStudy) -> None:
@@ -37,8 +38,12 @@ def test_export_writes_the_manifest_contract(pca_bundle: Path, tiny: TinyStudy) 
     for key in ("test_accuracy", "payload_bytes_mean", "device_latency_ms"):
         assert isinstance(manifest["expected"][key], float), key
     assert set(manifest["files"]) == {"head.onnx", "tail.onnx", "codec.npz"}
-    assert manifest["k"] == 5 and manifest["codec"]["kind"] == "pca" and manifest["model"]["alpha"] == 0.35
-    assert manifest["study"]["trial"] == tiny.trial_of(k=5, codec="pca")
+    assert manifest["k"] == TINY_K["pca"] and manifest["codec"]["kind"] == "pca"
+    model = manifest["model"]
+    assert (model["spec"], model["family"], model["split"]) == ("mobilenetv2:alpha=0.35", "mobilenetv2", "features_4_conv_3")
+    assert model["preprocessing"]["mean"] == [0.485, 0.456, 0.406] and model["preprocessing"]["channels"] == 3
+    assert manifest["dataset"]["image_mode"] == "L" and manifest["splits"] == 36
+    assert manifest["study"]["trial"] == tiny.trial_of(k=TINY_K["pca"], codec="pca")
     with np.load(pca_bundle / "codec.npz", allow_pickle=False) as npz:  # plain arrays only: no pickle
         assert all(npz[name].dtype != object for name in npz.files)
 
@@ -77,19 +82,23 @@ def test_onnx_head_symbols_equal_the_pytorch_codec_symbols(pca_bundle: Path, tin
     config = _config(bundle.manifest)
     idx = evaluator.indices("test")[:50]
     onnx_symbols = DeviceHalf(bundle).head([evaluator.dataset.native(int(i)) for i in idx])
+    spec = bundle.manifest["model"]["spec"]
     with torch.no_grad():
-        acts = build_head(evaluator.model(0.35, 32), 5)(evaluator.dataset.batch(idx, 32)).numpy()
+        x = evaluator.dataset.batch(idx, 32, evaluator.preprocessing(spec))
+        acts = evaluator.graph(spec, 32).head(TINY_K["pca"])(x).numpy()
     codec = evaluator.codec(config)
     torch_symbols = np.stack([codec.symbols(a) for a in acts.astype(np.float16).astype(np.float32)])
     np.testing.assert_array_equal(onnx_symbols, torch_symbols)
     assert bundle.codec.state_hash() == codec.state_hash()  # the exported codec is the study's codec
 
 
-@pytest.mark.parametrize(("params", "name"), [({"k": 0}, "image"), ({"k": 10}, "float16"), ({"k": 20}, "class")])
+@pytest.mark.parametrize(
+    ("params", "name"), [({"k": 0}, "image"), ({"k": TINY_K["float16"]}, "float16"), ({"k": TINY_K["class-id"]}, "class")]
+)
 def test_every_kind_of_split_reproduces_the_study(tiny: TinyStudy, params: dict, name: str) -> None:
     bundle = open_bundle(tiny.export(tiny.trial_of(**params), name))
     assert (bundle.file("head") is None) == (params["k"] == 0)  # k = 0: the device sends the image itself
-    assert (bundle.file("tail") is None) == (params["k"] == 20)  # k = n + 1: the class id is the answer
+    assert (bundle.file("tail") is None) == (params["k"] == TINY_K["class-id"])  # all-local: the class id answers
     correct, sizes = run_split(bundle)
     evaluation = tiny.evaluator().evaluate(_config(bundle.manifest), "test")
     np.testing.assert_array_equal(correct, evaluation.correct)
@@ -100,7 +109,7 @@ def test_server_answers_good_foreign_corrupt_and_oversized_payloads(pca_bundle: 
     bundle = open_bundle(pca_bundle)
     native = tiny.evaluator().dataset.native(0)
     payload = DeviceHalf(bundle).encode(native).payload
-    foreign_bundle = open_bundle(tiny.export(tiny.trial_of(k=10), "foreign"))
+    foreign_bundle = open_bundle(tiny.export(tiny.trial_of(k=TINY_K["float16"]), "foreign"))
     foreign, foreign_id = DeviceHalf(foreign_bundle).encode(native).payload, foreign_bundle.identity
     client = TestClient(create_app(bundle))
     assert client.get("/healthz").json()["status"] == "ok"
@@ -202,14 +211,36 @@ def test_serve_listens_on_loopback_by_default_and_needs_a_bundle(
     assert "manifest.json is missing" in capsys.readouterr().err
 
 
-_NEW_ATTRS = ("metrics", "costs", "constraint_names")
+_NEW_ATTRS = ("metrics", "costs", "constraint_names", "split")
+_BLOCK_OF = {k: b for b, k in enumerate((0, 1, 3, 6, 7, 10, 11, 12, 15, 16, 17, 18, 21, 22, 23, 26, 27, 28, 31, 32, 35))}
 
 
-def test_a_study_from_before_named_metrics_still_reports_and_exports(tiny: TinyStudy, tmp_path: Path) -> None:
-    """pareto.json and study.db as split-opt wrote them before the system model: three positional
-    values, no named metrics, four constraints; `report` and `export` still read them."""
-    import optuna
+def _by_alpha(params: dict) -> dict:
+    """Trial or entry parameters as split-opt wrote them before model specs: alpha and a block index."""
+    place = {"alpha": 0.35, "k": _BLOCK_OF[params["k"]]}
+    return {**{k: v for k, v in params.items() if k not in ("model", "k", "split")}, **place}
 
+
+def _legacy_distributions(t: optuna.trial.FrozenTrial) -> dict:
+    dists = {k: v for k, v in t.distributions.items() if k not in ("model", "k")}
+    return {**dists, "alpha": optuna.distributions.CategoricalDistribution([0.35]),
+            "k": optuna.distributions.IntDistribution(0, 20)}  # fmt: skip
+
+
+def _legacy_space(tiny: TinyStudy) -> dict:
+    """search_space_spec as pareto.json stored it before model specs (family, alphas, a k range)."""
+    space = dict(tiny.pareto["search_space_spec"])
+    space.pop("models")
+    return {**space, "family": "mobilenetv2", "weights": "zoo", "alphas": [0.35], "input_sizes": [32],
+            "k_min": 0, "k_max": 20}  # fmt: skip
+
+
+def test_a_study_from_before_named_metrics_and_model_specs_still_reports_and_exports(
+    tiny: TinyStudy, tmp_path: Path
+) -> None:
+    """pareto.json and study.db as split-opt wrote them before the system model and model specs:
+    three positional values, no named metrics, four constraints, models by alpha and splits by block
+    index; `report` and `export` still read them, and the export is the same configuration."""
     old = tmp_path / "reports" / "t"
     old.mkdir(parents=True)
     new = optuna.load_study(study_name="t", storage=f"sqlite:///{tiny.report / 'study.db'}")
@@ -222,8 +253,8 @@ def test_a_study_from_before_named_metrics_still_reports_and_exports(tiny: TinyS
         m = t.user_attrs["metrics"]
         legacy.add_trial(
             optuna.trial.create_trial(
-                params=t.params,
-                distributions=t.distributions,
+                params=_by_alpha(t.params),
+                distributions=_legacy_distributions(t),
                 values=[m["accuracy"], m["payload_bytes"], m["device_ms"]],
                 user_attrs=attrs,
             )
@@ -231,12 +262,19 @@ def test_a_study_from_before_named_metrics_still_reports_and_exports(tiny: TinyS
     doc = dict(tiny.pareto)
     for key in ("objectives", "constraints", "network", "selection_rule", "bandwidth_sweep", "fps"):
         doc.pop(key, None)
-    doc["pareto"] = [{k: v for k, v in e.items() if k not in ("metrics", "costs")} for e in doc["pareto"]]
+    doc["pareto"] = [
+        {**{k: v for k, v in e.items() if k not in ("metrics", "costs")}, "params": _by_alpha(e["params"])}
+        for e in doc["pareto"]
+    ]
+    doc["search_space_spec"] = _legacy_space(tiny)
     (old / "pareto.json").write_text(json.dumps(doc))
     assert main(["report", str(old), "--format", "json"]) == 0
     assert (old / "index.html").stat().st_size > 100_000
-    trial = tiny.trial_of(k=5, codec="pca")
+    trial = tiny.trial_of(k=TINY_K["pca"], codec="pca")
     out = tmp_path / "deploy" / "legacy"
-    args = ["export", str(old), "--trial", str(trial), "--out", str(out), "--search-space", str(tiny.space)]
-    assert main([*args, "--format", "json"]) == 0
-    assert json.loads((out / MANIFEST).read_text())["expected"]["device_latency_ms"] > 0
+    assert main(["export", str(old), "--trial", str(trial), "--out", str(out), "--format", "json"]) == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["expected"]["device_latency_ms"] > 0
+    assert (manifest["model"]["spec"], manifest["k"]) == ("mobilenetv2:alpha=0.35", TINY_K["pca"])
+    fresh = json.loads((tiny.export(trial, "pca") / MANIFEST).read_text())
+    assert manifest["codec"]["state_hash"] == fresh["codec"]["state_hash"]  # the very same codec state

@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import psutil
 import pytest
+from conftest import TINY_K
 from deploy_fixtures import ROOT, TinyStudy, engine_predictions
 from PIL import Image
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def bundle(tiny: TinyStudy) -> Path:
-    return tiny.export(tiny.trial_of(k=5, codec="pca"), "pca")
+    return tiny.export(tiny.trial_of(k=TINY_K["pca"], codec="pca"), "pca")
 
 
 def _free_port() -> int:
@@ -71,7 +72,7 @@ def server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
 def _config(bundle: Path) -> Config:
     manifest = json.loads((bundle / "manifest.json").read_text())
     codec = {k: v for k, v in manifest["codec"].items() if k not in ("shape", "state_file", "state_hash")}
-    return Config.make(manifest["model"]["alpha"], manifest["model"]["input_size"], manifest["k"], codec)
+    return Config.make(manifest["model"]["spec"], manifest["model"]["input_size"], manifest["k"], codec)
 
 
 def test_200_images_through_infer_match_the_study(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_K
 from deploy_fixtures import ROOT, TinyStudy
 from PIL import Image
 
@@ -60,7 +61,7 @@ def test_the_device_package_ships_every_module_the_halves_import() -> None:
 
 def test_infer_runs_with_torch_blocked(tiny: TinyStudy, tmp_path: Path) -> None:
     """``sys.modules["torch"] = None`` makes any torch import fail: infer --local must not try one."""
-    bundle = tiny.export(tiny.trial_of(k=5, codec="pca"), "pca")
+    bundle = tiny.export(tiny.trial_of(k=TINY_K["pca"], codec="pca"), "pca")
     image = tmp_path / "x.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)).save(image)
     code = (

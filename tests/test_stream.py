@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import uvicorn
 import websocket
+from conftest import TINY_K
 from deploy_fixtures import TinyStudy
 from PIL import Image
 
@@ -100,7 +101,7 @@ def test_infer_stream_gives_the_answers_of_http_with_at_most_8_bytes_of_framing_
 
 
 def test_a_device_with_another_bundle_is_refused_at_connection_time(tiny: TinyStudy, port: int) -> None:
-    other = open_bundle(tiny.export(tiny.trial_of(k=10), "f16"))
+    other = open_bundle(tiny.export(tiny.trial_of(k=TINY_K["float16"]), "f16"))
     with pytest.raises(UserError, match=r"refused this bundle .*bundle mismatch: server runs pca"):
         StreamServer(f"http://127.0.0.1:{port}", other, retries=0)
 

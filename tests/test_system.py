@@ -114,11 +114,11 @@ def _trial(number: int, val: float, test_marker: float, e2e: float, feasible: bo
     limits = Limits(5000, max_latency_ms=100)
     violations = limits.violations({**metrics, "energy_mj": 0.0}, True, 1.0)
     trial = optuna.trial.create_trial(
-        params={"alpha": 1.0, "input_size": 32, "k": number},
+        params={"model": "mobilenetv2:alpha=1.0", "input_size": 32, "k": number},
         distributions={
-            "alpha": optuna.distributions.CategoricalDistribution([1.0]),
+            "model": optuna.distributions.CategoricalDistribution(["mobilenetv2:alpha=1.0"]),
             "input_size": optuna.distributions.CategoricalDistribution([32]),
-            "k": optuna.distributions.IntDistribution(0, 20),
+            "k": optuna.distributions.IntDistribution(0, 35),
         },
         values=[val, 50.0, 1.0],
         user_attrs={

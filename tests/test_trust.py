@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import TINY_K
 from deploy_fixtures import TinyStudy
 from fastapi.testclient import TestClient
 from trust_fixtures import self_signed_cert, token_file
@@ -187,7 +188,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def signed_bundle(tiny: TinyStudy, keys: dict[str, Path]) -> Path:
     out = tiny.root / "deploy" / "signed"
-    args = ["export", str(tiny.report), "--trial", str(tiny.trial_of(k=5, codec="pca")), "--out", str(out)]
+    args = ["export", str(tiny.report), "--trial", str(tiny.trial_of(k=TINY_K["pca"], codec="pca")), "--out", str(out)]
     assert main([*args, "--search-space", str(tiny.space), "--sign-key", str(keys["release"])]) == 0
     return out
 
@@ -321,7 +322,7 @@ def test_export_uses_the_search_space_stored_with_the_study(
     edited.write_text(yaml.safe_dump({**yaml.safe_load(tiny.space.read_text()), "samples": {"calib": 25, "val": 30}}))
     pareto = json.loads((report / "pareto.json").read_text())
     (report / "pareto.json").write_text(json.dumps({**pareto, "search_space_path": str(edited)}))
-    trial = str(tiny.trial_of(k=5, codec="pca"))
+    trial = str(tiny.trial_of(k=TINY_K["pca"], codec="pca"))
     assert main(["export", str(report), "--trial", trial, "--out", str(tmp_path / "b"), "--format", "json"]) == 0
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["codec"]["state_hash"] == open_bundle(pca_bundle).manifest["codec"]["state_hash"]
