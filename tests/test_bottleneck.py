@@ -11,25 +11,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_tiny_space
+from conftest import TINY_K, TINY_MODEL, write_tiny_space
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimizer.codecs import BottleneckCodec, CodecError, load_codec, make_codec, save_codec
+from optimizer.config import ModelChoice
 from optimizer.data import FashionMNIST, make_splits
 from optimizer.errors import UserError
 from optimizer.models import (
     BottleneckSpec,
     BottleneckTrainConfig,
     LearnedBottleneck,
-    build_head,
     build_mobilenetv2,
-    build_tail,
     load_bottleneck,
     prior_tables,
     train_bottleneck,
 )
-from optimizer.search import Config, Evaluator
+from optimizer.search import Config, Evaluator, resolve_model
 
 SHAPE = (3, 2, 4)
 
@@ -118,9 +117,13 @@ def teacher(tmp_path: Path, fake_fashion_root: Path) -> Path:
     return tmp_path / "w_0.35.pt"
 
 
+NODE = "features_4_conv_3"  # the fx node name of features.4 (the older block numbering's k = 5)
+
+
 def _cfg(teacher: Path, **kw: object) -> BottleneckTrainConfig:
     base = {"epochs": 2, "batch_size": 16, "train_samples": 64, "eval_samples": 30, "checkpoint_every_s": 0.0}
-    return BottleneckTrainConfig(0.35, 32, 5, weights=f"file:{teacher}", **{"beta": 0.01, **base, **kw})  # type: ignore[arg-type]
+    cfg = {"beta": 0.01, **base, **kw}
+    return BottleneckTrainConfig(TINY_MODEL, 32, "features.4", weights=f"file:{teacher}", **cfg)  # type: ignore[arg-type]
 
 
 def test_training_resumes_from_its_checkpoint(teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path) -> None:
@@ -132,15 +135,15 @@ def test_training_resumes_from_its_checkpoint(teacher: Path, fake_fashion: Fashi
 
     with pytest.raises(KeyboardInterrupt):
         train_bottleneck(_cfg(teacher), fake_fashion, tmp_path / "b", progress=stop_at_3)
-    ckpt = torch.load(tmp_path / "b" / f"{_cfg(teacher).name}.ckpt", weights_only=True)
+    ckpt = torch.load(tmp_path / "b" / f"{_cfg(teacher).name(NODE)}.ckpt", weights_only=True)
     assert ckpt["step"] == 3
     resumed = train_bottleneck(_cfg(teacher), fake_fashion, tmp_path / "b")
     for key, value in straight.module.state_dict().items():
         torch.testing.assert_close(resumed.module.state_dict()[key], value)
     assert resumed.card["steps"] == straight.card["steps"] == 8
-    assert not (tmp_path / "b" / f"{_cfg(teacher).name}.ckpt").exists()
+    assert not (tmp_path / "b" / f"{_cfg(teacher).name(NODE)}.ckpt").exists()
     with pytest.raises(UserError, match="different training configuration"):
-        torch.save({**ckpt, "config": {}}, tmp_path / "b" / f"{_cfg(teacher).name}.ckpt")
+        torch.save({**ckpt, "config": {}}, tmp_path / "b" / f"{_cfg(teacher).name(NODE)}.ckpt")
         train_bottleneck(_cfg(teacher), fake_fashion, tmp_path / "b")
 
 
@@ -205,23 +208,24 @@ class _Evil:
 
 def test_the_engine_scores_a_bottleneck_end_to_end(teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path) -> None:
     bn = train_bottleneck(_cfg(teacher), fake_fashion, tmp_path / "a")
-    ev = Evaluator(fake_fashion, make_splits(fake_fashion), f"file:{teacher}", {"calib": 10, "val": 30})
+    assert (bn.card["model"], bn.card["split"], bn.card["k"]) == (TINY_MODEL, "features_4_conv_3", TINY_K["pca"])
+    place = resolve_model(ModelChoice(TINY_MODEL, f"file:{teacher}", (32,), (bn.split,)))
+    ev = Evaluator(fake_fashion, make_splits(fake_fashion), {TINY_MODEL: place}, {"calib": 10, "val": 30})
     params = {"kind": "bottleneck", "file": str(bn.path), "weights_sha256": bn.sha256, "beta": 0.01}
-    config = Config.make(0.35, 32, 5, params)
+    k = TINY_K["pca"]
+    config = Config.make(TINY_MODEL, 32, k, params)
     result = ev.evaluate(config)
     again = ev.evaluate(config)  # the activations now come from the in-memory cache (float16)
     np.testing.assert_array_equal(again.payload_bytes, result.payload_bytes)
-    model = ev.model(0.35, 32)
+    graph = ev.graph(TINY_MODEL, 32)
     with torch.no_grad():
-        latent = bn.module.latent(build_head(model, 5)(ev.inputs(32, "val")))
-        expected = build_tail(model, 5)(bn.module.decode(latent)).argmax(1).numpy()
+        latent = bn.module.latent(graph.head(k)(torch.from_numpy(ev.inputs(TINY_MODEL, 32, "val"))))
+        expected = graph.tail(k)(bn.module.decode(latent)).argmax(1).numpy()
     labels = fake_fashion.labels[ev.indices("val")]
     assert (result.correct == (expected == labels)).mean() >= 0.95  # ONNX Runtime vs PyTorch, float16 cache
     codec = ev.codec(config)
     assert result.payload_bytes[0] == len(codec.encode(latent[0].numpy()))
     assert result.encode_macs == bn.card["encoder_macs"] > 0
-    with pytest.raises(UserError, match="trained for"):
-        ev.evaluate(Config.make(0.35, 32, 6, params))
 
 
 @settings(max_examples=500, deadline=None)
@@ -245,13 +249,14 @@ def test_cli_trains_and_writes_a_card_measured_with_the_codec(
 ) -> None:
     from optimizer.cli import main
 
-    args = ["bottleneck", "train", "--alpha", "0.35", "--input-size", "32", "--split", "5", "--beta", "0.01"]
+    args = ["bottleneck", "train", "--alpha", "0.35", "--input-size", "32", "--split", "features.4", "--beta", "0.01"]
     args += ["--dataset", f"fashion-mnist:{fake_fashion_root}", "--weights", f"file:{teacher}", "--epochs", "1"]
     args += ["--batch-size", "16", "--train-samples", "32", "--eval-samples", "20", "--threads", "1"]
     assert main([*args, "--out", str(tmp_path / "bn"), "--format", "json"]) == 0
     card = json.loads(capsys.readouterr().out)
     for key in (
-        "alpha",
+        "model",
+        "split",
         "input_size",
         "k",
         "beta",
@@ -276,7 +281,7 @@ def test_the_teacher_outputs_are_cached_between_trainings(
 ) -> None:
     seen: list[int] = []
     batch = fake_fashion.batch
-    monkeypatch.setattr(fake_fashion, "batch", lambda idx, size: seen.append(len(idx)) or batch(idx, size))
+    monkeypatch.setattr(fake_fashion, "batch", lambda idx, size, prep=None: seen.append(len(idx)) or batch(idx, size, prep))
     cache = tmp_path / "cache"
     first = train_bottleneck(_cfg(teacher, epochs=1), fake_fashion, tmp_path / "a", cache_dir=cache)
     assert sum(seen) == 64 + 30 and len(list((cache / "bottleneck-teacher").glob("teacher-*.pt"))) == 1

@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pytest
 import yaml
-from conftest import make_fake_fashion, write_tiny_space
+from conftest import TINY_K, TINY_MODEL, make_fake_fashion, write_tiny_space
 
 from optimizer.cli import main
 from optimizer.config import load_search_space
@@ -20,12 +20,13 @@ from optimizer.deploy import open_bundle
 from optimizer.deploy._verify import run_split
 from optimizer.errors import UserError
 from optimizer.models import BottleneckTrainConfig, train_bottleneck
-from optimizer.search import build_evaluator, reference_points, suggest_config
-from optimizer.search._objective import bottleneck_param, enumerate_params
+from optimizer.search import SearchChoices, build_evaluator, reference_points, suggest_config
+from optimizer.search._models import bottleneck_param
+from optimizer.search._objective import enumerate_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PI4 = ROOT / "profiles" / "pi4.yaml"
-K = 5
+K = TINY_K["pca"]  # features.4, the older block numbering's k = 5
 
 
 @pytest.fixture(scope="module", params=["factorized", "hyperprior"])
@@ -36,8 +37,9 @@ def study(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     fashion = make_fake_fashion(root / "fmnist", n_train=100, n_test=400)
     write_tiny_space(root, fashion)
     cfg = BottleneckTrainConfig(
-        0.35, 32, K, 0.01, weights=f"file:{root}/w_0.35.pt", epochs=2, batch_size=16, entropy=request.param
-    )
+        TINY_MODEL, 32, "features.4", 0.01, weights=f"file:{root}/w_0.35.pt", epochs=2, batch_size=16,
+        entropy=request.param,
+    )  # fmt: skip
     bn = train_bottleneck(cfg, FashionMNIST(str(fashion)), root / "bottlenecks")
     space = write_tiny_space(
         root,
@@ -55,14 +57,16 @@ def study(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def test_the_space_lists_suggests_and_enumerates_the_bottleneck(study: tuple[Path, Path, Path]) -> None:
     space = load_search_space(study[0])
     (choice,) = space.bottlenecks
-    assert (choice.alpha, choice.input_size, choice.k, choice.file) == (0.35, 32, K, str(study[2]))
-    key = bottleneck_param(0.35, 32, K)
-    config = suggest_config(optuna.trial.FixedTrial({"alpha": 0.35, "input_size": 32, "k": K, key: choice.name}), space)
+    assert (choice.model, choice.input_size, choice.split, choice.file) == (TINY_MODEL, 32, "features_4_conv_3", str(study[2]))
+    choices = SearchChoices.of(space)
+    key = bottleneck_param(TINY_MODEL, 32, K)
+    place = {"model": TINY_MODEL, "input_size": 32, "k": K}
+    config = suggest_config(optuna.trial.FixedTrial({**place, key: choice.name}), choices)
     assert config.codec_params["kind"] == "bottleneck" and config.codec_params["file"] == choice.file
-    grid = enumerate_params(space)
+    grid = enumerate_params(choices)
     assert sum(p.get(key) == choice.name for p in grid) == 1
     assert all(p.get(key) == "none" for p in grid if p["k"] == K and p.get(key) != choice.name)
-    assert {key: choice.name, "alpha": 0.35, "input_size": 32, "k": K} in reference_points(space)
+    assert {key: choice.name, **place} in reference_points(choices)
 
 
 def test_a_missing_bottleneck_file_is_a_clear_error(study: tuple[Path, Path, Path], tmp_path: Path) -> None:
@@ -110,7 +114,7 @@ def test_export_and_verify_reproduce_the_study(
     codec = {k: v for k, v in bundle.manifest["codec"].items() if k not in ("shape", "state_file", "state_hash")}
     from optimizer.search import Config
 
-    evaluation = evaluator.evaluate(Config.make(0.35, 32, K, codec), "test")
+    evaluation = evaluator.evaluate(Config.make(TINY_MODEL, 32, K, codec), "test")
     assert (correct == evaluation.correct).mean() >= 0.99  # ONNX Runtime vs the engine: at most a rounding tie
     np.testing.assert_array_equal(sizes, evaluation.payload_bytes)
     assert main(["verify", str(out), "--format", "json"]) == 0
@@ -143,7 +147,7 @@ def _serve_and_infer(bundle: Any, evaluator: Any, out: Path, capsys: pytest.Capt
 def test_the_compression_figure_shows_the_bottleneck_beside_pca_and_images(study: tuple[Path, Path, Path]) -> None:
     from optimizer.report import compression_info, draw_compression, load_results
 
-    info = compression_info(load_results(study[1]), 0.35, 32)
+    info = compression_info(load_results(study[1]), TINY_MODEL, 32)
     assert [p.k for p in info.bottlenecks] == [K] and len(info.bottlenecks_within) == 1
     assert "bottleneck" in info.bottlenecks[0].label and "beta=0.01" in info.bottlenecks[0].label
     names = [trace.name for trace in draw_compression([info]).data]

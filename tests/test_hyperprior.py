@@ -152,10 +152,11 @@ def test_training_writes_a_hyperprior_bottleneck_and_its_card(
     teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path
 ) -> None:
     cfg = BottleneckTrainConfig(
-        0.35, 32, 5, 0.01, weights=f"file:{teacher}", epochs=1, batch_size=16, train_samples=32, eval_samples=20
+        "mobilenetv2:alpha=0.35", 32, "features.4", 0.01, weights=f"file:{teacher}", epochs=1, batch_size=16, train_samples=32, eval_samples=20
     )
     hyper = BottleneckTrainConfig(**{**cfg.__dict__, "entropy": "hyperprior", "side": 3})
-    assert cfg.name != hyper.name and hyper.name.endswith("_hyperprior")
+    node = "features_4_conv_3"
+    assert cfg.name(node) != hyper.name(node) and hyper.name(node).endswith("_hyperprior")
     assert "entropy" not in cfg.identity() and hyper.identity()["entropy"] == "hyperprior"
     bn = train_bottleneck(hyper, fake_fashion, tmp_path / "bn")
     again = load_bottleneck(bn.path)
@@ -183,7 +184,7 @@ def test_cli_trains_a_hyperprior_bottleneck_and_measures_it_through_the_codec(
 
     from optimizer.cli import main
 
-    args = ["bottleneck", "train", "--alpha", "0.35", "--input-size", "32", "--split", "5", "--beta", "0.01"]
+    args = ["bottleneck", "train", "--alpha", "0.35", "--input-size", "32", "--split", "features.4", "--beta", "0.01"]
     args += ["--dataset", f"fashion-mnist:{fake_fashion_root}", "--weights", f"file:{teacher}", "--epochs", "1"]
     args += ["--batch-size", "16", "--train-samples", "32", "--eval-samples", "20", "--threads", "1"]
     args += ["--entropy", "hyperprior", "--side", "2", "--out", str(tmp_path / "bn"), "--format", "json"]

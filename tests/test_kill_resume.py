@@ -86,7 +86,7 @@ def test_bottleneck_train_killed_then_resumed_equals_an_uninterrupted_run(
 
     fashion = make_fake_fashion(tmp_path / "fmnist", n_train=120, n_test=60)
     write_tiny_space(tmp_path, fashion)
-    args = ["bottleneck", "train", "--alpha", "0.35", "--input-size", "32", "--split", "5", "--beta", "0.01"]
+    args = ["bottleneck", "train", "--alpha", "0.35", "--input-size", "32", "--split", "features.4", "--beta", "0.01"]
     args += ["--dataset", f"fashion-mnist:{fashion}", "--weights", f"file:{tmp_path / 'w_0.35.pt'}"]
     args += ["--epochs", "3", "--batch-size", "16", "--train-samples", "64", "--eval-samples", "20"]
     args += ["--threads", "1", "--format", "json"]

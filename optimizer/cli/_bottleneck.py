@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from optimizer.cli._common import add_format, emit_json, positive_int
+from optimizer.cli._common import add_format, emit_json, fail, positive_int
+from optimizer.config import ModelChoice
 from optimizer.data import DEFAULT_DATASET, make_splits, open_dataset
-from optimizer.models import BottleneckTrainConfig, train_bottleneck
+from optimizer.models import BottleneckTrainConfig, legacy_model_spec, parse_model_spec, train_bottleneck
 from optimizer.profiler import cache_dir
-from optimizer.search import Evaluator
+from optimizer.search import Evaluator, resolve_model
 from optimizer.search._bottleneck_eval import coded_scores
 
 __all__ = ["add_bottleneck_parser"]
@@ -32,17 +33,25 @@ def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser(
         "train",
         help="train one bottleneck (resumable)",
-        description="Train a bottleneck at split k of the frozen model on the train split: loss = MSE to the "
+        description="Train a bottleneck at a split point of the frozen model (any model spec; `split-opt splits "
+        "--model SPEC` lists the points) on the train split: loss = MSE to the "
         "activation + KL to the model's logits + cross-entropy to the labels + beta x bits. Run the same command "
         "again to resume. Writes "
         "OUT/NAME.pt (state dict) and the card OUT/NAME.json with val accuracy and payload bytes through the codec.",
     )
-    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument("--model", metavar="SPEC", default=None, help="the teacher's model spec (or --alpha)")
+    p.add_argument("--alpha", type=float, default=None, help="short for the bundled zoo's family at width ALPHA")
     p.add_argument("--input-size", type=positive_int, required=True)
-    p.add_argument("--split", type=positive_int, required=True, help="k, 1..n (the body's blocks)")
+    p.add_argument(
+        "--split",
+        required=True,
+        help="the split point: its fx node or module name (features.6, layer2) or its index k",
+    )
     p.add_argument("--beta", type=float, required=True, help="weight of the rate (bits per image) in the loss")
     p.add_argument("--dataset", default=DEFAULT_DATASET)
-    p.add_argument("--weights", default=None, help="the teacher: file:PATH (default: the zoo model for --alpha)")
+    p.add_argument(
+        "--weights", default=None, help="the teacher's weights: zoo:NAME, torchvision, file:PATH (default: the zoo's)"
+    )
     p.add_argument("--out", type=Path, default=Path("bottlenecks"), help="output folder (default: %(default)s)")
     p.add_argument("--epochs", type=positive_int, default=4)
     p.add_argument("--batch-size", type=positive_int, default=64)
@@ -76,13 +85,20 @@ def add_bottleneck_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
+def _model(args: argparse.Namespace) -> str:
+    if (args.model is None) == (args.alpha is None):
+        raise fail("give the teacher: --model SPEC (see `split-opt zoo list`), or --alpha A")
+    return str(parse_model_spec(args.model if args.model is not None else legacy_model_spec(args.alpha)))
+
+
 def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
+    model = _model(args)
     dataset = open_dataset(args.dataset)
     cfg = BottleneckTrainConfig(
-        alpha=args.alpha,
+        model=model,
         input_size=args.input_size,
-        k=args.split,
+        split=args.split,
         beta=args.beta,
         weights=args.weights,
         epochs=args.epochs,
@@ -103,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
     def progress(step: int, total: int, info: dict[str, float]) -> None:
         if not bars:
             bars.append(
-                tqdm(desc=cfg.name, unit="step", dynamic_ncols=True, mininterval=1.0, disable=args.format == "json")
+                tqdm(desc="bottleneck", unit="step", dynamic_ncols=True, mininterval=1.0, disable=args.format == "json")
             )
         bar = bars[0]
         bar.total, bar.n = total, step
@@ -120,8 +136,9 @@ def _train(args: argparse.Namespace) -> int:
     for bar in bars:
         bar.close()
     val = {"val": args.eval_samples or len(make_splits(dataset).val), "calib": 1}
-    evaluator = Evaluator(dataset, make_splits(dataset), args.weights or "zoo", val, cache_dir=cache_dir())
-    card = {**bn.card, **coded_scores(evaluator, bn)}
+    place = resolve_model(ModelChoice(model, args.weights or "zoo", (args.input_size,), (bn.split,)))
+    evaluator = Evaluator(dataset, make_splits(dataset), {model: place}, val, cache_dir=cache_dir())
+    card = {**bn.card, **coded_scores(evaluator, bn, model, place.ks[0])}
     bn.path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     if args.format == "json":
         emit_json(card)

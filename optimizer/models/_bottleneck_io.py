@@ -19,9 +19,13 @@ from optimizer.models._bottleneck import BottleneckSpec, LearnedBottleneck
 __all__ = ["LoadedBottleneck", "bottleneck_name", "load_bottleneck"]
 
 
-def bottleneck_name(alpha: float, input_size: int, k: int, beta: float, entropy: str = "factorized") -> str:
+def bottleneck_name(model: str, input_size: int, split: str, beta: float, entropy: str = "factorized") -> str:
+    """``bottleneck_{model}_{size}_{split}_b{beta}``: the model spec with ``:``, ``=`` and ``,`` as ``-``, and the
+    split point's fx node name (``bottleneck_resnet18_64_layer2_1_relu_1_b0.001``). The eight shipped with
+    split-opt keep the names of the older block numbering (``bottleneck_1_64_k7_b0.001``)."""
+    slug = model.replace(":", "-").replace("=", "-").replace(",", "-")
     suffix = "" if entropy == "factorized" else f"_{entropy}"
-    return f"bottleneck_{alpha:g}_{input_size}_k{k}_b{beta:g}{suffix}"
+    return f"bottleneck_{slug}_{input_size}_{split}_b{beta:g}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -33,16 +37,18 @@ class LoadedBottleneck:
     path: Path
 
     @property
-    def alpha(self) -> float:
-        return float(self.card["alpha"])
+    def model(self) -> str:
+        """The model spec of the teacher the bottleneck was trained at."""
+        return str(self.card["model"])
+
+    @property
+    def split(self) -> str:
+        """The name of the split point it sits at (a node or module name, as ``SplitGraph.select`` takes)."""
+        return str(self.card["split"])
 
     @property
     def input_size(self) -> int:
         return int(self.card["input_size"])
-
-    @property
-    def k(self) -> int:
-        return int(self.card["k"])
 
     @property
     def beta(self) -> float:

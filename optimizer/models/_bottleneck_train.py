@@ -41,11 +41,11 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]
 
 @dataclass(frozen=True)
 class BottleneckTrainConfig:
-    alpha: float
+    model: str  # the teacher's model spec (canonical)
     input_size: int
-    k: int
+    split: str  # the split point: a node or module name, or its index k
     beta: float
-    weights: str | None = None  # the teacher (None = the zoo model for alpha)
+    weights: str | None = None  # the teacher's weights (None = the zoo model of the spec)
     epochs: int = 4
     batch_size: int = 64
     lr: float = 2e-3
@@ -64,9 +64,9 @@ class BottleneckTrainConfig:
     checkpoint_every_s: float = 120.0
     command: str = ""
 
-    @property
-    def name(self) -> str:
-        return bottleneck_name(self.alpha, self.input_size, self.k, self.beta, self.entropy)
+    def name(self, node: str) -> str:
+        """The files' name, once the split point's fx node name is known."""
+        return bottleneck_name(self.model, self.input_size, node, self.beta, self.entropy)
 
     def identity(self) -> dict[str, Any]:
         keep = asdict(self)
@@ -151,15 +151,16 @@ def _val_scores(net: LearnedBottleneck, data: TeacherData, labels: np.ndarray) -
 
 
 def _card(
-    run: _Run, dataset: ImageDataset, scores: dict[str, float], weights: Path, n_train: int, n_val: int
+    run: _Run, dataset: ImageDataset, scores: dict[str, float], weights: Path, n_train: int, data: TeacherData
 ) -> dict[str, Any]:
     cfg, spec = run.cfg, run.spec
     return {
-        "name": cfg.name,
+        "name": cfg.name(data.name),
         "kind": "bottleneck",
-        "alpha": cfg.alpha,
+        "model": cfg.model,
         "input_size": cfg.input_size,
-        "k": cfg.k,
+        "split": data.name,
+        "k": data.k,
         "beta": cfg.beta,
         "teacher": cfg.weights or "zoo",
         "dataset_spec": dataset.spec,
@@ -173,7 +174,7 @@ def _card(
         "train_images": n_train,
         "steps": run.step,
         "wall_time_s": round(run.wall_s, 1),
-        "val_samples": n_val,
+        "val_samples": len(data.labels),
         **scores,
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
@@ -206,19 +207,20 @@ def train_bottleneck(
             f"beta={cfg.beta:g}, kl_weight={cfg.kl_weight:g}, ce_weight={cfg.ce_weight:g}, stride={cfg.stride}, "
             f"latent={cfg.latent}; pass values in those ranges"
         )
-    finished = out_dir / f"{cfg.name}.json"
-    if finished.is_file() and not (out_dir / f"{cfg.name}.ckpt").is_file() and not restart:
-        raise UserError(
-            f"bottleneck {cfg.name} is already trained in {out_dir} (card {finished.name}); pass --restart to "
-            "train it again and replace it, or --out another folder"
-        )
     splits = make_splits(dataset, seed=cfg.split_seed)
     train_idx = np.sort(np.random.default_rng(cfg.seed).permutation(splits.train)[: cfg.train_samples])
     if len(train_idx) < cfg.batch_size:
         raise UserError(f"{len(train_idx)} train images are fewer than one batch of {cfg.batch_size}; lower it")
     data = teacher_outputs(cfg, dataset, train_idx, cache_dir / "bottleneck-teacher" if cache_dir else None)
+    name = cfg.name(data.name)
+    finished = out_dir / f"{name}.json"
+    if finished.is_file() and not (out_dir / f"{name}.ckpt").is_file() and not restart:
+        raise UserError(
+            f"bottleneck {name} is already trained in {out_dir} (card {finished.name}); pass --restart to "
+            "train it again and replace it, or --out another folder"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = out_dir / f"{cfg.name}.ckpt"
+    ckpt = out_dir / f"{name}.ckpt"
     if restart:
         ckpt.unlink(missing_ok=True)
     run = _Run(cfg, _spec(cfg, tuple(data.acts.shape[1:])), cfg.epochs * (len(train_idx) // cfg.batch_size))
@@ -231,9 +233,10 @@ def train_bottleneck(
         run.save(ckpt)
         raise
     val_idx = splits.val[: cfg.eval_samples] if cfg.eval_samples else splits.val
-    scores = _val_scores(run.net, teacher_outputs(cfg, dataset, val_idx), dataset.labels[val_idx])
-    weights = out_dir / f"{cfg.name}.pt"
+    val = teacher_outputs(cfg, dataset, val_idx)
+    scores = _val_scores(run.net, val, dataset.labels[val_idx])
+    weights = out_dir / f"{name}.pt"
     save_atomic(run.net.state_dict(), weights)
-    finished.write_text(json.dumps(_card(run, dataset, scores, weights, len(train_idx), len(val_idx)), indent=2))
+    finished.write_text(json.dumps(_card(run, dataset, scores, weights, len(train_idx), val), indent=2))
     ckpt.unlink(missing_ok=True)
     return load_bottleneck(weights)
