@@ -74,12 +74,10 @@ NAMES_A_FAMILY_TODAY = {
     "cli/_profile.py",
     "cli/_search.py",
     "cli/_zoo.py",
-    "config/_space.py",
     "profiler/_cache.py",
     "profiler/_calibrate.py",
     "profiler/_costs.py",
     "profiler/_profile.py",
-    "report/_layers.py",
 }
 
 

@@ -46,8 +46,8 @@ def test_zoo_list_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
 def test_splits_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "splits", "--alpha", "0.5", "--input-size", "32", "--format", "json")
     doc = json.loads(out)
-    assert code == 0 and [s["k"] for s in doc["splits"]] == list(range(21))
-    assert doc["splits"][0]["shape"] == [3, 32, 32]
+    assert code == 0 and [s["k"] for s in doc["splits"]] == list(range(36))
+    assert sum(s["block"] for s in doc["splits"]) == 21 and doc["splits"][0]["shape"] == [3, 32, 32]
 
 
 def _weights_file(tmp_path: Path, alpha: float) -> Path:
@@ -74,7 +74,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
             "do not fit MobileNetV2 alpha=1",
         ),
         "alpha not in zoo": (["zoo", "eval", "--alpha", "0.6"], "no mobilenetv2 with alpha=0.6"),
-        "negative input size": (["splits", "--input-size", "-3"], "at least 32"),
+        "negative input size": (["splits", "--alpha", "1", "--input-size", "-3"], "at least 32"),
         "negative train size": (["zoo", "train", "--alpha", "0.35", "--input-sizes", "-3"], "at least 32"),
         "bad number": (["zoo", "train", "--alpha", "big"], "invalid float value"),
     }
@@ -109,7 +109,7 @@ def test_bad_input_is_one_line_exit_2(
 
 
 def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "--debug", "splits", "--input-size", "-3")
+    code, _, err = run_cli(capsys, "--debug", "splits", "--alpha", "1", "--input-size", "-3")
     assert code == 2 and "Traceback" in err and "at least 32" in err
 
 
@@ -117,7 +117,7 @@ def test_console_script_and_module_entry_points() -> None:
     script = Path(sys.executable).with_name("split-opt")
     for cmd in ([str(script)], [sys.executable, "-m", "optimizer"]):
         done = subprocess.run(
-            [*cmd, "splits", "--input-size", "-3"], capture_output=True, text=True, timeout=120, check=False
+            [*cmd, "splits", "--alpha", "1", "--input-size", "-3"], capture_output=True, text=True, timeout=120, check=False
         )
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
 

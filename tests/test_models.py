@@ -9,16 +9,8 @@ import pytest
 import torch
 
 from optimizer.errors import UserError
-from optimizer.models import (
-    OnnxRunner,
-    build_head,
-    build_mobilenetv2,
-    build_tail,
-    load_model,
-    num_blocks,
-    split_points,
-    split_range,
-)
+from optimizer.imaging import Preprocessing, model_input
+from optimizer.models import OnnxRunner, build_mobilenetv2, load_model, load_spec_model, split_graph
 from optimizer.models._weights import TORCHVISION_FILE
 
 
@@ -33,87 +25,87 @@ def _trained_like(alpha: float, num_classes: int = 10) -> torch.nn.Module:
     return model.eval()
 
 
-def _zoo_model(alpha: float, size: int) -> torch.nn.Module:
-    """The bundled trained model: its logits are O(10), so a wrong split changes them visibly (a
-    freshly initialised network's logits are about 1e-9, below any tolerance)."""
-    from optimizer.models import load_model
-
-    return load_model(alpha).at_size(size).eval()
+def _zoo_graph(alpha: float, size: int):  # type: ignore[no-untyped-def]
+    """The bundled trained model, traced: its logits are O(10), so a wrong split changes them visibly
+    (a freshly initialised network's logits are about 1e-9, below any tolerance)."""
+    built = load_spec_model(f"mobilenetv2:alpha={alpha}")
+    return split_graph(built.spec, built.at_size(size))
 
 
 def _fashion_like(n: int, size: int) -> torch.Tensor:
     """Model inputs from Fashion-MNIST-shaped images (bright garment shapes on dark), normalised."""
-    from optimizer.data import grey_input01, normalize
-
     rng = np.random.default_rng(0)
     images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
     for i in range(n):
         top, left = int(rng.integers(2, 10)), int(rng.integers(2, 10))
         images[i, top : top + 16, left : left + 12] = rng.integers(120, 255)
-    return normalize(grey_input01(images, size))
+    return torch.from_numpy(model_input(list(images), size, Preprocessing()))
 
 
 @pytest.mark.parametrize("alpha", [0.35, 1.0])
 @pytest.mark.parametrize("size", [32, 64])
-def test_tail_of_head_equals_model_for_every_k(alpha: float, size: int) -> None:
-    model = _zoo_model(alpha, size)
+def test_tail_of_head_equals_the_trained_model_at_every_split(alpha: float, size: int) -> None:
+    graph = _zoo_graph(alpha, size)
     x = _fashion_like(4, size)
     with torch.no_grad():
-        reference = model(x)
+        reference = graph.model(x)
         scale = reference.abs().max().item()
         assert scale > 1.0, "the check needs logits of a trained model"
-        for k in split_range(model):
-            out = build_tail(model, k)(build_head(model, k)(x))
+        for k in range(len(graph)):
+            out = graph.tail(k)(graph.head(k)(x))
             assert (out - reference).abs().max().item() <= 1e-5 * scale, f"k={k}"
             assert torch.equal(out.argmax(1), reference.argmax(1)), f"k={k}"
 
 
 @pytest.mark.parametrize("alpha", [0.35, 1.0])
 def test_onnx_runtime_heads_and_tails_compute_the_same_function(alpha: float) -> None:
-    model = _zoo_model(alpha, 48)
+    graph = _zoo_graph(alpha, 48)
     x = _fashion_like(3, 48)
+    last = len(graph) - 1
     with torch.no_grad():
-        assert model(x).abs().max().item() > 1.0
-        for k in (1, 7, 19, 20):
-            head = build_head(model, k)(x)
-            ort_head = OnnxRunner(build_head(model, k), (3, 48, 48))(x, batch=2)
+        assert graph.model(x).abs().max().item() > 1.0
+        for k in (1, 12, 32, last):
+            head = graph.head(k)(x)
+            ort_head = OnnxRunner(graph.head(k), (3, 48, 48))(x, batch=2)
             np.testing.assert_allclose(ort_head, head.numpy(), atol=1e-4, err_msg=f"head k={k}")
-            if k <= 19:
-                ort_tail = OnnxRunner(build_tail(model, k), tuple(head.shape[1:]))(head.numpy())
-                np.testing.assert_allclose(ort_tail, model(x).numpy(), atol=1e-4, err_msg=f"tail k={k}")
+            if k < last:
+                ort_tail = OnnxRunner(graph.tail(k), tuple(head.shape[1:]))(head.numpy())
+                np.testing.assert_allclose(ort_tail, graph.model(x).numpy(), atol=1e-4, err_msg=f"tail k={k}")
     with pytest.raises(ValueError, match="expected a non-empty batch"):
-        OnnxRunner(build_head(model, 1), (3, 48, 48))(np.zeros((2, 3, 32, 32), np.float32))
+        OnnxRunner(graph.head(1), (3, 48, 48))(np.zeros((2, 3, 32, 32), np.float32))
 
 
-def test_split_range_follows_design() -> None:
-    model = build_mobilenetv2(1.0, 10)
-    assert num_blocks(model) == 19 and list(split_range(model)) == list(range(21))
-    assert isinstance(build_head(model, 0), torch.nn.Identity)
-    assert build_head(model, 20) is model and isinstance(build_tail(model, 20), torch.nn.Identity)
-    with pytest.raises(UserError, match=r"split k must be in 0\.\.20"):
-        build_head(model, 21)
+def test_the_ends_of_the_split_range() -> None:
+    graph = split_graph("mobilenetv2:alpha=1.0", build_mobilenetv2(1.0, 10))
+    assert len(graph) == 36
+    assert isinstance(graph.head(0), torch.nn.Identity) and isinstance(graph.tail(35), torch.nn.Identity)
+    with pytest.raises(UserError, match=r"split k must be in 0\.\.35"):
+        graph.head(36)
 
 
-def test_split_points_match_torchvision_layout_at_224() -> None:
-    points = split_points(build_mobilenetv2(1.0, 1000), 224)
-    by_k = {p.k: p for p in points}
-    assert len(points) == 21
-    assert (by_k[0].name, by_k[0].shape, by_k[0].elements) == ("input", (3, 224, 224), 150528)
-    assert (by_k[1].name, by_k[1].shape, by_k[1].reduction) == ("features.0", (32, 112, 112), 2)
-    assert by_k[2].shape == (16, 112, 112)
-    assert by_k[4].shape == (24, 56, 56)
-    assert by_k[7].shape == (32, 28, 28)
-    assert by_k[14].shape == (96, 14, 14)
-    assert by_k[17].shape == (160, 7, 7)
-    assert by_k[18].shape == (320, 7, 7)
-    assert (by_k[19].name, by_k[19].shape, by_k[19].reduction) == ("features.18", (1280, 7, 7), 32)
-    assert (by_k[20].name, by_k[20].shape, by_k[20].elements) == ("logits", (1000,), 1000)
+def test_block_boundaries_match_torchvision_layout_at_224() -> None:
+    graph = split_graph("mobilenetv2:alpha=1.0", build_mobilenetv2(1.0, 1000))
+    points = graph.points(224, macs=False)
+    by_block = [points[k] for k in graph.block_ks()]
+    assert len(by_block) == 21
+    assert (by_block[0].name, by_block[0].shape, by_block[0].elements) == ("input", (3, 224, 224), 150528)
+    assert (by_block[1].module, by_block[1].shape, by_block[1].reduction) == ("features.0", (32, 112, 112), 2)
+    assert by_block[2].shape == (16, 112, 112)
+    assert by_block[4].shape == (24, 56, 56)
+    assert by_block[7].shape == (32, 28, 28)
+    assert by_block[14].shape == (96, 14, 14)
+    assert by_block[17].shape == (160, 7, 7)
+    assert by_block[18].shape == (320, 7, 7)
+    assert (by_block[19].shape, by_block[19].reduction) == ((1280, 7, 7), 32) and "features.18" in by_block[19].modules
+    assert (by_block[20].name, by_block[20].shape, by_block[20].elements) == ("logits", (1000,), 1000)
 
 
 def test_split_points_scale_with_alpha_and_size() -> None:
-    points = split_points(build_mobilenetv2(0.35, 10), 64)
-    assert points[1].shape == (16, 32, 32)  # 32 * 0.35 rounds up to the channel multiple 8 -> 16
-    assert points[19].shape == (1280, 2, 2)  # alpha < 1 keeps the last 1280 channels
+    graph = split_graph("mobilenetv2:alpha=0.35", build_mobilenetv2(0.35, 10))
+    points = graph.points(64, macs=False)
+    blocks = graph.block_ks()
+    assert points[blocks[1]].shape == (16, 32, 32)  # 32 * 0.35 rounds up to the channel multiple 8 -> 16
+    assert points[blocks[19]].shape == (1280, 2, 2)  # alpha < 1 keeps the last 1280 channels
     assert points[-1].shape == (10,)
 
 
