@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from conftest import TINY_K, write_tiny_space
 
 from optimizer.cli import main
@@ -349,3 +350,40 @@ def test_a_running_trial_that_never_beat_is_failed_after_the_grace_period(tmp_pa
     _fail_trials_without_heartbeat(study, storage)
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]  # the beating one is alive
+
+
+def test_a_configuration_scored_before_is_not_scored_again(
+    tmp_path: Path, fake_fashion_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small space (two splits, one PCA setting) repeats configurations within 12 trials: each is
+    scored once, and a repeat records the values and attributes of the trial it repeats."""
+    from optimizer.search import Evaluator
+
+    space = write_tiny_space(
+        tmp_path,
+        fake_fashion_root,
+        pca={"geometry": ["channel"], "components": [4], "bits": [4], "coders": ["ans"]},
+        image={"formats": ["png"], "qualities": [50]},
+    )
+    doc = yaml.safe_load(space.read_text())
+    doc["models"][0]["cuts"] = ["features.4", "logits"]
+    space.write_text(yaml.safe_dump(doc))
+    scored: list[object] = []
+    real = Evaluator.evaluate
+
+    def counted(self: Evaluator, config: object, split: str = "val") -> object:
+        scored.append(config)
+        return real(self, config, split)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Evaluator, "evaluate", counted)
+    assert _search(space, tmp_path, "--budget-kb", "5", "--trials", "12") == 0
+    capsys.readouterr()
+    complete = [t for t in _study(tmp_path).trials if t.state == optuna.trial.TrialState.COMPLETE]
+    repeats = [t for t in complete if "repeat_of" in t.user_attrs]
+    assert len(complete) == 12 + 2 and repeats  # the all-local and float16 references, then 12 sampled
+    assert len(scored) == len(complete) - len(repeats) == len({str(c) for c in scored}) <= 3
+    by_number = {t.number: t for t in complete}
+    for t in repeats:
+        first = by_number[t.user_attrs["repeat_of"]]
+        assert t.values == first.values and t.params == first.params
+        assert t.user_attrs["metrics"] == first.user_attrs["metrics"]
