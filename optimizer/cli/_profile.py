@@ -89,7 +89,7 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--models",
         default=DEFAULT_CALIBRATION,
-        help="comma-separated SPEC@SIZE models to measure, e.g. resnet18@160,mobilenet_v3_small@224 "
+        help="comma-separated SPEC@SIZE models to measure, one or more per family the profile will price "
         "(default: %(default)s)",
     )
     p.add_argument("--threads", type=positive_int, default=1)
