@@ -155,9 +155,15 @@ def test_profile_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     )
     doc = json.loads(out)
     assert code == 0 and doc["device"] == "pi4"
-    assert doc["model"] == {"family": "mobilenetv2", "alpha": 1.0, "input_size": 224, "num_classes": 1000}
+    assert doc["model"] == {
+        "spec": "mobilenetv2:alpha=1.0",
+        "family": "mobilenetv2",
+        "params": {"alpha": 1.0},
+        "input_size": 224,
+        "num_classes": 1000,
+    }
     assert abs(doc["total_macs"] - 300e6) <= 0.015 * 300e6
-    assert [s["k"] for s in doc["splits"]] == list(range(21))
+    assert [s["k"] for s in doc["splits"]] == list(range(36))  # the fx split points (docs/models.md)
     for key in PROFILE_SPLIT_KEYS:
         assert key in doc["splits"][0], key
     assert 55 <= doc["splits"][-1]["latency_ms"] <= 85
@@ -180,7 +186,16 @@ def test_profile_csv_and_measure(capsys: pytest.CaptureFixture[str]) -> None:
         "2",
     )
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 22 and "measured_latency_ms" in lines[0]
+    assert code == 0 and len(lines) == 37 and "measured_latency_ms" in lines[0]
+
+
+def test_profile_any_model_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["profile", "--device", str(PI4), "--model", "resnet18", "--input-size", "32", "--format", "json"]
+    code, out, _ = run_cli(capsys, *args)
+    doc = json.loads(out)
+    assert code == 0 and doc["model"]["spec"] == "resnet18" and doc["splits"][2]["name"] == "maxpool"
+    code, _, err = run_cli(capsys, "profile", "--device", str(PI4), "--model", "resnet18", "--alpha", "0.5")
+    assert code == 2 and "not both" in err
 
 
 def test_profile_num_classes_follow_weights(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -217,7 +232,7 @@ def test_calibrate_writes_a_loadable_profile(capsys: pytest.CaptureFixture[str],
         "--name",
         "mine",
         "--models",
-        "0.35:32,0.5:48",
+        "mobilenetv2:alpha=0.35@32,resnet18@32",
         "--repeats",
         "2",
         "--format",
@@ -226,8 +241,11 @@ def test_calibrate_writes_a_loadable_profile(capsys: pytest.CaptureFixture[str],
     assert code == 0, out
     summary = json.loads(out)
     profile = load_device_profile(out_path)
-    assert profile.name == "mine" and summary["samples"] == 40
+    assert profile.name == "mine" and summary["samples"] == 2 * (35 + 13)  # every segment alone and every head
+    assert summary["models"] == ["mobilenetv2:alpha=0.35@32", "resnet18@32"]
     assert "split-opt calibrate" in profile.compute.pointwise_macs_per_s.source
+    assert "split-opt calibrate" in profile.compute.pool_ops_per_s.source  # ResNet's max-pool was measured
+    assert profile.compute.grouped_macs_per_s == load_device_profile(PI4).compute.grouped_macs_per_s  # none seen
     assert profile.network == load_device_profile(PI4).network  # only the compute section changes
     code, _, err = run_cli(capsys, "calibrate", "--device", str(PI4), "--out", str(out_path), "--models", "big")
-    assert code == 2 and "ALPHA:SIZE" in err
+    assert code == 2 and "SPEC@SIZE" in err

@@ -1,10 +1,14 @@
-"""Profiler: MAC counts against hand counts and the published table, memory, the latency model,
-calibration, and the device-profile checks."""
+"""Profiler: costs per fx segment against hand counts and the published table, memory from the
+graph's liveness, the split table of every family, the deprecated block shim, the cost cache, the
+latency model's fit, measurement, and the device-profile checks."""
 
 from __future__ import annotations
 
 import csv
+import importlib
 import itertools
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,43 +19,152 @@ from torch import nn
 
 from optimizer.config import load_device_profile, load_network_profile
 from optimizer.errors import UserError
-from optimizer.profiler import count_costs, fit_compute, measure_blocks, model_costs, profile_model
+from optimizer.models import SplitGraph, list_adapters, parse_model_spec, split_graph
+from optimizer.profiler import (
+    COMPUTE_KEYS,
+    Run,
+    clear_memory_caches,
+    count_graph,
+    fit_compute,
+    measure_heads,
+    measure_segments,
+    model_costs,
+    profile_model,
+    profile_spec,
+    sample_terms,
+    spec_costs,
+)
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 # A copy of the published figures, kept in the repository: the suite needs nothing beside the clone.
 REFERENCE = Path(__file__).resolve().parent / "data" / "mobilenetv2_published.csv"
+# profile_model's rows on main before the fx profiler (44845d3), for pi4 and esp32-s3 at three sizes
+BLOCK_ROWS = Path(__file__).resolve().parent / "data" / "mobilenetv2_block_profile_main.json"
 SHIPPED = ["pi4", "pi-zero-2w", "jetson-nano", "esp32-s3", "phone", "host"]
+FAMILIES = [a.family for a in list_adapters() if a.family != "python"]  # python: the factory test below
 
 
-class _Tiny(nn.Module):
-    """features = [3x3 conv 3->4, BN, ReLU6], [depthwise 3x3, pointwise 4->8]; then a 8->2 classifier."""
+class _Residual(nn.Module):
+    """stem 3x3 conv 3->4 + ReLU; a residual block of two 3x3 convs 4->4 (BatchNorm each); pool; 4->2."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU6()),
-            nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False), nn.Conv2d(4, 8, 1, bias=False)),
-        )
-        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(8, 2))
+        self.stem = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        self.conv1 = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU())
+        self.conv2 = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4))
+        self.fc = nn.Linear(4, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
-        return self.classifier(torch.flatten(x, 1))
+        x = self.stem(x)
+        x = torch.relu(x + self.conv2(self.conv1(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
-def test_hand_counted_tiny_net() -> None:
-    costs = count_costs(_Tiny(), 32)
-    b0, b1, cls = costs.blocks
-    hw = 32 * 32
-    assert b0.macs_by_class() == {"conv": 4 * 3 * 9 * hw, "depthwise": 0, "pointwise": 0}
-    assert b1.macs_by_class() == {"conv": 0, "depthwise": 4 * 9 * hw, "pointwise": 4 * 8 * hw}
-    assert cls.macs == 8 * 2
-    assert b0.elementwise_ops == 4 * hw  # ReLU6 only; BatchNorm is folded, not counted
-    assert cls.elementwise_ops == 8 * hw  # the global average pool reads every input element
-    assert b0.params == 4 * 3 * 9 + 4  # conv weights + folded BatchNorm bias
-    assert costs.total_macs == 4 * 3 * 9 * hw + 4 * 9 * hw + 4 * 8 * hw + 16
-    # peak of block 1: the pointwise layer's input (4 channels) and output (8 channels) alive together
-    assert b1.peak_elements == (4 + 8) * hw
+class _SqueezeExcite(nn.Module):
+    """3x3 conv 3->8 + hardswish, then squeeze-excitation (8->2->8, ReLU, sigmoid) scaling it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.Hardswish())
+        self.fc1, self.fc2 = nn.Conv2d(8, 2, 1), nn.Conv2d(2, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        scale = torch.sigmoid(self.fc2(torch.relu(self.fc1(nn.functional.adaptive_avg_pool2d(x, 1)))))
+        return (x * scale).mean((2, 3))
+
+
+class _GroupedPool(nn.Module):
+    """3x3 conv 3->8; 3x3 max-pool stride 2; grouped 3x3 conv 8->8 in 2 groups, stride 2; depthwise 3x3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.grouped = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=2, bias=False)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.depthwise(self.grouped(self.pool(self.conv(x)))).flatten(1)
+
+
+def _costs(model: nn.Module, size: int = 8):  # type: ignore[no-untyped-def]
+    return count_graph(SplitGraph(model), size)
+
+
+def test_hand_counted_residual_block() -> None:
+    hw = 8 * 8
+    costs = _costs(_Residual())
+    stem, block = costs.segments[0], costs.segments[1]
+    assert [s.name for s in costs.segments[:2]] == ["stem_1", "relu"]  # no cut inside the residual block
+    assert stem.macs_by_class()["conv"] == 4 * 3 * 9 * hw and stem.params == 4 * 3 * 9 + 4
+    assert block.macs_by_class() == {"conv": 2 * 4 * 4 * 9 * hw, "depthwise": 0, "grouped": 0, "pointwise": 0}
+    assert block.params == 2 * (4 * 4 * 9 + 4)  # BatchNorm folded: one bias per output channel
+    assert block.elementwise == {"relu": 2 * 4 * hw, "add": 4 * hw}  # BatchNorm is folded, not counted
+    assert stem.peak_elements == (3 + 4) * hw  # the input and the conv's output; ReLU runs in place
+    # the shortcut stays alive across the block: shortcut + branch + their sum at the addition
+    assert block.peak_elements == 3 * 4 * hw
+    pool, _, logits = costs.segments[2:]
+    assert pool.elementwise == {"adaptive_avg_pool2d": 4 * hw}  # one op per element read
+    assert logits.macs_by_class()["pointwise"] == 4 * 2 and logits.params == 4 * 2 + 2
+    assert costs.total_macs == 4 * 3 * 9 * hw + 2 * 4 * 4 * 9 * hw + 8
+
+
+def test_hand_counted_squeeze_excitation() -> None:
+    hw = 8 * 8
+    segments = _costs(_SqueezeExcite()).segments
+    assert [s.name for s in segments] == ["conv_2", "mul", "logits"]  # no cut while the scale is computed
+    conv, se, mean = segments
+    assert conv.elementwise == {"hardswish": 8 * hw} and conv.ops_by_class()["hardswish"] == 8 * hw
+    assert se.macs_by_class()["pointwise"] == 8 * 2 + 2 * 8
+    assert se.elementwise == {
+        "adaptive_avg_pool2d": 8 * hw,
+        "relu": 2,
+        "sigmoid": 8,
+        "mul": 8 * hw,  # the scaling: one op per output element
+    }
+    assert se.ops_by_class()["mul"] == 8 * hw and se.ops_by_class()["global_pool"] == 8 * hw
+    assert mean.elementwise == {"mean": 8 * hw}  # one op per element read
+    # the block's input stays alive while its scale is computed: input + scale + product at the multiply
+    assert se.peak_elements == 8 * hw + 8 + 8 * hw
+    assert se.params == (8 * 2 + 2) + (2 * 8 + 8)
+
+
+def test_hand_counted_grouped_convolution_and_max_pool() -> None:
+    segments = _costs(_GroupedPool()).segments
+    by_name = {layer.name: layer for s in segments for layer in s.layers}
+    pool = next(s for s in segments if "max_pool2d" in s.elementwise)
+    assert pool.elementwise == {"max_pool2d": 8 * 4 * 4 * 9}  # output elements x the 3x3 window
+    grouped = by_name["grouped"]
+    assert (grouped.op_class, grouped.groups, grouped.stride) == ("grouped", 2, 2)
+    assert grouped.macs == 8 * 2 * 2 * (8 // 2) * 9 and grouped.params == 8 * 4 * 9 + 8
+    assert by_name["depthwise"].op_class == "depthwise" and by_name["depthwise"].macs == 8 * 2 * 2 * 9
+    assert by_name["conv"].op_class == "conv"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_profile_rows_are_the_split_points(family: str) -> None:
+    """One row per split point: same k, names and cumulative MACs as SplitGraph.points at 32 px."""
+    points = split_graph(family).points(32)
+    profile = profile_spec(load_device_profile(PROFILES / "host.yaml"), family, 32, 1000)
+    assert [(r.k, r.name, r.cum_macs) for r in profile.splits] == [(p.k, p.name, p.cum_macs) for p in points]
+    assert [r.shape for r in profile.splits[:-1]] == [p.shape for p in points[:-1]]
+    assert profile.spec == str(parse_model_spec(family)) and profile.total_macs == points[-1].cum_macs
+    assert not any(s.uncounted for s in spec_costs(family, 1000, 32).segments)  # every operator has a rule
+
+
+@pytest.mark.parametrize("key", ["pi4/1/224", "pi4/0.35/96", "esp32-s3/0.5/64", "esp32-s3/1/224"])
+def test_block_shim_keeps_mains_rows(key: str) -> None:
+    """profile_model (deprecated) gives main's block rows: MACs, weights, latency, memory, energy."""
+    expected = json.loads(BLOCK_ROWS.read_text())["rows"][key]
+    device, alpha, size = key.split("/")
+    rows = profile_model(load_device_profile(PROFILES / f"{device}.yaml"), float(alpha), int(size), 10).splits
+    assert len(rows) == len(expected) == 21
+    for row, old in zip(rows, expected, strict=True):
+        for field, value in old.items():
+            got = list(getattr(row, field)) if field == "shape" else getattr(row, field)
+            assert got == (pytest.approx(value, rel=1e-6) if isinstance(value, float) else value), (old["k"], field)
 
 
 def _published_rows() -> list[dict[str, str]]:
@@ -74,11 +187,44 @@ def test_macs_match_the_published_mobilenetv2_table(row: dict[str, str]) -> None
 
 def test_cost_cache_round_trips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPLIT_OPT_CACHE_DIR", str(tmp_path))
-    model_costs.cache_clear()
-    first = model_costs(0.35, 10, 32)
-    assert list((tmp_path / "costs").glob("*.json"))
-    model_costs.cache_clear()
-    assert model_costs(0.35, 10, 32) == first
+    clear_memory_caches()
+    first = spec_costs("mobilenetv2:alpha=0.35", 10, 32)
+    [path] = (tmp_path / "costs").glob("*.json")
+    clear_memory_caches()
+    assert spec_costs("mobilenetv2:alpha=0.35", 10, 32) == first  # read back from disk
+    path.write_text("{not json")
+    clear_memory_caches()
+    assert spec_costs("mobilenetv2:alpha=0.35", 10, 32) == first  # a damaged entry is recounted
+    assert spec_costs("mobilenetv2:alpha=0.35", 10, 32) is spec_costs("mobilenetv2:alpha=0.35", 10, 32)
+
+
+_FACTORY = """
+from torch import nn
+
+
+def make(num_classes=10):
+    return nn.Sequential(nn.Conv2d(3, WIDTH, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(WIDTH, num_classes))
+"""
+
+
+def test_edited_python_factory_is_recounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk key holds a hash of the traced graph: the same spec string with edited code is counted anew."""
+    monkeypatch.setenv("SPLIT_OPT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = "python:prof_factory_net:make"
+    costs = []
+    for width in (4, 6):
+        (tmp_path / "prof_factory_net.py").write_text(_FACTORY.replace("WIDTH", str(width)))
+        sys.modules.pop("prof_factory_net", None)
+        importlib.invalidate_caches()
+        clear_memory_caches()
+        costs.append(spec_costs(spec, 10, 32))
+    assert costs[0].segments[0].macs == 4 * 3 * 9 * 30 * 30 and costs[1].segments[0].macs == 6 * 3 * 9 * 30 * 30
+    assert costs[0].graph_hash != costs[1].graph_hash
+    assert len(list((tmp_path / "cache" / "costs").glob("*.json"))) == 2
+    sys.modules.pop("prof_factory_net", None)
+    clear_memory_caches()
 
 
 def _quantities(doc: dict, where: str = "") -> list[tuple[str, dict]]:
@@ -137,15 +283,17 @@ def test_pi4_lands_on_the_published_latency() -> None:
     assert 55 <= result.splits[-1].latency_ms <= 85
 
 
-def test_split_table_is_consistent() -> None:
-    result = profile_model(load_device_profile(PROFILES / "pi4.yaml"), 0.5, 64, 10)
+@pytest.mark.parametrize("spec", ["mobilenetv2:alpha=0.5", "resnet18", "mobilenet_v3_small"])
+def test_split_table_is_consistent(spec: str) -> None:
+    result = profile_spec(load_device_profile(PROFILES / "pi4.yaml"), spec, 64, 10)
     splits = result.splits
-    assert [s.k for s in splits] == list(range(21))
+    assert [s.k for s in splits] == list(range(len(split_graph(spec))))
     assert splits[0].cum_macs == 0 and splits[0].latency_ms == 0 and splits[0].head_params == 0
     assert splits[-1].cum_macs == result.total_macs
     for a, b in itertools.pairwise(splits):
-        assert b.cum_macs == a.cum_macs + b.macs and b.latency_ms > a.latency_ms
-        assert b.peak_activation_bytes >= a.peak_activation_bytes
+        assert b.cum_macs == a.cum_macs + b.macs and b.latency_ms >= a.latency_ms
+        assert b.peak_activation_bytes >= a.peak_activation_bytes and b.head_params >= a.head_params
+        assert b.tail_latency_ms <= a.tail_latency_ms
     assert splits[3].activation_bytes_fp32 == 4 * splits[3].activation_elements == 2 * splits[3].activation_bytes_fp16
 
 
@@ -208,38 +356,39 @@ def test_profile_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
         load_device_profile(path)
 
 
-def test_fit_recovers_known_throughputs() -> None:
-    """Block times made from known throughputs are explained back by the fit."""
-    truth = {
-        "conv_macs_per_s": 2e9,
-        "depthwise_macs_per_s": 5e8,
-        "pointwise_macs_per_s": 4e9,
-        "elementwise_ops_per_s": 1e9,
-        "layer_overhead_ms": 0.03,
-    }
+def test_fit_recovers_known_prices() -> None:
+    """Segment times made from known prices (every compute key) are explained back by the fit."""
+    truth = dict.fromkeys(COMPUTE_KEYS, 0.0)
+    for i, key in enumerate(COMPUTE_KEYS):
+        truth[key] = 0.004 * (i + 1) if key.endswith("_ms") else 1e8 * (i + 1)
     samples = []
-    for alpha, size in ((1.0, 64), (0.35, 96)):
-        for block in model_costs(alpha, 10, size).blocks:
-            by = block.macs_by_class()
-            ms = (
-                by["conv"] / truth["conv_macs_per_s"]
-                + by["depthwise"] / truth["depthwise_macs_per_s"]
-                + by["pointwise"] / truth["pointwise_macs_per_s"]
-                + block.elementwise_ops / truth["elementwise_ops_per_s"]
-            ) * 1e3 + len(block.layers) * 0.03
-            samples.append((block, ms))
-    fit = fit_compute(samples)
+    for spec in ("mobilenetv2:alpha=0.35", "resnet18", "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf"):
+        for size in (32, 64):
+            segments = spec_costs(spec, 10, size).segments
+            for run in [*([s] for s in segments), segments[:3], segments]:  # segments alone, two heads
+                counts = sample_terms(run, 4.0)
+                ms = sum(n / truth[k] * 1e3 if k.endswith("_per_s") else n * truth[k] for k, n in counts.items())
+                samples.append(Run(run, ms))
+    fit = fit_compute(samples, 4.0)
+    assert set(fit.values) == set(COMPUTE_KEYS)
     for key, value in truth.items():
         assert fit.values[key] == pytest.approx(value, rel=1e-3), key
-    assert fit.residual_ms < 1e-6
+    assert fit.rms_relative_error < 1e-6
+
+
+def test_fit_leaves_prices_it_cannot_see() -> None:
+    """MobileNetV2 has no grouped convolution, hardswish or max-pool: the fit does not invent their prices."""
+    samples = [Run([s], 0.01 + s.macs / 1e8) for s in spec_costs("mobilenetv2:alpha=0.35", 10, 32).segments]
+    assert not {"grouped_macs_per_s", "hardswish_ops_per_s", "pool_ops_per_s"} & set(fit_compute(samples).values)
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
-def test_measure_blocks_times_every_stage(runtime: str) -> None:
-    from optimizer.models import build_mobilenetv2
-
-    timings = measure_blocks(build_mobilenetv2(0.35, 10), 32, threads=1, warmup=1, repeats=3, runtime=runtime)
-    assert len(timings) == 20 and all(0 < t.p25_ms <= t.median_ms <= t.p75_ms for t in timings)
+def test_measure_segments_and_heads(runtime: str) -> None:
+    graph = split_graph("mobilenet_v3_small")
+    segments = measure_segments(graph, 32, threads=1, warmup=1, repeats=3, runtime=runtime, rounds=2)
+    assert len(segments) == len(graph) - 1 and all(0 < t.p25_ms <= t.median_ms <= t.p75_ms for t in segments)
+    heads = measure_heads(graph, 32, [1, len(graph) - 1], warmup=1, repeats=3, runtime=runtime)
+    assert len(heads) == 2 and heads[0].median_ms < heads[1].median_ms
 
 
 def test_nnls_matches_scipy_on_random_problems() -> None:

@@ -1,9 +1,10 @@
-"""``split-opt profile`` and ``split-opt calibrate``: the split table of a model on a device."""
+"""``split-opt profile`` and ``split-opt calibrate``: the split table of a model spec on a device."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -11,33 +12,44 @@ from typing import Any
 
 from tqdm import tqdm
 
-from optimizer.cli._common import add_format, emit_json, positive_int, table
+from optimizer.cli._common import add_format, emit_json, fail, positive_int, table
 from optimizer.config import load_device_profile
 from optimizer.errors import UserError
-from optimizer.models import build_mobilenetv2, check_input_size, load_model
+from optimizer.models import (
+    FAMILY,
+    adapter_for,
+    build_model,
+    load_spec_model,
+    parse_model_spec,
+    specs_from_family,
+    split_graph,
+)
 from optimizer.profiler import (
     CONVENTION,
     RUNTIMES,
     ModelProfile,
     calibrate_profile,
-    measure_blocks,
-    profile_model,
+    measure_heads,
+    profile_spec,
 )
 
 __all__ = ["add_profile_parsers"]
+
+DEFAULT_CALIBRATION = f"{FAMILY}:alpha=1.0@224,{FAMILY}:alpha=0.35@96"
 
 
 def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "profile",
         help="per-split MACs, memory, latency and energy on a device",
-        description="One row per split k (0..n+1): output shape, activation bytes, "
-        "the layer's and the head's MACs, head weights, peak activation "
+        description="One row per split point k of the model (the points `split-opt splits --model` lists): "
+        "output shape, activation bytes, the segment's and the head's MACs, head weights, peak activation "
         "memory, predicted head latency and energy on the device, time to "
         "send the raw activation, and whether the head fits in memory. " + CONVENTION,
     )
     p.add_argument("--device", type=Path, required=True, help="a device profile, e.g. profiles/pi4.yaml")
-    p.add_argument("--alpha", type=float, default=1.0, help="width multiplier (default: %(default)s)")
+    p.add_argument("--model", metavar="SPEC", default=None, help=f"a model spec (default: {FAMILY}:alpha=1.0)")
+    p.add_argument("--alpha", type=float, default=None, help=f"short for --model {FAMILY}:alpha=ALPHA")
     p.add_argument("--input-size", type=int, default=64, help="square input size (default: %(default)s)")
     p.add_argument(
         "--num-classes",
@@ -49,7 +61,7 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--measure",
         action="store_true",
-        help="also time each block on this machine and add measured cumulative latency",
+        help="also time the head of every split on this machine (one graph each) and add its measured latency",
     )
     p.add_argument("--threads", type=positive_int, default=1, help="threads for --measure (default: 1)")
     p.add_argument("--repeats", type=positive_int, default=15, help="timed repeats for --measure")
@@ -57,7 +69,7 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
         "--runtime",
         choices=RUNTIMES,
         default="onnxruntime",
-        help="what runs the blocks: ONNX Runtime, as a deployed head does (default), or PyTorch eager",
+        help="what runs the heads: ONNX Runtime, as a deployed head does (default), or PyTorch eager",
     )
     add_format(p, ("table", "json", "csv"))
     p.set_defaults(func=_profile)
@@ -65,10 +77,10 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "calibrate",
         help="fit a device profile's throughputs from measurements here",
-        description="Time every block of a few models on this machine, fit the "
-        "profile's per-class throughputs and per-layer overhead (non-"
-        "negative least squares), time the codecs' coding steps (ANS, Huffman, raw packing, float16, "
-        "JPEG/WebP/PNG) and fit their costs, and write the calibrated profile. Run "
+        description="Time every fx segment of a few models on this machine, fit the profile's "
+        "latency-model prices (per-class throughputs, weight streaming, per-layer and per-run overheads; "
+        "non-negative least squares on the relative error), time the codecs' coding steps (ANS, Huffman, "
+        "raw packing, float16, JPEG/WebP/PNG) and fit their costs, and write the calibrated profile. Run "
         "it on the device the profile describes.",
     )
     p.add_argument("--device", type=Path, required=True, help="the profile to start from")
@@ -76,16 +88,17 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="name of the written profile (default: keep)")
     p.add_argument(
         "--models",
-        default="1.0:224,0.35:96",
-        help="comma-separated ALPHA:SIZE models to measure (default: %(default)s)",
+        default=DEFAULT_CALIBRATION,
+        help="comma-separated SPEC@SIZE models to measure, one or more per family the profile will price "
+        "(default: %(default)s)",
     )
     p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--repeats", type=positive_int, default=15)
     p.add_argument(
         "--parts",
         default="compute,coding",
-        help="what to measure and replace: compute (the network's blocks), coding (the codecs' steps), or both "
-        "(default: %(default)s)",
+        help="what to measure and replace: compute (the network's segments), coding (the codecs' steps), or "
+        "both (default: %(default)s)",
     )
     p.add_argument(
         "--server-here",
@@ -96,15 +109,23 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
         "--runtime",
         choices=RUNTIMES,
         default="onnxruntime",
-        help="what runs the blocks: ONNX Runtime, as a deployed head does (default), or PyTorch eager",
+        help="what runs the segments: ONNX Runtime, as a deployed head does (default), or PyTorch eager",
     )
     add_format(p)
     p.set_defaults(func=_calibrate)
 
 
-def _num_classes(args: argparse.Namespace) -> int:
+def _spec(args: argparse.Namespace) -> str:
+    if args.model is not None and args.alpha is not None:
+        raise fail(f"give --model or --alpha, not both (--alpha A is short for --model {FAMILY}:alpha=A)")
+    if args.model is not None:
+        return str(parse_model_spec(args.model))
+    return str(specs_from_family(FAMILY, [1.0 if args.alpha is None else args.alpha])[0])
+
+
+def _num_classes(args: argparse.Namespace, spec: str) -> int:
     if args.weights:
-        loaded = load_model(args.alpha, args.weights)
+        loaded = load_spec_model(spec, args.weights)
         if args.num_classes and args.num_classes != loaded.num_classes:
             raise UserError(
                 f"--num-classes {args.num_classes} disagrees with --weights {args.weights}, "
@@ -114,14 +135,12 @@ def _num_classes(args: argparse.Namespace) -> int:
     return args.num_classes or 10
 
 
-def _measured_cumulative(args: argparse.Namespace, num_classes: int) -> list[float]:
-    model = build_mobilenetv2(args.alpha, num_classes)
-    timings = measure_blocks(model, args.input_size, args.threads, repeats=args.repeats, runtime=args.runtime)
-    cumulative, total = [0.0], 0.0
-    for t in timings:
-        total += t.median_ms
-        cumulative.append(total)
-    return cumulative
+def _measured(args: argparse.Namespace, spec: str, num_classes: int) -> list[float]:
+    """Measured latency of the head of every split, k = 0 (nothing runs) included; the weights'
+    values do not change the time, so the model is built untrained."""
+    graph = split_graph(spec, build_model(spec, num_classes))
+    timings = measure_heads(graph, args.input_size, threads=args.threads, repeats=args.repeats, runtime=args.runtime)
+    return [0.0, *(t.median_ms for t in timings)]
 
 
 def _rows(result: ModelProfile, measured: list[float] | None) -> list[dict[str, Any]]:
@@ -137,10 +156,11 @@ def _rows(result: ModelProfile, measured: list[float] | None) -> list[dict[str, 
 
 def _profile(args: argparse.Namespace) -> int:
     device = load_device_profile(args.device)
-    check_input_size(args.input_size)
-    num_classes = _num_classes(args)
-    result = profile_model(device, args.alpha, args.input_size, num_classes)
-    measured = _measured_cumulative(args, num_classes) if args.measure else None
+    spec = _spec(args)
+    adapter_for(spec).check_input_size(args.input_size)
+    num_classes = _num_classes(args, spec)
+    result = profile_spec(device, spec, args.input_size, num_classes)
+    measured = _measured(args, spec, num_classes) if args.measure else None
     rows = _rows(result, measured)
     if args.format == "json":
         doc = result.to_json()
@@ -150,7 +170,7 @@ def _profile(args: argparse.Namespace) -> int:
                 "runtime": args.runtime,
                 "threads": args.threads,
                 "repeats": args.repeats,
-                "statistic": "median per block",
+                "statistic": "median of each split's whole head, timed as one graph",
             }
         emit_json(doc)
     elif args.format == "csv":
@@ -164,7 +184,7 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _print_table(result: ModelProfile, rows: list[dict[str, Any]], measured: bool) -> None:
     print(
-        f"{result.family} alpha={result.alpha:g} input={result.input_size} classes={result.num_classes} "
+        f"{result.spec} input={result.input_size} classes={result.num_classes} "
         f"on {result.device}: {result.total_macs / 1e6:.2f} M MACs in total"
     )
     header = [
@@ -203,16 +223,22 @@ def _print_table(result: ModelProfile, rows: list[dict[str, Any]], measured: boo
     print(CONVENTION)
 
 
-def _parse_models(text: str) -> list[tuple[float, int]]:
-    models = []
-    for item in text.split(","):
-        alpha, _, size = item.partition(":")
-        try:
-            models.append((float(alpha), check_input_size(int(size))))
-        except ValueError:
-            raise UserError(f"--models expects ALPHA:SIZE pairs like 1.0:224,0.35:96, got {item!r}") from None
-    if not models:
-        raise UserError("--models needs at least one ALPHA:SIZE pair")
+_MODEL_ITEM = re.compile(r"\s*([^@]+?)\s*@\s*(\d+)\s*(?:,|$)")
+
+
+def _parse_models(text: str) -> list[tuple[str, int]]:
+    """``SPEC@SIZE,SPEC@SIZE``; a spec may hold commas of its own (``f:a=1,b=2@96``)."""
+    models, end = [], 0
+    for match in _MODEL_ITEM.finditer(text):
+        if match.start() != end:
+            break
+        spec = str(parse_model_spec(match.group(1)))
+        models.append((spec, adapter_for(spec).check_input_size(int(match.group(2)))))
+        end = match.end()
+    if not models or end != len(text):
+        raise UserError(
+            f"--models expects SPEC@SIZE items separated by commas, like {DEFAULT_CALIBRATION}; got {text!r}"
+        )
     return models
 
 
@@ -231,8 +257,17 @@ def _calibrate(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {"out": str(args.out), "parts": parts, "compute": compute}
     lines = [f"wrote {args.out}"]
     if fit is not None:
-        summary |= {"samples": fit.samples, "rms_residual_ms": fit.residual_ms, "fitted": fit.values}
-        lines.append(f"compute fitted on {fit.samples} blocks, rms residual {fit.residual_ms:.3f} ms")
+        summary |= {
+            "models": [f"{spec}@{size}" for spec, size in models],
+            "samples": fit.samples,
+            "rms_residual_ms": fit.residual_ms,
+            "rms_relative_error": fit.rms_relative_error,
+            "fitted": fit.values,
+        }
+        lines.append(
+            f"compute fitted on {fit.samples} segments, rms residual {fit.residual_ms:.3f} ms "
+            f"({fit.rms_relative_error:.1%} relative)"
+        )
         lines += [f"  {key}: {value:.4g}" for key, value in compute.items()]
     if coding is not None:
         summary |= {"coding": coding.values, "coding_rms_relative_error": coding.rms_relative_error}

@@ -31,20 +31,34 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Compute:
-    """Effective throughput per operation class, in multiply-accumulates per second.
+    """The latency model's prices (optimizer/profiler/_latency.py states the model).
 
-    conv: dense convolutions with a kernel larger than 1x1; depthwise: one filter per channel;
-    pointwise: 1x1 convolutions and fully-connected layers; element-wise: activations, residual
-    additions and pooling, in elements per second. Each conv/linear layer also costs
-    ``layer_overhead_ms`` (dispatch, memory set-up) whatever its size.
+    MACs per second per layer class: conv (dense, kernel larger than 1x1), depthwise (one group per
+    input channel), grouped (1 < groups < input channels), pointwise (1x1 convolutions and
+    fully-connected layers). Element-wise ops per second per class: ``elementwise`` (ReLU, ReLU6,
+    additions, concatenation), hardswish (and hardsigmoid), sigmoid (sigmoid, SiLU, GELU, tanh),
+    mul (squeeze-excitation scaling and other products), pool (max/average pooling, per window
+    element), global_pool (adaptive pooling and means, per input element). ``weight_bytes_per_s``:
+    the rate at which a layer's weights stream from memory. ``layer_overhead_ms`` per conv/linear
+    layer; per head run ``run_overhead_ms`` and its input and output elements at
+    ``boundary_elements_per_s``.
     """
 
     threads: Quantity
     conv_macs_per_s: Quantity
     depthwise_macs_per_s: Quantity
+    grouped_macs_per_s: Quantity
     pointwise_macs_per_s: Quantity
     elementwise_ops_per_s: Quantity
+    hardswish_ops_per_s: Quantity
+    sigmoid_ops_per_s: Quantity
+    mul_ops_per_s: Quantity
+    pool_ops_per_s: Quantity
+    global_pool_ops_per_s: Quantity
+    weight_bytes_per_s: Quantity
+    boundary_elements_per_s: Quantity
     layer_overhead_ms: Quantity
+    run_overhead_ms: Quantity
 
 
 @dataclass(frozen=True)

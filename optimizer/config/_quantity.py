@@ -12,6 +12,7 @@ __all__ = ["Quantity", "quantity", "section"]
 # Fields whose value may be 0 (everything else must be strictly positive).
 _MAY_BE_ZERO = {
     "layer_overhead_ms",
+    "run_overhead_ms",
     "rtt_ms",
     "per_packet_overhead_bytes",
     "nj_per_mac",

@@ -1,12 +1,17 @@
-"""Fit a profile's compute throughputs from latencies measured on the machine it describes.
+"""Fit a profile's compute prices from latencies measured on the machine it describes.
 
-Each measured block gives one equation ``ms = sum_c macs_c / throughput_c + ops / elementwise
-+ layers * overhead``; a non-negative least-squares fit (Lawson and Hanson's active-set NNLS, in
-numpy below) over every block of a few models yields the five unknowns. A zero coefficient means
-the fit found no measurable cost per MAC for that class (its time is explained by the other
-terms); the class then gets a throughput so high that it adds nothing, so predictions equal the
-fitted model. Keeping the input profile's value instead would add time the fit already attributed
-elsewhere.
+A *run* is a graph of consecutive fx segments timed as one ONNX model: each segment of a few
+(model spec, input size) pairs alone (optimizer/profiler/_measure.py, on the real activations),
+and each head of those models (segments 1..k). Segments alone run with their weights warm in the
+cache, heads stream the weights of every layer they hold, so both kinds of run are measured. Each
+run gives one equation: its measured ms = the latency model's terms (optimizer/profiler/_latency.py:
+the work of its segments plus one run's fixed costs) times unknown prices. A non-negative
+least-squares fit (Lawson and Hanson, profiler/_nnls.py) on the *relative* error (a 0.05 ms run
+matters as much as a 5 ms one, as the target is relative) yields them. A price
+whose work never occurs in the calibration models (no grouped convolution in MobileNetV2) keeps
+the base profile's value and source. A zero coefficient means the fit found no measurable cost for
+that term (its time is explained by the others); a rate then becomes ``UNMEASURABLE``, so
+predictions equal the fitted model.
 """
 
 from __future__ import annotations
@@ -14,73 +19,114 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import platform
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
 
 from optimizer.config import DeviceProfile, load_yaml_mapping, parse_device_profile
-from optimizer.models import build_mobilenetv2
-from optimizer.profiler._cache import model_costs
+from optimizer.models import build_model, split_graph
+from optimizer.profiler._cache import spec_costs
 from optimizer.profiler._coding import CodingFit, fit_coding, measure_coding
-from optimizer.profiler._costs import OP_CLASSES, BlockCost
-from optimizer.profiler._measure import measure_blocks
+from optimizer.profiler._costs import SegmentCost
+from optimizer.profiler._latency import COMPUTE_KEYS, run_terms, terms
+from optimizer.profiler._measure import measure_heads, measure_segments
 from optimizer.profiler._nnls import nnls
 
-__all__ = ["Calibration", "calibrate_profile", "fit_compute", "measure_samples"]
+__all__ = [
+    "UNMEASURABLE",
+    "Calibration",
+    "Run",
+    "apply_compute_fit",
+    "calibrate_profile",
+    "fit_compute",
+    "measure_samples",
+    "sample_terms",
+]
 
-# Column scale: coefficients come out in ms per million MACs (or ops) and ms per layer.
-_SCALE = 1e6
-UNMEASURABLE = 1e15  # per second: no measurable cost per MAC at this machine's timer resolution
-_KEYS = ("conv_macs_per_s", "depthwise_macs_per_s", "pointwise_macs_per_s", "elementwise_ops_per_s")
+UNMEASURABLE = 1e15  # per second: no measurable cost at this machine's timer resolution
+_RATE_SCALE = 1e6  # rate columns in millions, so coefficients come out in ms per million units
 
 
 @dataclass(frozen=True)
 class Calibration:
-    values: dict[str, float]  # compute key -> fitted value (UNMEASURABLE where the coefficient is 0)
-    residual_ms: float
+    values: dict[str, float]  # fitted compute key -> value (UNMEASURABLE where a rate's coefficient is 0)
+    residual_ms: float  # rms of (predicted - measured) over the samples
+    rms_relative_error: float
     samples: int
 
 
-def _row(block: BlockCost) -> list[float]:
-    by_class = block.macs_by_class()
-    return [*(by_class[c] / _SCALE for c in OP_CLASSES), block.elementwise_ops / _SCALE, float(len(block.layers))]
+def sample_terms(run: Sequence[SegmentCost], bytes_per_weight: float) -> dict[str, float]:
+    """What a run of consecutive segments (one graph) pays: their work and one run's fixed costs."""
+    total = Counter[str](run_terms(run[0].input_elements, run[-1].output_elements))
+    for segment in run:
+        total.update(terms(segment, bytes_per_weight))
+    return dict(total)
 
 
-def fit_compute(samples: Sequence[tuple[BlockCost, float]]) -> Calibration:
-    """Throughputs (per second) and per-layer overhead (ms) that best explain the block times."""
-    a = np.array([_row(block) for block, _ in samples])
-    b = np.array([ms for _, ms in samples])
-    coef, residual = nnls(a, b)
-    values = {key: _SCALE * 1e3 / c if c > 0 else UNMEASURABLE for key, c in zip(_KEYS, coef[:4], strict=True)}
-    values["layer_overhead_ms"] = float(coef[4])
-    return Calibration(values, float(residual / np.sqrt(len(b))), len(b))
+def _scale(key: str) -> float:
+    return _RATE_SCALE if key.endswith("_per_s") else 1.0
+
+
+class Run(NamedTuple):
+    """One measured graph: consecutive segments (a segment alone, or a head: segments 1..k)."""
+
+    segments: list[SegmentCost]
+    ms: float
+    head: bool = False
+
+
+def fit_compute(samples: Sequence[Run], bytes_per_weight: float = 4.0) -> Calibration:
+    """Prices that best explain the measured runs, for every compute key whose work occurs in them."""
+    counts = [sample_terms(sample.segments, bytes_per_weight) for sample in samples]
+    keys = [k for k in COMPUTE_KEYS if any(c.get(k, 0.0) for c in counts)]
+    a = np.array([[c.get(k, 0.0) / _scale(k) for k in keys] for c in counts])
+    b = np.array([sample.ms for sample in samples])
+    weight = 1.0 / np.maximum(b, 1e-6)
+    coef, _ = nnls(a * weight[:, None], b * weight)
+    values = {
+        key: float(_RATE_SCALE * 1e3 / c if c > 0 else UNMEASURABLE) if key.endswith("_per_s") else float(c)
+        for key, c in zip(keys, coef, strict=True)
+    }
+    predicted = a @ coef
+    return Calibration(
+        values,
+        float(np.sqrt(np.mean((predicted - b) ** 2))),
+        float(np.sqrt(np.mean((predicted / b - 1) ** 2))),
+        len(b),
+    )
 
 
 def measure_samples(
-    models: Sequence[tuple[float, int]],
+    models: Sequence[tuple[str, int]],
     threads: int,
     repeats: int = 15,
     num_classes: int = 10,
     runtime: str = "onnxruntime",
-) -> list[tuple[BlockCost, float]]:
-    """(block cost, measured median ms) for every block of every (alpha, input size)."""
-    out: list[tuple[BlockCost, float]] = []
-    for alpha, size in models:
-        model = build_mobilenetv2(alpha, num_classes)
-        timings = measure_blocks(model, size, threads, repeats=repeats, runtime=runtime)
-        blocks = model_costs(alpha, num_classes, size).blocks
-        out.extend((block, t.median_ms) for block, t in zip(blocks, timings, strict=True))
+    rounds: int = 3,
+    heads: bool = True,
+) -> list[Run]:
+    """Every fx segment alone and (``heads``) every head of every (model spec, input size), measured."""
+    out: list[Run] = []
+    for spec, size in models:
+        graph = split_graph(spec, build_model(spec, num_classes))
+        segments = spec_costs(spec, num_classes, size).segments
+        timings = measure_segments(graph, size, threads, repeats=repeats, runtime=runtime, rounds=rounds)
+        out.extend(Run([segment], t.median_ms) for segment, t in zip(segments, timings, strict=True))
+        if heads:
+            timings = measure_heads(graph, size, None, threads, repeats=repeats, runtime=runtime, rounds=rounds)
+            out.extend(Run(segments[:k], t.median_ms, True) for k, t in enumerate(timings, start=1))
     return out
 
 
 def calibrate_profile(
     base_path: Path,
     out_path: Path,
-    models: Sequence[tuple[float, int]],
+    models: Sequence[tuple[str, int]],
     threads: int,
     name: str | None = None,
     repeats: int = 15,
@@ -91,8 +137,8 @@ def calibrate_profile(
     """Measure here, fit, and write a profile: ``base_path`` with its compute and/or coding sections
     replaced (and the server's coding section too when ``server_here``: the server is this machine)."""
     data: dict[str, Any] = load_yaml_mapping(base_path)
-    parse_device_profile(data, base_path)  # refuse to start from a broken profile
-    fit = _calibrate_compute(data, models, threads, repeats, runtime) if "compute" in parts else None
+    base = parse_device_profile(data, base_path)  # refuse to start from a broken profile
+    fit = _calibrate_compute(data, base, models, threads, repeats, runtime) if "compute" in parts else None
     coding = _calibrate_coding(data, max(repeats, 25), server_here) if "coding" in parts else None
     if name:
         data["name"] = name
@@ -102,21 +148,34 @@ def calibrate_profile(
 
 
 def _calibrate_compute(
-    data: dict[str, Any], models: Sequence[tuple[float, int]], threads: int, repeats: int, runtime: str
+    data: dict[str, Any],
+    base: DeviceProfile,
+    models: Sequence[tuple[str, int]],
+    threads: int,
+    repeats: int,
+    runtime: str,
 ) -> Calibration:
-    fit = fit_compute(measure_samples(models, threads, repeats, runtime=runtime))
+    samples = measure_samples(models, threads, repeats, runtime=runtime)
+    fit = fit_compute(samples, base.memory.bytes_per_weight.value)
+    apply_compute_fit(data, fit, models, threads, runtime)
+    return fit
+
+
+def apply_compute_fit(
+    data: dict[str, Any], fit: Calibration, models: Sequence[tuple[str, int]], threads: int, runtime: str
+) -> None:
+    """Write a fit's prices, each with where it was measured, into a profile's data (in place)."""
     where = (
         f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} "
         f"({platform.machine()}, {platform.processor() or 'cpu'}) on {dt.date.today()}, "
-        f"{runtime}, {threads} thread(s), models {', '.join(f'{a:g}/{s}' for a, s in models)}, "
-        f"{fit.samples} blocks, rms residual {fit.residual_ms:.3f} ms"
+        f"{runtime}, {threads} thread(s), models {', '.join(f'{s}@{n}' for s, n in models)}, "
+        f"{fit.samples} runs (segments alone and heads), rms relative error {fit.rms_relative_error:.1%}"
     )
     compute = data["compute"]
-    for key in (*_KEYS, "layer_overhead_ms"):
-        note = " (fit coefficient 0: no measurable cost per MAC)" if fit.values[key] == UNMEASURABLE else ""
-        compute[key] = {"value": float(f"{fit.values[key]:.4g}"), "source": where + note}
+    for key, value in fit.values.items():
+        note = " (fit coefficient 0: no measurable cost)" if value == UNMEASURABLE else ""
+        compute[key] = {"value": float(f"{value:.4g}"), "source": where + note}
     compute["threads"] = {"value": threads, "source": "the thread count the calibration ran with"}
-    return fit
 
 
 def _calibrate_coding(data: dict[str, Any], repeats: int, server_here: bool) -> CodingFit:
