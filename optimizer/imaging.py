@@ -182,13 +182,14 @@ def _target(h: int, w: int, size: int, prep: Preprocessing) -> tuple[int, int]:
 def _crop(images: np.ndarray, size: int) -> np.ndarray:
     """Centre crop of (..., H, W), offsets rounded as torchvision's ``center_crop``."""
     h, w = images.shape[-2:]
-    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    top, left = round((h - size) / 2.0), round((w - size) / 2.0)
     return images[..., top : top + size, left : left + size]
 
 
 def _resized01(planes: np.ndarray, size: int, prep: Preprocessing) -> np.ndarray:
     """Same-shape images (N, C, H, W) in [0, 1] -> (N, C, size, size)."""
-    out_h, out_w = _target(*planes.shape[-2:], size, prep)
+    h, w = planes.shape[-2:]
+    out_h, out_w = _target(h, w, size, prep)
     if (out_h, out_w) != planes.shape[-2:]:
         if prep.interpolation == "bilinear":
             planes = np.clip(resize_bilinear(planes, out_h, out_w), 0, 1)

@@ -177,7 +177,9 @@ def synthetic_trials(
         extra = {"reference": i < len(models)}
         if not by_alpha:
             extra["split"] = _NAMES[BLOCK_KS[b]]
-        trial = trial_of({**place, **params}, {**place_dists, **dists}, codec, values, limits, fits, legacy, path, extra)
+        trial = trial_of(
+            {**place, **params}, {**place_dists, **dists}, codec, values, limits, fits, legacy, path, extra
+        )
         trials.append(trial)
     return numbered(trials)
 

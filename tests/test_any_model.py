@@ -55,7 +55,9 @@ def _trial(root: Path, **params: Any) -> int:
 
 def _export(root: Path, trial: int, name: str) -> Path:
     out = root / "deploy" / name
-    assert main(["export", str(root / "reports" / "t"), "--trial", str(trial), "--out", str(out), "--format", "json"]) == 0
+    assert (
+        main(["export", str(root / "reports" / "t"), "--trial", str(trial), "--out", str(out), "--format", "json"]) == 0
+    )
     return out
 
 
@@ -75,8 +77,16 @@ def test_a_factory_model_with_its_own_normalisation_runs_search_export_verify(
     evaluator = build_evaluator(load_search_space(space))
     add = evaluator.space_model(SPEC).names.index("add")  # after the residual block
     optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}").enqueue_trial(
-        {"model": SPEC, "input_size": 32, "k": add, "codec": "pca", "geometry": "channel", "components": 2, "bits": 4,
-         "coder": "ans"}  # fmt: skip
+        {
+            "model": SPEC,
+            "input_size": 32,
+            "k": add,
+            "codec": "pca",
+            "geometry": "channel",
+            "components": 2,
+            "bits": 4,
+            "coder": "ans",
+        }
     )
     _search(space, tmp_path, "--trials", "1")
     capsys.readouterr()
@@ -99,7 +109,12 @@ def resnet_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fashion = make_fake_fashion(root / "fmnist", n_train=20, n_test=120)
     torch.manual_seed(0)
     torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), root / "r18.pt")
-    model = {"spec": "resnet18", "weights": f"file:{root / 'r18.pt'}", "input_sizes": [32], "cuts": ["layer2", "logits"]}
+    model = {
+        "spec": "resnet18",
+        "weights": f"file:{root / 'r18.pt'}",
+        "input_sizes": [32],
+        "cuts": ["layer2", "logits"],
+    }
     space = _space(root, f"fashion-mnist:{fashion}", [model])
     _search(space, root, "--trials", "4")
     return root

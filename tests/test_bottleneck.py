@@ -281,7 +281,9 @@ def test_the_teacher_outputs_are_cached_between_trainings(
 ) -> None:
     seen: list[int] = []
     batch = fake_fashion.batch
-    monkeypatch.setattr(fake_fashion, "batch", lambda idx, size, prep=None: seen.append(len(idx)) or batch(idx, size, prep))
+    monkeypatch.setattr(
+        fake_fashion, "batch", lambda idx, size, prep=None: seen.append(len(idx)) or batch(idx, size, prep)
+    )
     cache = tmp_path / "cache"
     first = train_bottleneck(_cfg(teacher, epochs=1), fake_fashion, tmp_path / "a", cache_dir=cache)
     assert sum(seen) == 64 + 30 and len(list((cache / "bottleneck-teacher").glob("teacher-*.pt"))) == 1

@@ -57,7 +57,12 @@ def study(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def test_the_space_lists_suggests_and_enumerates_the_bottleneck(study: tuple[Path, Path, Path]) -> None:
     space = load_search_space(study[0])
     (choice,) = space.bottlenecks
-    assert (choice.model, choice.input_size, choice.split, choice.file) == (TINY_MODEL, 32, "features_4_conv_3", str(study[2]))
+    assert (choice.model, choice.input_size, choice.split, choice.file) == (
+        TINY_MODEL,
+        32,
+        "features_4_conv_3",
+        str(study[2]),
+    )
     choices = SearchChoices.of(space)
     key = bottleneck_param(TINY_MODEL, 32, K)
     place = {"model": TINY_MODEL, "input_size": 32, "k": K}

@@ -117,7 +117,11 @@ def test_console_script_and_module_entry_points() -> None:
     script = Path(sys.executable).with_name("split-opt")
     for cmd in ([str(script)], [sys.executable, "-m", "optimizer"]):
         done = subprocess.run(
-            [*cmd, "splits", "--alpha", "1", "--input-size", "-3"], capture_output=True, text=True, timeout=120, check=False
+            [*cmd, "splits", "--alpha", "1", "--input-size", "-3"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
 

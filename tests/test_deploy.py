@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import optuna
 import onnxruntime as ort
+import optuna
 import pytest
 import torch
 from conftest import TINY_K
@@ -40,7 +40,11 @@ def test_export_writes_the_manifest_contract(pca_bundle: Path, tiny: TinyStudy) 
     assert set(manifest["files"]) == {"head.onnx", "tail.onnx", "codec.npz"}
     assert manifest["k"] == TINY_K["pca"] and manifest["codec"]["kind"] == "pca"
     model = manifest["model"]
-    assert (model["spec"], model["family"], model["split"]) == ("mobilenetv2:alpha=0.35", "mobilenetv2", "features_4_conv_3")
+    assert (model["spec"], model["family"], model["split"]) == (
+        "mobilenetv2:alpha=0.35",
+        "mobilenetv2",
+        "features_4_conv_3",
+    )
     assert model["preprocessing"]["mean"] == [0.485, 0.456, 0.406] and model["preprocessing"]["channels"] == 3
     assert manifest["dataset"]["image_mode"] == "L" and manifest["splits"] == 36
     assert manifest["study"]["trial"] == tiny.trial_of(k=TINY_K["pca"], codec="pca")
@@ -93,7 +97,8 @@ def test_onnx_head_symbols_equal_the_pytorch_codec_symbols(pca_bundle: Path, tin
 
 
 @pytest.mark.parametrize(
-    ("params", "name"), [({"k": 0}, "image"), ({"k": TINY_K["float16"]}, "float16"), ({"k": TINY_K["class-id"]}, "class")]
+    ("params", "name"),
+    [({"k": 0}, "image"), ({"k": TINY_K["float16"]}, "float16"), ({"k": TINY_K["class-id"]}, "class")],
 )
 def test_every_kind_of_split_reproduces_the_study(tiny: TinyStudy, params: dict, name: str) -> None:
     bundle = open_bundle(tiny.export(tiny.trial_of(**params), name))
@@ -212,7 +217,9 @@ def test_serve_listens_on_loopback_by_default_and_needs_a_bundle(
 
 
 _NEW_ATTRS = ("metrics", "costs", "constraint_names", "split")
-_BLOCK_OF = {k: b for b, k in enumerate((0, 1, 3, 6, 7, 10, 11, 12, 15, 16, 17, 18, 21, 22, 23, 26, 27, 28, 31, 32, 35))}
+_BLOCK_OF = {
+    k: b for b, k in enumerate((0, 1, 3, 6, 7, 10, 11, 12, 15, 16, 17, 18, 21, 22, 23, 26, 27, 28, 31, 32, 35))
+}
 
 
 def _by_alpha(params: dict) -> dict:

@@ -30,7 +30,9 @@ def weights(tmp_path: Path) -> str:
     return f"file:{path}"
 
 
-def _evaluator(dataset: FashionMNIST | ImageFolder, weights: str, cache: Path | None, cuts: str = "blocks") -> Evaluator:
+def _evaluator(
+    dataset: FashionMNIST | ImageFolder, weights: str, cache: Path | None, cuts: str = "blocks"
+) -> Evaluator:
     model = resolve_model(ModelChoice(TINY_MODEL, weights, (32,), cuts))
     return Evaluator(dataset, make_splits(dataset), {model.spec: model}, {"calib": 20, "val": 30}, cache_dir=cache)
 

@@ -152,7 +152,15 @@ def test_training_writes_a_hyperprior_bottleneck_and_its_card(
     teacher: Path, fake_fashion: FashionMNIST, tmp_path: Path
 ) -> None:
     cfg = BottleneckTrainConfig(
-        "mobilenetv2:alpha=0.35", 32, "features.4", 0.01, weights=f"file:{teacher}", epochs=1, batch_size=16, train_samples=32, eval_samples=20
+        "mobilenetv2:alpha=0.35",
+        32,
+        "features.4",
+        0.01,
+        weights=f"file:{teacher}",
+        epochs=1,
+        batch_size=16,
+        train_samples=32,
+        eval_samples=20,
     )
     hyper = BottleneckTrainConfig(**{**cfg.__dict__, "entropy": "hyperprior", "side": 3})
     node = "features_4_conv_3"

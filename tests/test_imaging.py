@@ -69,13 +69,17 @@ def test_resize_and_crop_of_colour_images_equals_torch(wh: tuple[int, int], size
     rng = np.random.default_rng(1)
     natives = [rng.integers(0, 256, (wh[1], wh[0], 3), dtype=np.uint8) for _ in range(3)]
     prep = Preprocessing(crop_fraction=fraction)
-    np.testing.assert_allclose(imaging.model_input(natives, size, prep), _torch_input(natives, size, prep), atol=TOLERANCE)
+    np.testing.assert_allclose(
+        imaging.model_input(natives, size, prep), _torch_input(natives, size, prep), atol=TOLERANCE
+    )
 
 
 def test_stretch_resizes_the_whole_image_without_a_crop() -> None:
     native = np.random.default_rng(2).integers(0, 256, (30, 60, 3), dtype=np.uint8)
     prep = Preprocessing(resize="stretch")
-    np.testing.assert_allclose(imaging.model_input([native], 32, prep), _torch_input([native], 32, prep), atol=TOLERANCE)
+    np.testing.assert_allclose(
+        imaging.model_input([native], 32, prep), _torch_input([native], 32, prep), atol=TOLERANCE
+    )
 
 
 def test_a_model_of_one_channel_with_its_own_statistics() -> None:

@@ -145,7 +145,10 @@ def _hand_report(tmp_path: Path, trials: list[optuna.trial.FrozenTrial]) -> Repo
 
 def test_a_study_of_infeasible_trials_only_renders_and_says_so(browser: Any, tmp_path: Path) -> None:
     pca = {"kind": "pca", "geometry": "channel", "tile": 1, "components": 8, "bits": 8, "coder": "ans"}
-    trials = [hand_trial(MODELS[1.0], 32, BLOCK_KS[k], pca, 0.8 + k / 100, 9000 - 100 * k, k, feasible=False) for k in (3, 5, 7)]
+    trials = [
+        hand_trial(MODELS[1.0], 32, BLOCK_KS[k], pca, 0.8 + k / 100, 9000 - 100 * k, k, feasible=False)
+        for k in (3, 5, 7)
+    ]
     report = _hand_report(tmp_path, trials)
     assert any("None of the 3 completed trials is feasible" in m for m in report.messages)
     state = _check_page(browser, report, tmp_path / "infeasible")

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import optuna
 import pytest
-from synthetic_study import BLOCK_KS, MODELS, UPLINK_KBPS, hand_trial, numbered, summary_of, synthetic_results, synthetic_trials
+from synthetic_study import (
+    BLOCK_KS,
+    MODELS,
+    UPLINK_KBPS,
+    hand_trial,
+    numbered,
+    summary_of,
+    synthetic_results,
+    synthetic_trials,
+)
 
 from optimizer.report import (
     SEGMENTS,
@@ -43,7 +52,9 @@ def _pair(tmp_path: Path, deadline_ms: float) -> StudyResults:
     """A: more accurate, 20 kB on the link; B: less accurate, 100 B on the link."""
     trials = numbered(
         [
-            hand_trial(MODELS[1.0], 32, BLOCK_KS[12], FLOAT16, 0.90, 20_000, 2.0, wire_bytes=20_000, deadline_ms=deadline_ms),
+            hand_trial(
+                MODELS[1.0], 32, BLOCK_KS[12], FLOAT16, 0.90, 20_000, 2.0, wire_bytes=20_000, deadline_ms=deadline_ms
+            ),
             hand_trial(MODELS[1.0], 32, BLOCK_KS[9], PCA, 0.80, 60, 1.0, wire_bytes=100, deadline_ms=deadline_ms),
         ]
     )

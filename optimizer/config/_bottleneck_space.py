@@ -68,7 +68,7 @@ def _choice(reader: Reader, path: Path) -> BottleneckChoice:
             raise reader.error(
                 f"the card of {path} names no model spec and split point (a card from before model specs); "
                 'add "model" (the teacher\'s model spec) and "split" (the split point\'s name, from `split-opt '
-                'splits --model SPEC`) to it, or re-train the bottleneck',
+                "splits --model SPEC`) to it, or re-train the bottleneck",
                 "files",
             )
         return BottleneckChoice(

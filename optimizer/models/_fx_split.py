@@ -137,7 +137,11 @@ class SplitGraph:
         """The split points at block boundaries: the input, the outputs of modules at most two deep in
         the module tree (``features.3``, ``layer2.1``, ``layer3``, ``avgpool``), and the logits; for
         MobileNetV2 exactly its 21 block boundaries (the older numbering k = 0..20)."""
-        inner = [k for k, node in enumerate(self.cuts, start=1) if any(m.count(".") <= 1 for m in self._modules.get(node, ()))]
+        inner = [
+            k
+            for k, node in enumerate(self.cuts, start=1)
+            if any(m.count(".") <= 1 for m in self._modules.get(node, ()))
+        ]
         return [0, *inner, len(self) - 1]
 
     def ks_of(self, cuts: str | list[str] | tuple[str, ...]) -> list[int]:

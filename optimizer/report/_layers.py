@@ -53,7 +53,9 @@ def split_rows(results: StudyResults, spec: str, input_size: int) -> list[SplitR
     if results.device is not None:
         profile = profile_spec(results.device, spec, input_size, results.num_classes)
         return [
-            SplitRow(s.k, s.name, tuple(s.shape), s.cum_macs, s.activation_bytes_fp32, s.activation_bytes_fp16, s.latency_ms)
+            SplitRow(
+                s.k, s.name, tuple(s.shape), s.cum_macs, s.activation_bytes_fp32, s.activation_bytes_fp16, s.latency_ms
+            )
             for s in profile.splits
         ]
     # NOTE: without a device profile the MACs and shapes are still known; latency is not.

@@ -143,8 +143,12 @@ def _models_of(trials: list[optuna.trial.FrozenTrial]) -> dict[str, dict[str, tu
         for name in ("input_size", "k"):
             dist = trial.distributions.get(name)
             if isinstance(dist, optuna.distributions.CategoricalDistribution) and name in trial.params:
-                here[name].update(int(c) for c in dist.choices)
-            elif isinstance(dist, optuna.distributions.IntDistribution) and name == "k" and "alpha" in trial.distributions:
+                here[name].update(int(c) for c in dist.choices)  # type: ignore[arg-type]  # ints here
+            elif (
+                isinstance(dist, optuna.distributions.IntDistribution)
+                and name == "k"
+                and "alpha" in trial.distributions
+            ):
                 here["k"].update(legacy_block_ks(str(spec))[dist.low : dist.high + 1])  # block indices, before 0.3
             elif name in trial.params:
                 here[name].add(int(trial.params[name]))

@@ -1,10 +1,11 @@
 """Figure data for the "triple trade-off" (Assine et al., Fig. 1).
 
 One series per (model spec, input size) and one point per split the search offered it, from the
-input (k = 0) to the last activation (the all-local split sends a class id, not an activation): x = device MACs of the head, y = the
-uncompressed (float32) activation that would cross the network, colour = the model's uncompressed
-val accuracy (see ``uncompressed_accuracy``). The hover also gives the best compressed trial the
-study found at that k, so the reader sees what compression did with that activation.
+input (k = 0) to the last activation (the all-local split sends a class id, not an activation):
+x = device MACs of the head, y = the uncompressed (float32) activation that would cross the
+network, colour = the model's uncompressed val accuracy (see ``uncompressed_accuracy``). The hover
+also gives the best compressed trial the study found at that k, so the reader sees what
+compression did with that activation.
 """
 
 from __future__ import annotations

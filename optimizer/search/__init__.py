@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from optimizer.search._constraints import CONSTRAINTS, Limits, infeasibility
 from optimizer.search._engine import Config, Evaluation, Evaluator
-from optimizer.search._models import SpaceModel, legacy_block_ks, legacy_params, modern_trial, resolve_model, resolve_models
+from optimizer.search._models import (
+    SpaceModel,
+    legacy_block_ks,
+    legacy_params,
+    modern_trial,
+    resolve_model,
+    resolve_models,
+)
 from optimizer.search._objective import Objective, SearchChoices, config_of, suggest_config
 from optimizer.search._pareto import (
     SELECTION_RULE,

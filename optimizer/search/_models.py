@@ -135,7 +135,9 @@ def bottleneck_param(spec: str, size: int, k: int) -> str:
     return f"bottleneck_{spec}_{size}_k{k}"
 
 
-def place_bottlenecks(space: SearchSpace, models: dict[str, SpaceModel]) -> dict[Placement, tuple[BottleneckChoice, ...]]:
+def place_bottlenecks(
+    space: SearchSpace, models: dict[str, SpaceModel]
+) -> dict[Placement, tuple[BottleneckChoice, ...]]:
     """The space's trained bottlenecks by the (model, input size, k) they were trained for; those whose
     model, size or split the space does not offer are left out (the search cannot choose them)."""
     out: dict[Placement, list[BottleneckChoice]] = {}
