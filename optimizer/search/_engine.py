@@ -94,6 +94,7 @@ class Evaluator:
         self._graphs: dict[tuple[str, int], SplitGraph] = {}
         self._points: dict[tuple[str, int], list[GraphSplitPoint]] = {}
         self._tails: OrderedDict[tuple[str, int, int], OnnxRunner] = OrderedDict()
+        self._taps_runners: OrderedDict[tuple[str, int, tuple[int, ...]], OnnxRunner] = OrderedDict()
         self._inputs: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
         self._codecs: dict[Config, Codec] = {}
         self._bases: OrderedDict[tuple[str, int, int, str, int], PrincipalBasis] = OrderedDict()
@@ -153,7 +154,12 @@ class Evaluator:
         """One forward over the split's images: the activations at ``ks`` (float16; the logits of the
         last split stay float32: the device takes their argmax itself)."""
         x = self.inputs(spec, size, split)
-        runner = OnnxRunner(self.graph(spec, size).taps(ks), tuple(x.shape[1:]), outputs=len(ks))
+        key = (spec, size, tuple(ks))
+        if key not in self._taps_runners:  # calib and val usually ask for the same ks: one export serves both
+            self._taps_runners[key] = OnnxRunner(self.graph(spec, size).taps(ks), tuple(x.shape[1:]), outputs=len(ks))
+            while len(self._taps_runners) > 2:
+                self._taps_runners.popitem(last=False)
+        runner = self._taps_runners[key]
         last = self.last_k(spec)
         return runner.run_all(x, _BATCH, [np.float32 if k == last else np.float16 for k in ks])
 
@@ -216,12 +222,13 @@ class Evaluator:
                 bn = self.bottlenecks.get(params)
                 codec = self.bottlenecks.codec(bn, params)
             else:
-                calib = self.activations(config.model, config.input_size, config.k, "calib")
-                codec = make_codec(params, calib.shape[1:])
-                if params["kind"] == "pca":
+                shape = tuple(self.points(config.model, config.input_size)[config.k].shape)
+                codec = make_codec(params, shape)
+                if params["kind"] == "pca":  # only PCA learns from calib: the others never run its forward
+                    calib = self.activations(config.model, config.input_size, config.k, "calib")
                     codec.fit(calib, basis=self._basis(config, calib))  # type: ignore[attr-defined]
                 elif hasattr(codec, "fit"):
-                    codec.fit(calib)
+                    codec.fit(None)
             self._codecs[config] = codec
         return self._codecs[config]
 
