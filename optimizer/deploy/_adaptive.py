@@ -1,0 +1,257 @@
+"""The bandwidth-adaptive device (``split-opt infer --adaptive``): frames at a steady rate, each sent
+with the configuration the policy names for the link the device estimates, and a trace of it all.
+
+For each frame (an image, read before its clock starts, as a camera hands it over): run the head and
+the codec of the current configuration (its payloads carry that configuration's tag), send, wait for
+the answer; feed the exchange's time and bytes to the estimator (_estimate) and the new estimate to
+the switcher (_switch). Frames are due every 1 / fps; when an answer arrives after the next frame
+was due, the next starts at once with the latest frame the camera made (``lag_ms``: how old it
+is). The link is probed with the transport's smallest exchange before the first frame, after an
+idle spell, and every ``probe_every_s`` when the time until the next frame leaves room for it.
+
+``fixed_tag`` runs one configuration through the same loop (estimates still traced, no switch):
+the comparison a fixed deployment gives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from optimizer.codecs import CodecError
+from optimizer.deploy._bundle import Bundle
+from optimizer.deploy._estimate import LinkEstimator
+from optimizer.deploy._halves import DeviceHalf, load_image
+from optimizer.deploy._policy import Policy
+from optimizer.deploy._switch import Switch, Switcher
+from optimizer.errors import UserError
+
+__all__ = ["AdaptiveOptions", "FrameRecord", "SwitchRecord", "Trace", "run_adaptive"]
+
+
+class Transport(Protocol):
+    last_bytes: tuple[int, int]
+
+    def send(self, payload: bytes) -> tuple[dict[str, Any], float]: ...
+
+    def probe(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class AdaptiveOptions:
+    fps: float | None = None  # None: the policy's (export --fps), else one frame after another
+    fixed_tag: int | None = None  # run this configuration only
+    idle_s: float = 1.0  # probe before a frame that follows this much silence
+    probe_every_s: float = 2.0
+    margin: float = 0.15  # hysteresis (see _switch)
+    confirm: int = 2
+    alpha: float = 0.5  # the rate estimate's smoothing (see _estimate)
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    frame: int
+    image: str
+    t_s: float  # when it started, from the start of the run
+    tag: int
+    class_index: int
+    label: str
+    score: float | None
+    payload_bytes: int
+    up_bytes: int  # as they crossed TCP (framing or HTTP head included)
+    down_bytes: int
+    head_ms: float
+    coding_ms: float
+    network_ms: float  # the round trip, the server's time included
+    server_ms: float
+    e2e_ms: float  # head + coding + network
+    lag_ms: float  # how late it started after it was due
+    met_deadline: bool | None
+    rate_kbps: float  # the estimate after this frame
+    rtt_ms: float
+
+
+@dataclass(frozen=True)
+class SwitchRecord:
+    t_s: float
+    frame: int  # the first frame sent with the new configuration
+    rate_kbps: float
+    rtt_ms: float
+    old: int
+    new: int
+    reason: str
+
+
+@dataclass
+class Trace:
+    """Everything ``infer --adaptive --format json`` writes."""
+
+    bundle: str
+    fps: float | None
+    deadline_ms: float | None
+    fixed_tag: int | None
+    started_at: float  # time.time() at t_s = 0
+    frames: list[FrameRecord] = field(default_factory=list)
+    switches: list[SwitchRecord] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        met = [f.met_deadline for f in self.frames if f.met_deadline is not None]
+        tags: dict[str, int] = {}
+        for f in self.frames:
+            tags[str(f.tag)] = tags.get(str(f.tag), 0) + 1
+        span = self.frames[-1].t_s - self.frames[0].t_s if len(self.frames) > 1 else 0.0
+        return {
+            "frames": len(self.frames),
+            "switches": len(self.switches),
+            "probes": len(self.probes),
+            "deadline_met_fraction": sum(met) / len(met) if met else None,
+            "frames_per_tag": tags,
+            "achieved_fps": (len(self.frames) - 1) / span if span > 0 else None,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bundle": self.bundle,
+            "fps": self.fps,
+            "deadline_ms": self.deadline_ms,
+            "fixed_tag": self.fixed_tag,
+            "started_at": self.started_at,
+            "summary": self.summary(),
+            "switches": [asdict(s) for s in self.switches],
+            "probes": self.probes,
+            "frames": [asdict(f) for f in self.frames],
+        }
+
+
+def _estimator(policy: Policy, alpha: float) -> LinkEstimator:
+    net = policy.network
+    return LinkEstimator(
+        float(net["uplink_kbps"]),
+        float(net["rtt_ms"]),
+        int(net["mss_bytes"]),
+        int(net["per_packet_overhead_bytes"]),
+        float(net["downlink_kbps"]),
+        alpha,
+    )
+
+
+class _Run:
+    """One pass over the frames (state shared by the steps of the loop)."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        server: Transport,
+        options: AdaptiveOptions,
+        on_switch: Callable[[SwitchRecord], object] | None,
+    ) -> None:
+        policy = bundle.policy
+        if policy is None:
+            raise UserError(f"bundle {bundle.name} has no policy; export one with `split-opt export --adaptive`")
+        if options.fixed_tag is not None and options.fixed_tag not in bundle.tags:
+            tags = bundle.tags
+            raise UserError(f"--config {options.fixed_tag} is not a tag of bundle {bundle.name}; it holds {tags}")
+        self.policy, self.server, self.options, self.on_switch = policy, server, options, on_switch
+        self.devices = {c.tag: DeviceHalf(c) for c in bundle.configurations}
+        self.fps = options.fps or policy.fps
+        self.estimator = _estimator(policy, options.alpha)
+        start = policy.choose(self.estimator.rate_kbps) if options.fixed_tag is None else options.fixed_tag
+        self.switcher = Switcher(policy, start, options.margin, options.confirm)
+        self.trace = Trace(bundle.name, self.fps, policy.deadline_ms, options.fixed_tag, time.time())
+        self.t0 = time.perf_counter()
+        self.last_exchange = self.last_probe = -1e9
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def probe(self) -> None:
+        elapsed_ms = self.server.probe() * 1e3
+        up, down = self.server.last_bytes
+        rtt, counted = self.estimator.observe_probe(elapsed_ms, up, down)
+        self.last_exchange = self.last_probe = self.now()
+        probe = {"t_s": self.last_probe, "elapsed_ms": elapsed_ms, "rtt_sample_ms": rtt, "counted": counted}
+        self.trace.probes.append(probe)
+
+    def maybe_probe(self, due: float) -> None:
+        """Probe if it has been a while and the next frame leaves room for one."""
+        if self.now() - self.last_probe < self.options.probe_every_s:
+            return
+        up, down = self.server.last_bytes  # a probe is smaller than what was last sent
+        if due - self.now() > 2 * self.estimator.expected_ms(up, down) / 1e3:
+            self.probe()
+
+    def frame(self, index: int, path: Path, due: float) -> None:
+        tag = self.switcher.tag
+        device = self.devices[tag]
+        native = load_image(path, device.preprocess)  # the camera's frame: not on the clock
+        if self.now() - self.last_exchange > self.options.idle_s:
+            self.probe()  # after silence the estimate is stale
+        started = self.now()
+        try:
+            encoded = device.encode(native)
+        except CodecError as exc:
+            raise UserError(f"image {path} cannot be encoded by configuration {tag}: {exc}") from exc
+        answer, network_s = self.server.send(encoded.payload)
+        self.last_exchange = self.now()
+        up, down = self.server.last_bytes
+        server_ms = float(answer["server_ms"])
+        self.estimator.observe(network_s * 1e3, server_ms, up, down)
+        e2e = (encoded.head_s + encoded.coding_s + network_s) * 1e3
+        deadline = self.policy.deadline_ms
+        estimate = self.estimator.estimate()
+        self.trace.frames.append(
+            FrameRecord(
+                index, str(path), started, tag, int(answer["class_index"]), str(answer["label"]), answer["score"],
+                len(encoded.payload), up, down, encoded.head_s * 1e3, encoded.coding_s * 1e3, network_s * 1e3,
+                server_ms, e2e, max(0.0, started - due) * 1e3, None if deadline is None else e2e <= deadline,
+                estimate.rate_kbps, estimate.rtt_ms,
+            )
+        )  # fmt: skip
+        if self.options.fixed_tag is None:
+            self.switch(self.switcher.update(estimate.rate_kbps), index + 1)
+
+    def switch(self, switch: Switch | None, next_frame: int) -> None:
+        if switch is None:
+            return
+        estimate = self.estimator.estimate()
+        record = SwitchRecord(
+            self.now(), next_frame, estimate.rate_kbps, estimate.rtt_ms, switch.old, switch.new, switch.reason
+        )
+        self.trace.switches.append(record)
+        if self.on_switch is not None:
+            self.on_switch(record)
+
+
+def run_adaptive(
+    bundle: Bundle,
+    images: Sequence[Path],
+    server: Transport,
+    options: AdaptiveOptions | None = None,
+    on_switch: Callable[[SwitchRecord], object] | None = None,
+) -> Trace:
+    """Send every image, in order, as one frame each; the trace of frames, switches and probes."""
+    run = _Run(bundle, server, options or AdaptiveOptions(), on_switch)
+    run.probe()
+    run.probe()  # the first may include setting up the connection; the estimate keeps the smaller
+    period = 1.0 / run.fps if run.fps else 0.0
+    due = run.now()
+    for index, path in enumerate(images):
+        if period:
+            run.maybe_probe(due)
+            time.sleep(max(0.0, due - run.now()))
+        run.frame(index, path, due)
+        due = _next_due(due, period, run.now())
+    return run.trace
+
+
+def _next_due(due: float, period: float, now: float) -> float:
+    """When the next frame is due: one period on, or, when the device is late, the latest frame
+    the camera has produced by now (the grid of 1 / fps continues; lag stays under one period)."""
+    if not period:
+        return now
+    due += period
+    return due + ((now - due) // period) * period if now > due else due
