@@ -235,8 +235,8 @@ def run_adaptive(
 ) -> Trace:
     """Send every image, in order, as one frame each; the trace of frames, switches and probes."""
     run = _Run(bundle, server, options or AdaptiveOptions(), on_switch)
-    run.probe()
-    run.probe()  # the first may include setting up the connection; the estimate keeps the smaller
+    for _ in range(3):  # the first includes setting up the connection; the estimate keeps the least
+        run.probe()
     period = 1.0 / run.fps if run.fps else 0.0
     due = run.now()
     for index, path in enumerate(images):

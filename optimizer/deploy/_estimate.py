@@ -14,9 +14,10 @@ the server's own time, which the answer carries, is subtracted.
   estimate is the minimum of the last few (queues and scheduling only ever add time). A probe
   differs from an inference by little more than the payload's bits (both carry the transport's
   headers and the link's packet headers), so the two cannot tell a shorter round trip from a faster
-  uplink apart; the round trip is taken to change slowly and the rate fast: a probe counts only when
-  the last few rate samples agree (``settle`` ratio) or their spread moves its sample by less than
-  ``tolerance_ms``; else it is traced and set aside.
+  uplink apart; the round trip is taken to change slowly and the rate fast: a probe counts when the
+  last few rate samples agree (``settle`` ratio), or their spread moves its sample by less than
+  ``tolerance_ms``, or its sample is under the current estimate (a shorter round trip leaves more of
+  each request to the uplink: the rate estimate can only fall); else it is traced and set aside.
 - Uplink rate: every inference gives ``(elapsed - server - RTT) / its bits``, a time per bit; an
   exponentially weighted mean of those (in time per bit, so that one fast sample cannot claim an
   infinite rate) is the estimate. With ``alpha`` = 0.5 a step in the rate is 94 % tracked after
@@ -101,9 +102,10 @@ class LinkEstimator:
     def observe_probe(self, elapsed_ms: float, up: int, down: int) -> tuple[float, bool]:
         """A probe's round trip: (the RTT sample, whether it counts). The first replaces the guess."""
         bits = self.bits(up)
-        sample = max(0.0, elapsed_ms - bits * self._ms_per_bit - self.downlink_ms(down))
-        if self._uncertain(bits):
-            return sample, False  # the rate is moving: the sample's share of it is unknown
+        recent = sorted(self._samples)[len(self._samples) // 2] if self._samples else self._ms_per_bit
+        sample = max(0.0, elapsed_ms - bits * recent - self.downlink_ms(down))  # the median, not the lagging mean
+        if self._uncertain(bits) and sample > self.rtt_ms:
+            return sample, False  # the rate is moving, and the sample would make the estimate bolder
         if not self._probed:
             self._rtts.clear()
             self._probed = True

@@ -67,6 +67,7 @@ class Policy:
 
     ranges: tuple[PolicyRange, ...]
     min_kbps: dict[int, float]  # tag -> the lowest uplink rate at which it meets every constraint
+    configs: dict[int, dict[str, Any]]  # tag -> the policy's entry: val_accuracy, fixed_ms, wire_bytes, ...
     deadline_ms: float | None
     frame_ms: float | None
     network: dict[str, Any]  # the study's link: uplink/downlink kbps, rtt ms, mss and per-packet overhead bytes
@@ -94,6 +95,17 @@ class Policy:
         """Whether configuration ``tag`` meets every constraint at ``rate_kbps`` (by the study's model)."""
         return rate_kbps >= self.min_kbps[tag]
 
+    def e2e_ms(self, tag: int, rate_kbps: float) -> float:
+        """The study's model of configuration ``tag``'s e2e_ms at ``rate_kbps``."""
+        c = self.configs[tag]
+        return float(c["fixed_ms"]) + float(c["wire_bytes"]) * 8 / rate_kbps
+
+    def better(self, a: int, b: int, rate_kbps: float) -> bool:
+        """Whether the study's rule prefers configuration ``a`` to ``b`` at ``rate_kbps`` (higher val
+        accuracy; ties: lower e2e_ms)."""
+        rank_a = (-float(self.configs[a]["val_accuracy"]), self.e2e_ms(a, rate_kbps))
+        return rank_a < (-float(self.configs[b]["val_accuracy"]), self.e2e_ms(b, rate_kbps))
+
     def feasible_at(self, rate_kbps: float) -> bool:
         """Whether some configuration meets every constraint at ``rate_kbps``."""
         return self.range_at(rate_kbps).meets_deadline
@@ -103,10 +115,14 @@ def policy_of(doc: dict[str, Any], tags: set[int]) -> Policy:
     """The manifest's ``policy`` document, checked against the bundle's tags; BundleError-like UserError."""
     try:
         ranges = tuple(PolicyRange.from_json(r) for r in doc["ranges"])
-        min_kbps = {int(c["tag"]): float(c["min_kbps"]) for c in doc["configurations"]}
+        configs = {int(c["tag"]): dict(c) for c in doc["configurations"]}
+        min_kbps = {tag: float(c["min_kbps"]) for tag, c in configs.items()}
+        numbers = ("min_kbps", "val_accuracy", "fixed_ms", "wire_bytes")
+        if any(not isinstance(c.get(key), int | float) for c in configs.values() for key in numbers):
+            raise ValueError(f"every configuration needs {', '.join(numbers)} as numbers")
         network = dict(doc["network"])
         policy = Policy(
-            ranges, min_kbps, doc.get("deadline_ms"), doc.get("frame_ms"), network, str(doc["transport"]), doc
+            ranges, min_kbps, configs, doc.get("deadline_ms"), doc.get("frame_ms"), network, str(doc["transport"]), doc
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"the bundle's policy is malformed ({type(exc).__name__}: {exc}); re-export it") from exc

@@ -133,7 +133,17 @@ def build_policy(
         )
     for this, following in itertools.pairwise(ranges):
         this["high_kbps"] = following["low_kbps"]
-    configs = [{"tag": tag[t], "trial": t, "min_kbps": mins[t], "val_accuracy": by_trial[t].accuracy} for t in trials]
+    configs = [
+        {
+            "tag": tag[t],
+            "trial": t,
+            "min_kbps": mins[t],
+            "val_accuracy": by_trial[t].accuracy,
+            "fixed_ms": _fixed_ms(by_trial[t]),  # e2e_ms at a rate r: fixed_ms + wire_bytes x 8 / r
+            "wire_bytes": by_trial[t].costs["wire_bytes"],
+        }
+        for t in trials
+    ]
     doc = {
         "rule": RULE,
         "deadline_ms": deadline_ms,

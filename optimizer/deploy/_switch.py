@@ -9,9 +9,10 @@ Two kinds of switch, treated differently:
 - **prefer**: the current configuration still meets the deadline, but the policy names another
   (a more accurate one at a higher rate, or a faster one among equals). It switches only when the
   policy names another configuration at the estimate, at the estimate less ``margin`` and at the
-  estimate plus ``margin`` alike, for ``confirm`` estimates in a row, and then to the one named
-  at the estimate less ``margin``. So an estimate hovering around a boundary does not flip the
-  choice back and forth, and a climb needs the rate ``margin`` above the next range's start.
+  estimate plus ``margin`` alike, and the one named at the estimate less ``margin`` is one the
+  study's rule prefers to the current, for ``confirm`` estimates in a row; then to that one. So an
+  estimate hovering around a boundary does not flip the choice back and forth, and a climb needs
+  the rate ``margin`` above the next range's start.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Switcher:
             target = safe if safe != self.tag else self.policy.choose(rate_kbps)
             return self._switch(target, "must") if target != self.tag else None
         named = {safe, self.policy.choose(rate_kbps), self.policy.choose(rate_kbps * (1 + self.margin))}
-        if self.tag in named:
+        if self.tag in named or not self.policy.better(safe, self.tag, rate_kbps):
             self._streak = 0
             return None
         self._streak += 1
