@@ -15,9 +15,8 @@ the server's own time, which the answer carries, is subtracted.
   differs from an inference by little more than the payload's bits (both carry the transport's
   headers and the link's packet headers), so the two cannot tell a shorter round trip from a faster
   uplink apart; the round trip is taken to change slowly and the rate fast: a probe counts when the
-  last few rate samples agree (``settle`` ratio), or their spread moves its sample by less than
-  ``tolerance_ms``, or its sample is under the current estimate (a shorter round trip leaves more of
-  each request to the uplink: the rate estimate can only fall); else it is traced and set aside.
+  last few rate samples agree (``settle`` ratio) or their spread moves its sample by less than
+  ``tolerance_ms``; else (the rate is moving: right after a change) it is traced and set aside.
 - Uplink rate: every inference gives ``(elapsed - server - RTT) / its bits``, a time per bit; an
   exponentially weighted mean of those (in time per bit, so that one fast sample cannot claim an
   infinite rate) is the estimate. With ``alpha`` = 0.5 a step in the rate is 94 % tracked after
@@ -55,7 +54,7 @@ class LinkEstimator:
         rtt_window: int = 5,
         max_kbps: float = 1e7,
         settle: float = 1.5,
-        tolerance_ms: float = 1.0,
+        tolerance_ms: float = 3.0,
     ) -> None:
         """``downlink_kbps``: the downlink's rate (None: no time for the answers' bytes)."""
         if initial_kbps <= 0 or mss_bytes <= 0 or (downlink_kbps or 1) <= 0 or not 0 < alpha <= 1:
@@ -104,8 +103,8 @@ class LinkEstimator:
         bits = self.bits(up)
         recent = sorted(self._samples)[len(self._samples) // 2] if self._samples else self._ms_per_bit
         sample = max(0.0, elapsed_ms - bits * recent - self.downlink_ms(down))  # the median, not the lagging mean
-        if self._uncertain(bits) and sample > self.rtt_ms:
-            return sample, False  # the rate is moving, and the sample would make the estimate bolder
+        if self._uncertain(bits):
+            return sample, False  # the rate is moving: the sample's share of it is unknown
         if not self._probed:
             self._rtts.clear()
             self._probed = True
