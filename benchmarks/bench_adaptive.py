@@ -125,51 +125,59 @@ def run_device(
     return json.loads(done.stdout), changes
 
 
-def _phase_of(t: float, changes: list[float]) -> int:
-    return max((i for i, c in enumerate(changes) if t >= c), default=-1)
+def _by_phase(frames: list[dict[str, Any]], started_at: float, changes: list[float]) -> list[list[dict[str, Any]]]:
+    """The frames that started in each phase of the schedule."""
+    phases: list[list[dict[str, Any]]] = [[] for _ in changes]
+    for f in frames:
+        index = max((i for i, c in enumerate(changes) if started_at + f["t_s"] >= c), default=0)
+        phases[index].append(f)
+    return phases
 
 
-def analyse(trace: dict[str, Any], changes: list[float], schedule: list[tuple[float, float]], policy: Policy,
-            labels: list[int]) -> dict[str, Any]:  # fmt: skip
-    frames = trace["frames"]
-    start = trace["started_at"]
-    phases: list[dict[str, Any]] = []
-    for i, (rate, _) in enumerate(schedule):
-        mine = [f for f in frames if _phase_of(start + f["t_s"], changes) == i]
-        before = [f for f in frames if _phase_of(start + f["t_s"], changes) == i - 1]
-        old = before[-1]["tag"] if before else None
-        target = policy.choose(rate)
-        moved = next((n for n, f in enumerate(mine) if old is not None and f["tag"] != old), None)
-        settled = mine[SWITCH_WINDOW:]
-        met = [f["met_deadline"] for f in settled]
-        phases.append(
-            {
-                "uplink_kbps": rate,
-                "frames": len(mine),
-                "policy_tag": target,
-                "policy_meets_deadline": policy.feasible_at(rate),
-                "switch_expected": old is not None and target != old,
-                "requests_before_switch": moved,
-                "switches_in_phase": sum(1 for s in trace["switches"] if _phase_of(start + s["t_s"], changes) == i),
-                "settled_on_policy_tag": sum(f["tag"] == target for f in settled) / len(settled) if settled else None,
-                "settled_deadline_met": sum(met) / len(met) if met else None,
-                "rate_estimate_kbps_median": _median([f["rate_kbps"] for f in settled]),
-                "e2e_ms_median": _median([f["e2e_ms"] for f in settled]),
-                "tags": sorted({f["tag"] for f in mine}),
-            }
-        )
+def _phase(mine: list[dict[str, Any]], old: int | None, rate: float, policy: Policy, switches: int) -> dict[str, Any]:
+    target = policy.choose(rate)
+    moved = next((n for n, f in enumerate(mine) if old is not None and f["tag"] != old), None)
+    settled = mine[SWITCH_WINDOW:]
+    met = [f["met_deadline"] for f in settled]
+    return {
+        "uplink_kbps": rate,
+        "frames": len(mine),
+        "policy_tag": target,
+        "policy_meets_deadline": policy.feasible_at(rate),
+        "switch_expected": old is not None and target != old,
+        "requests_before_switch": moved,
+        "switches_in_phase": switches,
+        "settled_on_policy_tag": sum(f["tag"] == target for f in settled) / len(settled) if settled else None,
+        "settled_deadline_met": sum(met) / len(met) if met else None,
+        "settled_frames": len(settled),
+        "rate_estimate_kbps_median": _median([f["rate_kbps"] for f in settled]),
+        "e2e_ms_median": _median([f["e2e_ms"] for f in settled]),
+        "tags": sorted({f["tag"] for f in mine}),
+    }
+
+
+def analyse(
+    trace: dict[str, Any], changes: list[float], schedule: list[tuple[float, float]], policy: Policy, labels: list[int]
+) -> dict[str, Any]:
+    frames, start = trace["frames"], trace["started_at"]
+    by_phase = _by_phase(frames, start, changes)
+    switch_phases = [s["frame"] for s in trace["switches"]]
+    phases = []
+    for i, ((rate, _), mine) in enumerate(zip(schedule, by_phase, strict=True)):
+        old = by_phase[i - 1][-1]["tag"] if i and by_phase[i - 1] else None
+        frame_ids = {f["frame"] for f in mine}
+        phases.append(_phase(mine, old, rate, policy, sum(1 for n in switch_phases if n in frame_ids)))
     correct = [f["class_index"] == labels[f["frame"]] for f in frames]
-    feasible = [p for p in phases if p["policy_meets_deadline"] and p["settled_deadline_met"] is not None]
-    settled_met = [f["met_deadline"] for p_i, p in enumerate(phases) if p["policy_meets_deadline"]
-                   for f in [f for f in frames if _phase_of(start + f["t_s"], changes) == p_i][SWITCH_WINDOW:]]  # fmt: skip
+    settled = [f["met_deadline"] for (rate, _), mine in zip(schedule, by_phase, strict=True)
+               if policy.feasible_at(rate) for f in mine[SWITCH_WINDOW:]]  # fmt: skip
     return {
         "frames": len(frames),
         "answered": sum(1 for f in frames if f["class_index"] >= 0),
         "accuracy": sum(correct) / len(correct) if correct else None,
         "switches": trace["switches"],
         "phases": phases,
-        "settled_deadline_met_where_feasible": sum(settled_met) / len(settled_met) if settled_met else None,
-        "feasible_phases": len(feasible),
+        "settled_deadline_met_where_feasible": sum(settled) / len(settled) if settled else None,
+        "settled_frames_where_feasible": len(settled),
         "achieved_fps": trace["summary"]["achieved_fps"],
     }
 

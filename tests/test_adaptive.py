@@ -157,3 +157,18 @@ def test_an_estimate_hovering_at_a_boundary_does_not_flip_the_choice() -> None:
     assert switches == [None] * 7
     switches = [switcher.update(edge * f) for f in (0.97, 1.02, 1.05, 0.99, 1.04, 1.08)]
     assert [s.reason for s in switches if s is not None] == ["must"]  # down once, not back up within the margin
+
+
+def test_narrow_ranges_go_to_the_configuration_below_when_asked() -> None:
+    # same device time: each needs wire bytes x 8 / 33 ms of uplink; B's range is 6 % wide
+    a, b, d = _candidate(0, 0.80, 100, 60.0), _candidate(1, 0.85, 104, 60.0), _candidate(2, 0.87, 110, 60.0)
+    c = _candidate(3, 0.90, 400, 60.0)
+    exact = build_policy([a, b, c, d], 100.0, None, NETWORK, "http")
+    folded = build_policy([a, b, c, d], 100.0, None, NETWORK, "http", min_range_ratio=1.25)
+    assert sorted(exact.trials) == [0, 1, 2, 3] and sorted(folded.trials) == [0, 2, 3]  # B is gone
+    ranges = [(r["trial"], r["low_kbps"]) for r in folded.doc["ranges"] if r["meets_deadline"]]
+    assert ranges == [(0, pytest.approx(800 / 33)), (2, pytest.approx(880 / 33)), (3, pytest.approx(3200 / 33))]
+    policy = policy_of(folded.doc, set(range(3)))
+    middle = 850 / 33  # where B was: A runs it, and A meets the deadline there
+    assert policy.doc["configurations"][policy.choose(middle)]["trial"] == 0
+    assert policy.meets_deadline(policy.choose(middle), middle)

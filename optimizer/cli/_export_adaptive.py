@@ -40,6 +40,14 @@ def add_adaptive_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--min-kbps", type=float, default=10.0, help="--adaptive: the lowest uplink rate to plan for")
     p.add_argument("--max-kbps", type=float, default=1e6, help="--adaptive: the highest uplink rate to plan for")
+    p.add_argument(
+        "--min-range-ratio",
+        type=float,
+        default=1.0,
+        help="--adaptive: a rate range narrower than this ratio (top / bottom) goes to the configuration of the "
+        "range below, which meets the deadline there too: fewer configurations, a little accuracy lost (default: "
+        "1, the study's rule exactly)",
+    )
 
 
 def _study(args: argparse.Namespace, pareto: dict[str, Any]) -> optuna.Study:
@@ -112,6 +120,8 @@ def export_adaptive(
 
     if args.max_latency_ms is None and args.fps is None:
         raise UserError("--adaptive needs a deadline: give --max-latency-ms D or --fps F")
+    if args.min_range_ratio < 1:
+        raise UserError(f"--min-range-ratio must be at least 1 (1: every range), got {args.min_range_ratio:g}")
     if not 0 < args.min_kbps < args.max_kbps:
         raise UserError(f"--min-kbps must be positive and below --max-kbps, got {args.min_kbps:g}, {args.max_kbps:g}")
     limits = Limits(float(pareto["budget_bytes"]), max_latency_ms=args.max_latency_ms, fps=args.fps)
@@ -124,6 +134,7 @@ def export_adaptive(
         str(pareto.get("transport") or "http"),
         args.min_kbps,
         args.max_kbps,
+        args.min_range_ratio,
     )
     entries = [_entry(trial, pareto, study, evaluator) for trial in plan.trials]
     manifest = export_adaptive_bundle([spec_of(e) for e in entries], plan.doc, args.out, args.force, sign_key)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from optimizer.deploy._estimate import LinkEstimator
 from optimizer.deploy._halves import DeviceHalf, load_image
 from optimizer.deploy._policy import Policy
 from optimizer.deploy._switch import Switch, Switcher
+from optimizer.deploy._trace import FrameRecord, SwitchRecord, Trace
 from optimizer.errors import UserError
 
 __all__ = ["AdaptiveOptions", "FrameRecord", "SwitchRecord", "Trace", "run_adaptive"]
@@ -49,82 +50,6 @@ class AdaptiveOptions:
     margin: float = 0.15  # hysteresis (see _switch)
     confirm: int = 2
     alpha: float = 0.5  # the rate estimate's smoothing (see _estimate)
-
-
-@dataclass(frozen=True)
-class FrameRecord:
-    frame: int
-    image: str
-    t_s: float  # when it started, from the start of the run
-    tag: int
-    class_index: int
-    label: str
-    score: float | None
-    payload_bytes: int
-    up_bytes: int  # as they crossed TCP (framing or HTTP head included)
-    down_bytes: int
-    head_ms: float
-    coding_ms: float
-    network_ms: float  # the round trip, the server's time included
-    server_ms: float
-    e2e_ms: float  # head + coding + network
-    lag_ms: float  # how late it started after it was due
-    met_deadline: bool | None
-    rate_kbps: float  # the estimate after this frame
-    rtt_ms: float
-
-
-@dataclass(frozen=True)
-class SwitchRecord:
-    t_s: float
-    frame: int  # the first frame sent with the new configuration
-    rate_kbps: float
-    rtt_ms: float
-    old: int
-    new: int
-    reason: str
-
-
-@dataclass
-class Trace:
-    """Everything ``infer --adaptive --format json`` writes."""
-
-    bundle: str
-    fps: float | None
-    deadline_ms: float | None
-    fixed_tag: int | None
-    started_at: float  # time.time() at t_s = 0
-    frames: list[FrameRecord] = field(default_factory=list)
-    switches: list[SwitchRecord] = field(default_factory=list)
-    probes: list[dict[str, Any]] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        met = [f.met_deadline for f in self.frames if f.met_deadline is not None]
-        tags: dict[str, int] = {}
-        for f in self.frames:
-            tags[str(f.tag)] = tags.get(str(f.tag), 0) + 1
-        span = self.frames[-1].t_s - self.frames[0].t_s if len(self.frames) > 1 else 0.0
-        return {
-            "frames": len(self.frames),
-            "switches": len(self.switches),
-            "probes": len(self.probes),
-            "deadline_met_fraction": sum(met) / len(met) if met else None,
-            "frames_per_tag": tags,
-            "achieved_fps": (len(self.frames) - 1) / span if span > 0 else None,
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "bundle": self.bundle,
-            "fps": self.fps,
-            "deadline_ms": self.deadline_ms,
-            "fixed_tag": self.fixed_tag,
-            "started_at": self.started_at,
-            "summary": self.summary(),
-            "switches": [asdict(s) for s in self.switches],
-            "probes": self.probes,
-            "frames": [asdict(f) for f in self.frames],
-        }
 
 
 def _estimator(policy: Policy, alpha: float) -> LinkEstimator:
@@ -200,17 +125,31 @@ class _Run:
         up, down = self.server.last_bytes
         server_ms = float(answer["server_ms"])
         self.estimator.observe(network_s * 1e3, server_ms, up, down)
+        estimate = self.estimator.estimate()
         e2e = (encoded.head_s + encoded.coding_s + network_s) * 1e3
         deadline = self.policy.deadline_ms
-        estimate = self.estimator.estimate()
-        self.trace.frames.append(
-            FrameRecord(
-                index, str(path), started, tag, int(answer["class_index"]), str(answer["label"]), answer["score"],
-                len(encoded.payload), up, down, encoded.head_s * 1e3, encoded.coding_s * 1e3, network_s * 1e3,
-                server_ms, e2e, max(0.0, started - due) * 1e3, None if deadline is None else e2e <= deadline,
-                estimate.rate_kbps, estimate.rtt_ms,
-            )
-        )  # fmt: skip
+        record = FrameRecord(
+            frame=index,
+            image=str(path),
+            t_s=started,
+            tag=tag,
+            class_index=int(answer["class_index"]),
+            label=str(answer["label"]),
+            score=answer["score"],
+            payload_bytes=len(encoded.payload),
+            up_bytes=up,
+            down_bytes=down,
+            head_ms=encoded.head_s * 1e3,
+            coding_ms=encoded.coding_s * 1e3,
+            network_ms=network_s * 1e3,
+            server_ms=server_ms,
+            e2e_ms=e2e,
+            lag_ms=max(0.0, started - due) * 1e3,
+            met_deadline=None if deadline is None else e2e <= deadline,
+            rate_kbps=estimate.rate_kbps,
+            rtt_ms=estimate.rtt_ms,
+        )
+        self.trace.frames.append(record)
         if self.options.fixed_tag is None:
             self.switch(self.switcher.update(estimate.rate_kbps), index + 1)
 

@@ -6,6 +6,11 @@ terms), for the deadline given at export. The sweep samples rates; so that the r
 are exact rather than one sample apart, the sampled rates also hold every candidate's own minimum
 rate (under the model a candidate meets the deadline from one rate on: its e2e falls with the rate)
 and the rates where two equally accurate winners' e2e cross, where the choice can change.
+
+``min_range_ratio`` > 1 trades a little accuracy for fewer configurations: a range whose top is less
+than that ratio above its bottom (narrower than a device can tell rates apart) is run by the
+configuration of the range below it, which meets the deadline there too (a configuration that meets
+it at one rate meets it at every higher one); configurations left without a range are dropped.
 """
 
 from __future__ import annotations
@@ -85,6 +90,24 @@ def _runs(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
     return runs
 
 
+def _fold_narrow(rows: list[dict[str, Any]], by_trial: dict[int, SweepCandidate], ratio: float) -> None:
+    """Give each feasible range narrower than ``ratio`` to the configuration of the range below it."""
+    runs = _runs(rows)
+    kept: int | None = None
+    for (a, b), following in itertools.zip_longest(runs, runs[1:]):
+        trial = rows[a]["trial"]
+        if trial is None or following is None:
+            kept = trial if trial is not None else kept
+            continue
+        narrow = rows[following[0]]["uplink_kbps"] < ratio * rows[a]["uplink_kbps"]
+        if kept is None or not narrow:
+            kept = trial
+            continue
+        for row in rows[a : b + 1]:  # the configuration below meets the deadline here too
+            row["trial"], row["accuracy"] = kept, by_trial[kept].accuracy
+            row["e2e_ms"] = _fixed_ms(by_trial[kept]) + by_trial[kept].costs["wire_bytes"] * 8 / row["uplink_kbps"]
+
+
 def _tags(trials: list[int], rows: list[dict[str, Any]], study_kbps: float | None) -> list[int]:
     """Tag order: 0 is the choice at the study's own uplink (what a reader of single bundles runs),
     then the others from the lowest rate up."""
@@ -101,18 +124,21 @@ def build_policy(
     transport: str,
     low_kbps: float = 10.0,
     high_kbps: float = 1e6,
+    min_range_ratio: float = 1.0,
 ) -> PolicyPlan:
     """The policy over ``low_kbps``..``high_kbps`` (extended to 0 and infinity by its end ranges)."""
     if deadline_ms is None and frame_ms is None:
         raise UserError("an adaptive bundle needs a deadline: give --max-latency-ms or --fps")
     rows = _sweep(candidates, deadline_ms, frame_ms, low_kbps, high_kbps)
+    by_trial = {c.trial: c for c in candidates}
+    if min_range_ratio > 1:
+        _fold_narrow(rows, by_trial, min_range_ratio)
     order = list(dict.fromkeys(r["trial"] for r in rows if r["trial"] is not None))
     if not order:
         raise UserError(
             f"no configuration of the study meets every constraint at any uplink rate from {low_kbps:g} to "
             f"{high_kbps:g} kbps with a {deadline_ms or frame_ms:g} ms deadline; relax --max-latency-ms / --fps"
         )
-    by_trial = {c.trial: c for c in candidates}
     mins = {t: min_rate_kbps(by_trial[t], deadline_ms, frame_ms) or 0.0 for t in order}
     fallback = min(order, key=lambda t: mins[t])  # where nothing meets the deadline: the one needing the least
     trials = _tags(order, rows, network.get("uplink_kbps"))
@@ -152,6 +178,7 @@ def build_policy(
         "transport": transport,
         "network": network,
         "range_kbps": [low_kbps, high_kbps],
+        "min_range_ratio": min_range_ratio,
         "ranges": ranges,
         "configurations": sorted(configs, key=lambda c: c["tag"]),
         "sweep": [{k: r[k] for k in ("uplink_kbps", "trial", "accuracy", "e2e_ms")} for r in rows],
