@@ -283,3 +283,22 @@ def test_the_device_follows_the_link_and_loses_no_frame(adaptive: Path, tmp_path
     assert trace.switches[0].reason == "must" and trace.switches[1].reason == "prefer"
     # the fixed configuration ran the same schedule: every frame answered, never switched
     assert len(fixed.frames) == len(images) and fixed.switches == [] and {f.tag for f in fixed.frames} == {0}
+
+
+def test_a_signed_adaptive_bundle_opens_with_its_key_and_not_once_its_policy_changed(
+    tiny: TinyStudy, tmp_path: Path
+) -> None:
+    from optimizer.deploy._signing import generate_keypair, load_public_key
+    from optimizer.errors import UserError
+
+    private, public, _ = generate_keypair(tmp_path / "key")
+    out = tmp_path / "signed"
+    args = ["export", str(tiny.report), "--adaptive", "--max-latency-ms", "100", "--out", str(out)]
+    assert main([*args, "--search-space", str(tiny.space), "--sign-key", str(private), "--format", "json"]) == 0
+    key = load_public_key(public)
+    assert open_bundle(out, key).policy is not None
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["policy"]["ranges"][-1]["tag"] = manifest["policy"]["ranges"][0]["tag"]
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    with pytest.raises(UserError, match="signature"):
+        open_bundle(out, key)
