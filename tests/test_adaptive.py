@@ -172,3 +172,13 @@ def test_narrow_ranges_go_to_the_configuration_below_when_asked() -> None:
     middle = 850 / 33  # where B was: A runs it, and A meets the deadline there
     assert policy.doc["configurations"][policy.choose(middle)]["trial"] == 0
     assert policy.meets_deadline(policy.choose(middle), middle)
+
+
+def test_a_probe_far_under_the_first_round_trip_is_set_aside() -> None:
+    est = LinkEstimator(1000.0, 5.0, 1448, 66, 40000.0)
+    est.observe_probe(8.0, 6, 2)  # before any inference: the round trip (and the probe's few bits)
+    rtt = est.rtt_ms
+    for _ in range(3):
+        est.observe(30.0, 0.0, 100, 8)  # steady samples: the rate has settled
+    sample, counted = est.observe_probe(rtt * 0.3 + est.bits(6) * (22.0 / est.bits(100)), 6, 2)
+    assert not counted and est.rtt_ms == rtt and sample < 0.5 * rtt

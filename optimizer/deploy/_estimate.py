@@ -16,7 +16,9 @@ the server's own time, which the answer carries, is subtracted.
   headers and the link's packet headers), so the two cannot tell a shorter round trip from a faster
   uplink apart; the round trip is taken to change slowly and the rate fast: a probe counts when the
   last few rate samples agree (``settle`` ratio) or their spread moves its sample by less than
-  ``tolerance_ms``; else (the rate is moving: right after a change) it is traced and set aside.
+  ``tolerance_ms``, and its sample is at least ``floor`` times the least probe before the first
+  inference (probes then see the round trip and, at most, their own few bytes; a later sample far
+  under it is a rate estimate's error fed back, not a shorter route); else it is traced and set aside.
 - Uplink rate: every inference gives ``(elapsed - server - RTT) / its bits``, a time per bit; an
   exponentially weighted mean of those (in time per bit, so that one fast sample cannot claim an
   infinite rate) is the estimate. With ``alpha`` = 0.5 a step in the rate is 94 % tracked after
@@ -55,16 +57,18 @@ class LinkEstimator:
         max_kbps: float = 1e7,
         settle: float = 1.5,
         tolerance_ms: float = 3.0,
+        floor: float = 0.5,
     ) -> None:
         """``downlink_kbps``: the downlink's rate (None: no time for the answers' bytes)."""
         if initial_kbps <= 0 or mss_bytes <= 0 or (downlink_kbps or 1) <= 0 or not 0 < alpha <= 1:
             raise ValueError("rates and the MSS are positive, and 0 < alpha <= 1")
         self.mss, self.overhead, self.downlink, self.alpha = mss_bytes, per_packet_overhead_bytes, downlink_kbps, alpha
-        self.max_kbps, self.settle, self.tolerance_ms = max_kbps, settle, tolerance_ms
+        self.max_kbps, self.settle, self.tolerance_ms, self.floor = max_kbps, settle, tolerance_ms, floor
         self._ms_per_bit = 1.0 / initial_kbps
         self._rtts: deque[float] = deque([initial_rtt_ms], maxlen=rtt_window)
         self._samples: deque[float] = deque(maxlen=3)  # the last time-per-bit samples
         self._probed = False
+        self._anchor = math.inf  # the least probe before any inference
 
     @property
     def rate_kbps(self) -> float:
@@ -103,8 +107,10 @@ class LinkEstimator:
         bits = self.bits(up)
         recent = sorted(self._samples)[len(self._samples) // 2] if self._samples else self._ms_per_bit
         sample = max(0.0, elapsed_ms - bits * recent - self.downlink_ms(down))  # the median, not the lagging mean
-        if self._uncertain(bits):
-            return sample, False  # the rate is moving: the sample's share of it is unknown
+        if not self._samples:  # before any inference: the round trip, and at most the probe's own bits
+            self._anchor = min(self._anchor, sample)
+        elif self._uncertain(bits) or sample < self.floor * self._anchor:
+            return sample, False  # the rate is moving, or the sample is its error more than a round trip
         if not self._probed:
             self._rtts.clear()
             self._probed = True
