@@ -8,7 +8,9 @@ bundle's own, made from the first ``--images`` test images; every request must a
 is the client's round trip (httpx), measured once with one client and once with ``--concurrency``
 clients at the same time. Device: per image, batch 1, one thread in both engines; "head" includes
 the preprocessing, "coding" the projection/quantization (PyTorch path only: ONNX does it in the
-graph) and the entropy coding + wire header.
+graph) and the entropy coding + wire header. Stream: the same payloads (every configuration's, for an
+adaptive bundle) over one WebSocket through a counting loopback proxy (optimizer.deploy's
+ShapedLink, unshaped): bytes per inference beyond the payload, up and down (target: at most 8 up).
 
     python benchmarks/bench_serve.py --load [--quick] [--out FILE]
 
@@ -41,6 +43,8 @@ import torch
 
 from optimizer.data import grey_input01, make_splits, normalize, open_dataset
 from optimizer.deploy import Bundle, DeviceHalf, ServerHalf, open_bundle
+from optimizer.deploy._link import ShapedLink
+from optimizer.deploy._stream import StreamServer
 from optimizer.models import build_head, load_model
 from optimizer.protocol import request_headers
 
@@ -97,6 +101,25 @@ def serve_figures(url: str, payloads: list[bytes], identity: str, requests: int,
         "requests_per_s": round(len(latencies) / wall, 1),
         "p50_ms": round(float(np.percentile(ms, 50)), 3),
         "p99_ms": round(float(np.percentile(ms, 99)), 3),
+    }
+
+
+def stream_overhead(url: str, bundle: Bundle, payloads: list[bytes]) -> dict[str, Any]:
+    """Bytes per inference beyond the payload on the stream, counted at a loopback proxy after set-up."""
+    with ShapedLink(int(url.rsplit(":", 1)[1])) as link:
+        client = StreamServer(link.url, bundle)
+        client.send(payloads[0])  # the connection is set up (upgrade + hello)
+        up0, down0 = link.counters.up, link.counters.down
+        for payload in payloads:
+            client.send(payload)
+        up, down = link.counters.up - up0, link.counters.down - down0
+        client.close()
+    sent = sum(map(len, payloads))
+    return {
+        "inferences": len(payloads),
+        "payload_bytes_mean": sent / len(payloads),
+        "up_bytes_per_inference_beyond_payload": (up - sent) / len(payloads),
+        "down_bytes_per_inference": down / len(payloads),
     }
 
 
@@ -210,9 +233,12 @@ def main() -> None:
     print(f"device, onnxruntime: {onnx_device}", flush=True)
     print(f"device, PyTorch:     {torch_device}", flush=True)
     payloads = [DeviceHalf(bundle).encode(n).payload for n in natives]
+    tagged = [DeviceHalf(c).encode(n).payload for c in bundle.configurations for n in natives]
     url, process = start_server(args.bundle)
     try:
         serving = [serve_figures(url, payloads, bundle.identity, args.requests, c) for c in (1, args.concurrency)]
+        stream = stream_overhead(url, bundle, tagged)
+        print(f"stream, every configuration's payloads: {stream}", flush=True)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -226,6 +252,8 @@ def main() -> None:
         "device_onnxruntime": onnx_device,
         "device_pytorch": torch_device,
         "serve": serving,
+        "stream": stream,
+        "configurations": len(bundle.configurations),
         "versions": bundle.manifest["versions"],
     }
     if args.out:

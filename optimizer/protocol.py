@@ -16,6 +16,10 @@ once per connection or request, not per payload: a payload of another bundle is 
 bundle identity, sent beside it. A format-1 payload (``b"SO\x01"`` ...) is refused with a line
 that says so.
 
+A probe is an empty payload (no tag byte, no body): it crosses the same path as an inference and is
+answered at once, with nothing (HTTP 204 No Content; on the stream an empty binary message). The
+adaptive device times it to tell the link's round trip from its serialization (optimizer.deploy).
+
 HTTP (one request per inference): ``POST /v1/infer`` whose body is the payload, sent as
 :data:`CONTENT_TYPE` with the bundle identity in :data:`BUNDLE_HEADER` (:func:`request_headers`:
 what the device adds to its HTTP client's defaults). The server answers 409 when the header is
@@ -31,7 +35,7 @@ The stream (one persistent WebSocket, :data:`STREAM_PATH`):
     request   one binary message per inference: the payload itself, nothing added
     answer    one message per request, in request order:
               binary, 6 bytes: class index (uint16, little-endian), score (float16; NaN where the
-              split sends only the class id), server time in ms (float16)
+              split sends only the class id), server time in ms (float16); empty for a probe
               text: JSON {"status": 400|409|413, "detail": "..."} for a payload that cannot be
               answered (the HTTP route's status codes); the connection stays open
 
@@ -57,11 +61,14 @@ __all__ = [
     "CONTENT_TYPE",
     "MAX_TAG",
     "INFER_PATH",
+    "PROBE",
+    "PROBE_STATUS",
     "STREAM_PATH",
     "Answer",
     "bundle_id",
     "close_reason",
     "error_text",
+    "frame_bytes",
     "pack_answer",
     "parse_answer",
     "read_tag",
@@ -77,6 +84,8 @@ _ANSWER = struct.Struct("<Hee")
 ANSWER_BYTES = _ANSWER.size
 _MAX_REASON = 123  # RFC 6455: a close frame's reason is at most 123 bytes of UTF-8
 BUNDLE_HEADER = "X-Split-Opt-Bundle"
+PROBE = b""  # an empty payload: answered at once, with nothing
+PROBE_STATUS = 204
 MAX_TAG = 63
 _FORMAT_2 = 0b1000_0000  # the tag byte's top two bits
 _FORMAT_MASK = 0b1100_0000
@@ -110,6 +119,13 @@ def read_tag(payload: bytes) -> int:
     return payload[0] & MAX_TAG
 
 
+def frame_bytes(message_bytes: int, masked: bool = True) -> int:
+    """One WebSocket message of ``message_bytes`` on the wire (RFC 6455 section 5.2): a 2-byte
+    header, 2 or 8 more from 126 bytes or from 64 KiB on, and the client's 4-byte mask key."""
+    length = 0 if message_bytes < 126 else 2 if message_bytes < 65536 else 8
+    return 2 + length + (4 if masked else 0) + message_bytes
+
+
 def bundle_id(manifest_bytes: bytes) -> str:
     """The identity a stream checks at connection time: the SHA-256 of manifest.json."""
     return hashlib.sha256(manifest_bytes).hexdigest()
@@ -137,10 +153,13 @@ def error_text(status: int, detail: str) -> str:
 
 
 def parse_answer(message: bytes | str) -> Answer:
-    """One answer message (binary prediction or text error) -> :class:`Answer`; ValueError if neither."""
+    """One answer message (binary prediction, empty probe answer, or text error) -> :class:`Answer`
+    (a probe's: status 204); ValueError if none of them."""
     if isinstance(message, str):
         doc: dict[str, Any] = json.loads(message)
         return Answer(status=int(doc["status"]), detail=str(doc["detail"]))
+    if not message:
+        return Answer(status=PROBE_STATUS, server_ms=0.0)
     if len(message) != ANSWER_BYTES:
         raise ValueError(f"an answer is {ANSWER_BYTES} bytes, got {len(message)}")
     index, score, server_ms = _ANSWER.unpack(message)

@@ -8,9 +8,13 @@ Steps: a new virtual environment (no pip inside it, no bytecode compiled at inst
 install exports the tiny test study's bundles (tests/deploy_fixtures.py: k = 0 PNG, k = 5 PCA + ANS,
 k = 10 float16, k = 20 class id) and serves the PCA one; the device install's ``infer`` must answer
 every image over HTTP and ``--stream`` as the full install does, and its payloads for every bundle
-must be byte-identical to the full install's. Then the ``[server]`` extra is added and the device
-environment serves the bundle itself, answering the same. A command that needs the full install
-(``search``) must say so in one line (exit 2). Exit code 0 when every check passes, 1 otherwise.
+(every configuration of the adaptive one) must be byte-identical to the full install's. The
+study's adaptive bundle (``export --adaptive --fps 10``) is served too: the device install's
+``infer --adaptive`` must answer every image over both transports with a trace of the bundle's
+tags, and pinned to one configuration (``--config``) answer as the full install does. Then the
+``[server]`` extra is added and the device environment serves the bundle itself, answering the same.
+A command that needs the full install (``search``) must say so in one line (exit 2). Exit code 0
+when every check passes, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -37,8 +41,11 @@ PAYLOADS = """
 import json, sys
 from pathlib import Path
 from optimizer.deploy import DeviceHalf, load_image, open_bundle
-device = DeviceHalf(open_bundle(Path(sys.argv[1])))
-print(json.dumps([device.encode(load_image(Path(p), device.image_mode)).payload.hex() for p in sys.argv[2:]]))
+out = []
+for config in open_bundle(Path(sys.argv[1])).configurations:
+    device = DeviceHalf(config)
+    out.append([device.encode(load_image(Path(p), device.image_mode)).payload.hex() for p in sys.argv[2:]])
+print(json.dumps(out))
 """
 
 
@@ -66,9 +73,16 @@ def make_bundles(root: Path) -> dict[str, Path]:
     sys.path.insert(0, str(ROOT / "tests"))
     from deploy_fixtures import build_tiny_study
 
+    from optimizer.cli import main
+
     with contextlib.redirect_stdout(io.StringIO()):  # the search's and export's own JSON documents
         study = build_tiny_study(root)
-        return {codec: study.export(study.trial_of(k=k), codec) for codec, k in BUNDLES.items()}
+        bundles = {codec: study.export(study.trial_of(k=k), codec) for codec, k in BUNDLES.items()}
+        adaptive = root / "deploy" / "adaptive"
+        args = ["export", str(study.report), "--adaptive", "--fps", "10", "--out", str(adaptive)]
+        if main([*args, "--search-space", str(study.space), "--format", "json"]) != 0:
+            raise RuntimeError("export --adaptive of the tiny study failed")
+        return {**bundles, "adaptive": adaptive}
 
 
 def write_images(folder: Path, n: int, seed: int = 5) -> list[Path]:
@@ -139,6 +153,24 @@ def _predictions(doc: dict) -> list[tuple[int, int]]:
     return [(r["class_index"], r["payload_bytes"]) for r in doc["results"]]
 
 
+def check_adaptive(device: Path, bundle: Path, images: list[Path], work: Path) -> list[str]:
+    """The device install's ``infer --adaptive`` against the adaptive bundle served by the full install."""
+    failures: list[str] = []
+    tags = {c["tag"] for c in json.loads((bundle / "manifest.json").read_text())["configurations"]}
+    with serving(Path(sys.executable), bundle, full_env(), ROOT) as url:
+        for extra in (["--url", url], ["--url", url, "--stream"]):
+            trace = infer(device, bundle, images, ["--adaptive", "--fps", "20", *extra], device_env(), work)
+            frames = trace["frames"]
+            if len(frames) != len(images) or not {f["tag"] for f in frames} <= tags or "switches" not in trace:
+                failures.append(f"device infer --adaptive {' '.join(extra[2:])}: not every image answered with a tag")
+        pinned = ["--adaptive", "--config", "0", "--url", url]
+        ours = infer(device, bundle, images, pinned, device_env(), work)
+        theirs = infer(Path(sys.executable), bundle, images, pinned, full_env(), ROOT)
+        if [f["class_index"] for f in ours["frames"]] != [f["class_index"] for f in theirs["frames"]]:
+            failures.append("device infer --adaptive --config 0 answers differently from the full install")
+    return failures
+
+
 def check(work: Path) -> list[str]:
     """Every check above; the list of failures (empty when all pass)."""
     failures: list[str] = []
@@ -157,6 +189,7 @@ def check(work: Path) -> list[str]:
         for extra in (["--url", url], ["--url", url, "--stream"]):
             if _predictions(infer(device, bundles["pca"], images, extra, device_env(), work)) != expected:
                 failures.append(f"device infer {' '.join(extra)} answers differently from the full install")
+    failures += check_adaptive(device, bundles["adaptive"], images, work)
     refused = run(device, ["-m", "optimizer", "search", "--budget-kb", "5"], device_env(), work)
     if refused.returncode != 2 or "needs the full install" not in refused.stderr or refused.stderr.count("\n") != 1:
         failures.append(f"device `search` should refuse in one line, got {refused.returncode}: {refused.stderr!r}")

@@ -20,7 +20,8 @@ FULL_ONLY = {"torch", "torchvision", "fvcore", "optuna", "plotly", "yaml", "tqdm
 SERVER_ONLY = {"fastapi", "starlette", "uvicorn", "pydantic", "wsproto"}
 # What `split-opt infer` (HTTP and --stream) and `serve` import, as the CLI imports them.
 IMPORTS = {
-    "device": "build_parser(['infer']); import optimizer.deploy._client, optimizer.deploy._stream",
+    "device": "build_parser(['infer']); import optimizer.deploy._client, optimizer.deploy._stream; "
+    "import optimizer.deploy._adaptive",
     "server": "build_parser(['serve']); import optimizer.deploy._server",
 }
 PROBE = """

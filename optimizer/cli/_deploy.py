@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.cli._common import add_format, emit_json, positive_int, table
+from optimizer.cli._infer_adaptive import add_adaptive_infer_args, infer_adaptive
 from optimizer.cli._trust import (
     add_client_trust_args,
     add_serve_trust_args,
@@ -51,6 +52,7 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="send over one persistent WebSocket (8 bytes of framing per image instead of ~200 of HTTP headers)",
     )
+    add_adaptive_infer_args(infer)
     add_client_trust_args(infer)
     add_format(infer)
     infer.set_defaults(func=_infer)
@@ -94,13 +96,19 @@ def _infer(args: argparse.Namespace) -> int:
 
     if args.local and args.stream:
         raise UserError("--local runs the server half in this process, --stream talks to a server: give one of them")
+    if (args.fps is not None or args.config is not None) and not args.adaptive:
+        raise UserError("--fps and --config are for an adaptive bundle's frames; add --adaptive")
+    if args.adaptive and args.local:
+        raise UserError("--adaptive follows the link to a server; --local has none: drop one of them")
     bundle = open_bundle(args.bundle, trust_key(args))
     server = LocalServer(bundle) if args.local else _remote(args, bundle)
+    transport = "local" if args.local else "stream" if args.stream else "http"
     try:
+        if args.adaptive:
+            return infer_adaptive(args, bundle, server, transport)
         results = infer_images(bundle, args.images, server)
     finally:
         server.close()
-    transport = "local" if args.local else "stream" if args.stream else "http"
     doc = {"bundle": bundle.name, "url": None if args.local else args.url, "transport": transport}
     doc["results"] = [r.to_json() for r in results]
     if args.format == "json":
@@ -144,26 +152,34 @@ def _verify(args: argparse.Namespace) -> int:
     from optimizer.deploy._verify import verify_bundle
 
     bundle = open_bundle(args.bundle, trust_key(args))
-    result = verify_bundle(bundle, args.dataset, args.limit)
-    doc = {"bundle": bundle.name, "hashes_ok": True, **result.to_json()}
+    results = [(config.tag, verify_bundle(config, args.dataset, args.limit)) for config in bundle.configurations]
+    ok = all(result.ok for _, result in results)
+    doc = {"bundle": bundle.name, "hashes_ok": True, **results[0][1].to_json(), "ok": ok}
+    if bundle.configs:  # an adaptive bundle: every configuration against its own expectations
+        doc["configurations"] = [{"tag": tag, **result.to_json()} for tag, result in results]
     if args.format == "json":
         emit_json(doc)
     else:
-        lo, hi = result.accuracy_ci
-        plo, phi = result.payload_bytes_ci
         print(f"{bundle.name}: every file matches its sha256")
-        print(
-            f"accuracy {result.accuracy:.4f} [{lo:.4f}, {hi:.4f}] on {result.samples} test images; the study "
-            f"measured {result.expected_accuracy:.4f}: {'agrees' if result.accuracy_ok else 'DISAGREES'}"
-        )
-        print(
-            f"mean payload {result.payload_bytes_mean:.1f} B [{plo:.1f}, {phi:.1f}]; the study measured "
-            f"{result.expected_payload_bytes_mean:.1f} B: {'agrees' if result.payload_ok else 'DISAGREES'}"
-        )
-    if not result.ok:
+        for tag, result in results:
+            _print_verify(result, f"tag {tag}: " if bundle.configs else "")
+    if not ok:
         sys.stderr.write(
             f"split-opt: bundle {bundle.name} does not reproduce its manifest within the 95 % interval; "
             "re-export it from the study, or check that --dataset is the study's data\n"
         )
         return 1
     return 0
+
+
+def _print_verify(result: Any, prefix: str) -> None:
+    lo, hi = result.accuracy_ci
+    plo, phi = result.payload_bytes_ci
+    print(
+        f"{prefix}accuracy {result.accuracy:.4f} [{lo:.4f}, {hi:.4f}] on {result.samples} test images; the study "
+        f"measured {result.expected_accuracy:.4f}: {'agrees' if result.accuracy_ok else 'DISAGREES'}"
+    )
+    print(
+        f"{prefix}mean payload {result.payload_bytes_mean:.1f} B [{plo:.1f}, {phi:.1f}]; the study measured "
+        f"{result.expected_payload_bytes_mean:.1f} B: {'agrees' if result.payload_ok else 'DISAGREES'}"
+    )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from optimizer.cli._common import add_format, emit_json
+from optimizer.cli._export_adaptive import add_adaptive_args, export_adaptive
 from optimizer.cli._search import DEFAULT_SPACE
 from optimizer.config import SearchSpace, load_search_space
 from optimizer.errors import UserError
@@ -40,6 +41,13 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--best", action="store_true", help="the study's best configuration within the budget")
     which.add_argument("--trial", type=int, help="the trial number (see pareto.json or the report)")
+    which.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="every configuration the study's rule picks at some uplink rate for the deadline given "
+        "(--max-latency-ms or --fps), in one bundle with the rate -> configuration policy",
+    )
+    add_adaptive_args(p)
     p.add_argument("--out", type=Path, required=True, help="the bundle folder to write, e.g. deploy/NAME")
     p.add_argument(
         "--search-space",
@@ -186,9 +194,14 @@ def _export(args: argparse.Namespace) -> int:
     from optimizer.deploy import export_bundle
     from optimizer.deploy._signing import load_private_key
 
+    if not args.adaptive and (args.max_latency_ms is not None or args.fps is not None):
+        raise UserError("--max-latency-ms and --fps choose the configurations of an --adaptive bundle; add --adaptive")
     sign_key = load_private_key(args.sign_key) if args.sign_key is not None else None  # before any work
     pareto = _read_pareto(args.report)
     evaluator = build_evaluator(_space(args, pareto), pareto.get("dataset"), cache_dir())
+    if args.adaptive:
+        written = export_adaptive(args, pareto, evaluator, _spec_of(args, pareto, evaluator), sign_key)
+        return _print_adaptive(args, *written)
     entry = _trial_entry(args, pareto, evaluator)
     manifest = export_bundle(_spec(args, pareto, evaluator, entry), args.out, args.force, sign_key)
     if args.format == "json":
@@ -206,4 +219,28 @@ def _export(args: argparse.Namespace) -> int:
         from optimizer.deploy._signing import key_id
 
         print(f"  manifest.json signed by key {key_id(sign_key.public_key())} (manifest.sig)")
+    return 0
+
+
+def _spec_of(args: argparse.Namespace, pareto: dict[str, Any], evaluator: Evaluator) -> Any:
+    return lambda entry: _spec(args, pareto, evaluator, entry)
+
+
+def _print_adaptive(args: argparse.Namespace, manifest: dict[str, Any], entries: list[dict[str, Any]]) -> int:
+    if args.format == "json":
+        emit_json(manifest)
+        return 0
+    policy = manifest["policy"]
+    deadline = f"{policy['deadline_ms']:g} ms deadline" + (f", {policy['fps']:g} fps" if policy["fps"] else "")
+    print(f"wrote {args.out}: {len(entries)} configurations, {deadline}, {len(manifest['files'])} files")
+    for config, entry in zip(manifest["configurations"], entries, strict=True):
+        print(
+            f"  tag {config['tag']}: trial {entry['trial']}, k={config['k']}, codec {config['codec']['kind']}, "
+            f"val accuracy {entry['val_accuracy']:.4f}, test {entry['test_accuracy']:.4f}, "
+            f"{entry['payload_bytes_mean']:.0f} B"
+        )
+    for r in policy["ranges"]:
+        high = "inf" if r["high_kbps"] is None else f"{r['high_kbps']:.4g}"
+        note = "" if r["meets_deadline"] else " (no configuration meets the deadline: the one needing the least rate)"
+        print(f"  uplink {r['low_kbps']:.4g} - {high} kbps -> tag {r['tag']}{note}")
     return 0

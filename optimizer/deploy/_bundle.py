@@ -11,6 +11,13 @@
 The manifest cannot list its own hash, so it is the root of trust: its ``files`` table pins every
 other file, and the codec state additionally carries its own state hash. The manifest's SHA-256 is the
 bundle's identity (``Bundle.identity``): the device sends it beside its payloads, the server checks it.
+
+An adaptive bundle (``export --adaptive``) holds several configurations: its manifest's
+``configurations`` lists each one's tag, model, k, codec, graphs, limits and expectations (files named
+by their content, so configurations whose graphs are byte for byte the same share one file), its
+top level repeats configuration 0's keys (so a reader of single bundles runs configuration 0), and
+its ``policy`` maps the uplink rate to a tag (see _policy). ``Bundle.configurations`` gives one
+Bundle per configuration, each with its ``tag``.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.codecs import Codec, CodecError, load_codec
+from optimizer.deploy._policy import Policy, policy_of
 from optimizer.errors import UserError
 from optimizer.imaging import Preprocessing, legacy_preprocessing
-from optimizer.protocol import bundle_id
+from optimizer.protocol import MAX_TAG, bundle_id
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -50,11 +58,34 @@ def sha256_of(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Bundle:
-    """A bundle whose files matched their sha256 when it was opened."""
+    """A bundle whose files matched their sha256 when it was opened (or one configuration of it)."""
 
     root: Path
     manifest: dict[str, Any]
     codec: Codec
+    tag: int = 0  # the configuration tag its payloads carry
+    configs: tuple[Bundle, ...] = ()  # an adaptive bundle's configurations (empty: a single one)
+
+    @property
+    def configurations(self) -> tuple[Bundle, ...]:
+        """One Bundle per configuration, by tag (a single-configuration bundle: itself)."""
+        return self.configs or (self,)
+
+    def configuration(self, tag: int) -> Bundle:
+        for config in self.configurations:
+            if config.tag == tag:
+                return config
+        raise BundleError(f"bundle {self.name} has no configuration tag {tag}; it holds {self.tags}")
+
+    @property
+    def tags(self) -> list[int]:
+        return [c.tag for c in self.configurations]
+
+    @property
+    def policy(self) -> Policy | None:
+        """The rate -> configuration policy of an adaptive bundle (None for a single configuration)."""
+        doc = self.manifest.get("policy")
+        return None if doc is None else policy_of(doc, set(self.tags))
 
     @property
     def name(self) -> str:
@@ -134,16 +165,7 @@ def check_files(root: Path, manifest: dict[str, Any]) -> None:
             )
 
 
-def open_bundle(root: Path, trust_key: Ed25519PublicKey | None = None) -> Bundle:
-    """Read the manifest, check every file's sha256, and load the codec state; BundleError if any fails.
-    With ``trust_key``, the manifest must first carry a valid signature by that key (see _signing)."""
-    root = Path(root)
-    if trust_key is not None:
-        from optimizer.deploy._signing import verify_manifest
-
-        verify_manifest(root, trust_key)
-    manifest = _read_manifest(root)
-    check_files(root, manifest)
+def _load_codec(root: Path, manifest: dict[str, Any]) -> Codec:
     codec_file = root / manifest["codec"]["state_file"]
     try:
         codec = load_codec(codec_file)
@@ -151,4 +173,39 @@ def open_bundle(root: Path, trust_key: Ed25519PublicKey | None = None) -> Bundle
         raise BundleError(str(exc)) from exc
     if codec.state_hash().hex() != manifest["codec"]["state_hash"]:
         raise BundleError(f"codec state {codec_file} is not the one the manifest names; re-export the bundle")
-    return Bundle(root, manifest, codec)
+    return codec
+
+
+def _configurations(root: Path, manifest: dict[str, Any]) -> tuple[Bundle, ...]:
+    """An adaptive manifest's configurations, each a Bundle of the top level merged with its own keys."""
+    common = {k: v for k, v in manifest.items() if k not in ("configurations", "policy")}
+    views, seen = [], set()
+    for entry in manifest["configurations"]:
+        tag = entry.get("tag") if isinstance(entry, dict) else None
+        if not isinstance(tag, int) or not 0 <= tag <= MAX_TAG or tag in seen:
+            raise BundleError(f"{root / MANIFEST} has a configuration tag {tag!r}: tags are distinct, 0..{MAX_TAG}")
+        seen.add(tag)
+        view = {**common, **entry}
+        views.append(Bundle(root, view, _load_codec(root, view), tag))
+    if 0 not in seen:
+        raise BundleError(f"{root / MANIFEST} has no configuration tag 0; re-export the bundle")
+    return tuple(sorted(views, key=lambda v: v.tag))
+
+
+def open_bundle(root: Path, trust_key: Ed25519PublicKey | None = None) -> Bundle:
+    """Read the manifest, check every file's sha256, and load the codec state(s); BundleError if any
+    fails. With ``trust_key``, the manifest must first carry a valid signature by that key (see _signing)."""
+    root = Path(root)
+    if trust_key is not None:
+        from optimizer.deploy._signing import verify_manifest
+
+        verify_manifest(root, trust_key)
+    manifest = _read_manifest(root)
+    check_files(root, manifest)
+    if "configurations" not in manifest:
+        return Bundle(root, manifest, _load_codec(root, manifest))
+    configs = _configurations(root, manifest)
+    bundle = Bundle(root, manifest, configs[0].codec, 0, configs)
+    if "policy" in manifest:
+        bundle.policy  # noqa: B018  # a malformed policy is refused when the bundle opens
+    return bundle

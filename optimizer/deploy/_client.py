@@ -1,5 +1,9 @@
 """The device side end to end: image files -> head.onnx -> payload -> a server (or the server half
-in this process) -> prediction, with the time spent in each stage."""
+in this process) -> prediction, with the time spent in each stage.
+
+Each transport also counts the bytes of its last exchange as they cross TCP (``last_bytes``: request
+line, headers and body up; status line, headers and body down) and can ``probe`` the link (see
+optimizer.protocol); the adaptive device (see _adaptive) estimates the link from both."""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ import httpx
 
 from optimizer.codecs import CodecError
 from optimizer.deploy._bundle import Bundle
-from optimizer.deploy._halves import DeviceHalf, ServerHalf, load_image
+from optimizer.deploy._configs import ServerHalves
+from optimizer.deploy._halves import DeviceHalf, load_image
 from optimizer.errors import UserError
-from optimizer.protocol import INFER_PATH, request_headers
+from optimizer.protocol import INFER_PATH, PROBE, PROBE_STATUS, request_headers
 
 if TYPE_CHECKING:
     from optimizer.deploy._stream import StreamServer
@@ -40,6 +45,20 @@ class InferResult:
         return asdict(self)
 
 
+def _header_bytes(first_line: str, raw: list[tuple[bytes, bytes]]) -> int:
+    """An HTTP/1.1 head on the wire: the first line, ``name: value`` lines, the blank line (CRLFs)."""
+    return len(first_line) + 2 + sum(len(name) + 2 + len(value) + 2 for name, value in raw) + 2
+
+
+def exchange_bytes(response: httpx.Response) -> tuple[int, int]:
+    """(bytes up, bytes down) of one HTTP/1.1 request and its answer, as they cross TCP."""
+    request = response.request
+    target = request.url.raw_path.decode("ascii")
+    up = _header_bytes(f"{request.method} {target} HTTP/1.1", request.headers.raw) + len(request.content)
+    status = f"{response.http_version} {response.status_code} {response.reason_phrase}"
+    return up, _header_bytes(status, response.headers.raw) + response.num_bytes_downloaded
+
+
 class RemoteServer:
     """A split-opt server over HTTP; every failure becomes one UserError line that says what to do."""
 
@@ -58,18 +77,34 @@ class RemoteServer:
         self.headers = request_headers(identity)
         auth = {"authorization": f"Bearer {token}"} if token is not None else {}
         self.client = httpx.Client(timeout=timeout_s, headers=auth, verify=verify)
+        self.last_bytes = (0, 0)  # (up, down) of the last exchange
 
-    def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
+    def _request(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, float]:
         start = time.perf_counter()
         try:
-            # NOTE: optimizer.system counts exactly these request bytes (tests/test_transport.py).
-            response = self.client.post(f"{self.url}{INFER_PATH}", content=payload, headers=self.headers)
+            response = self.client.request(method, f"{self.url}{path}", **kwargs)
         except httpx.HTTPError as exc:
             raise UserError(
                 f"cannot reach the server at {self.url} ({type(exc).__name__}: {exc}); start it with "
                 "`split-opt serve deploy/NAME` or pass --url (or --local)"
             ) from exc
         elapsed = time.perf_counter() - start
+        self.last_bytes = exchange_bytes(response)
+        return response, elapsed
+
+    def probe(self) -> float:
+        """The round trip of a probe (an empty payload, answered 204); its bytes in ``last_bytes``."""
+        response, elapsed = self._request("POST", INFER_PATH, content=PROBE, headers=self.headers)
+        if response.status_code != PROBE_STATUS:
+            raise UserError(
+                f"the server at {self.url} answered a probe with {response.status_code}, not {PROBE_STATUS}: "
+                "update it (split-opt serve) to this version, or check --token-file"
+            )
+        return elapsed
+
+    def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
+        # NOTE: optimizer.system counts exactly these request bytes (tests/test_transport.py).
+        response, elapsed = self._request("POST", INFER_PATH, content=payload, headers=self.headers)
         if response.status_code == 401:
             raise UserError(f"the server at {self.url} answered 401: give its token with --token-file")
         if response.status_code != 200:
@@ -85,7 +120,11 @@ class LocalServer:
     """The server half in this process (``--local``): no network, same answers."""
 
     def __init__(self, bundle: Bundle) -> None:
-        self.half = ServerHalf(bundle)
+        self.half = ServerHalves(bundle)
+        self.last_bytes = (0, 0)  # nothing crosses a network
+
+    def probe(self) -> float:
+        return 0.0
 
     def send(self, payload: bytes) -> tuple[dict[str, Any], float]:
         start = time.perf_counter()

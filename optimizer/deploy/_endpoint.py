@@ -5,7 +5,7 @@ per request than decoding a payload and a batched tail step together; here the b
 straight from the ASGI messages, at most up to the bundle's largest payload, and the answer is one
 JSON document. The rules are the server's (see _server): 415 another content type, 409 a missing
 or foreign bundle identity (header ``X-Split-Opt-Bundle``) or a payload of another configuration,
-413 a body over the largest payload, 400 a corrupt payload.
+413 a body over the largest payload, 400 a corrupt payload; an empty body is a probe (204, no body).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._halves import Prediction
-from optimizer.protocol import BUNDLE_HEADER, CONTENT_TYPE
+from optimizer.protocol import BUNDLE_HEADER, CONTENT_TYPE, PROBE, PROBE_STATUS
 
 __all__ = ["InferEndpoint"]
 
@@ -94,6 +94,10 @@ class InferEndpoint:
             await _answer(send, 413, {"detail": detail})
             return
         except ConnectionError:
+            return
+        if payload == PROBE:  # the device timing its link: the same path, nothing to compute
+            await send({"type": "http.response.start", "status": PROBE_STATUS, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
             return
         start = time.perf_counter()
         try:

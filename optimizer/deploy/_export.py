@@ -47,7 +47,7 @@ class ExportSpec:
     splits: int  # how many split points the model has (k = 0..splits - 1)
     codec: Codec
     expected: dict[str, Any]  # test_accuracy, test_accuracy_ci, payload_bytes_mean, device_latency_ms, ...
-    dataset: dict[str, Any]  # spec, split_seed, test_samples, preprocess
+    dataset: dict[str, Any]  # spec, split_seed, test_samples, image_mode
     study: dict[str, Any] = field(default_factory=dict)
 
 

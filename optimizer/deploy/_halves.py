@@ -68,8 +68,8 @@ class DeviceHalf:
     def code(self, output: np.ndarray) -> bytes:
         """One sample's head output (or, at k = 0, the native image) -> the payload."""
         if isinstance(self.codec, FeatureCodec | BottleneckCodec):
-            return self.codec.wrap(self.codec.encode_symbols(output))
-        return self.codec.encode(output)
+            return self.codec.wrap(self.codec.encode_symbols(output), self.bundle.tag)
+        return self.codec.encode(output, self.bundle.tag)
 
     def encode(self, native: np.ndarray) -> Encoded:
         start = time.perf_counter()
@@ -97,13 +97,15 @@ class ServerHalf:
         self.preprocessing = bundle.preprocessing
 
     def check_tag(self, payload: bytes) -> None:
-        """CodecError unless ``payload`` is format 2; PayloadMismatch unless its tag is this bundle's."""
+        """CodecError unless ``payload`` is format 2; PayloadMismatch unless its tag is this configuration's."""
         try:
             tag = read_tag(payload)
         except ValueError as exc:
             raise CodecError(str(exc)) from exc
-        if tag != 0:
-            raise PayloadMismatch(f"the payload is for configuration tag {tag}; this bundle holds only tag 0")
+        if tag != self.bundle.tag:
+            raise PayloadMismatch(
+                f"the payload is for configuration tag {tag}; this bundle holds only tag {self.bundle.tag}"
+            )
 
     def tail_input(self, payload: bytes) -> np.ndarray:
         """Decode the payload into what tail.onnx takes, with a batch dimension of one."""

@@ -4,8 +4,12 @@ Between a device half and a server on one machine it stands in for a narrow link
 is serialised at its rate (a chunk leaves when the link is free and its bytes have been clocked
 out, ``bytes x 8 / rate``) and delivered ``delay_ms`` later (half the added round trip each way).
 It shapes and counts the application bytes that cross TCP (request lines, headers and payloads);
-the kernel's own packet headers are not on it. Rates can change while it runs (``set_rates``), and
-``cut`` breaks every open connection (the stream's reconnect tests).
+the kernel's own packet headers are not on it, but ``per_packet_overhead_bytes`` clocks that many
+more bytes per packet of at most ``mss_bytes`` (a network profile's two numbers; the counters stay
+application bytes). Bytes that arrive while the link is still busy fill the last queued packet
+first, as they would sit in one TCP send queue, so a message written in pieces (an HTTP head and
+its body) costs the packets of its size, as the study's system model counts them. Rates can change while it
+runs (``set_rates``), and ``cut`` breaks every open connection (the stream's reconnect tests).
 Used by the benchmarks and tests; it listens on 127.0.0.1 only.
 """
 
@@ -43,12 +47,16 @@ class ShapedLink:
         down_kbps: float | None = None,
         rtt_ms: float = 0.0,
         target_host: str = "127.0.0.1",
+        mss_bytes: int = 1448,
+        per_packet_overhead_bytes: int = 0,
     ) -> None:
         self.target = (target_host, target_port)
+        self.mss, self.packet_overhead = mss_bytes, per_packet_overhead_bytes
         self.rates = {"up": up_kbps, "down": down_kbps}
         self.delay_s = rtt_ms / 2000.0
         self.counters = LinkCounters()
         self._free_at = {"up": 0.0, "down": 0.0}
+        self._room = {"up": 0, "down": 0}
         self._live: set[asyncio.StreamWriter] = set()  # both ends of every open connection
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -111,9 +119,14 @@ class ShapedLink:
 
     def _departure(self, direction: str, n: int) -> float:
         """When a chunk of ``n`` bytes arriving now has been clocked out of the link."""
-        rate = self.rates[direction]
-        start = max(time.monotonic(), self._free_at[direction])
-        self._free_at[direction] = start + (n * 8 / (rate * 1000) if rate else 0.0)
+        rate, now = self.rates[direction], time.monotonic()
+        room = self._room[direction] if now < self._free_at[direction] else 0  # the queued packet's free bytes
+        fresh = max(0, n - room)
+        packets = -(-fresh // self.mss)
+        self._room[direction] = room - n if fresh == 0 else packets * self.mss - fresh
+        on_air = n + packets * self.packet_overhead
+        start = max(now, self._free_at[direction])
+        self._free_at[direction] = start + (on_air * 8 / (rate * 1000) if rate else 0.0)
         return self._free_at[direction] + self.delay_s
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str) -> None:

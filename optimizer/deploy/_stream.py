@@ -22,7 +22,7 @@ import websocket
 
 from optimizer.deploy._bundle import Bundle
 from optimizer.errors import UserError
-from optimizer.protocol import BUNDLE_MISMATCH, STREAM_PATH, Answer, parse_answer
+from optimizer.protocol import BUNDLE_MISMATCH, PROBE, PROBE_STATUS, STREAM_PATH, Answer, frame_bytes, parse_answer
 
 __all__ = ["StreamServer", "stream_url"]
 
@@ -77,6 +77,8 @@ class StreamServer:
         self.pending: deque[bytes] = deque()
         self.reconnects = 0
         self._streak = 0  # reconnects since the last answer
+        self.last_bytes = (0, 0)  # (up, down) of the last exchange, WebSocket framing included
+        self._answer_bytes = 0
         self.ws: websocket.WebSocket | None = None
         self._connect()
 
@@ -161,6 +163,7 @@ class StreamServer:
                     raise _close_of(data)
                 message = data.decode() if opcode == websocket.ABNF.OPCODE_TEXT else bytes(data)
                 answer = parse_answer(message)
+                self._answer_bytes = frame_bytes(len(data), masked=False)
             except _Closed as closed:
                 if closed.code in _FINAL_CLOSES:
                     raise UserError(f"the server at {self.url.split('?')[0]} ended the stream: {closed}") from closed
@@ -179,10 +182,26 @@ class StreamServer:
         self.submit(payload)
         answer = self.receive()
         elapsed = time.perf_counter() - start
+        self.last_bytes = (frame_bytes(len(payload)), self._answer_bytes)
         if answer.status != 200:
             raise UserError(f"the server at {self.url.split('?')[0]} answered {answer.status}: {answer.detail}")
         doc = {k: v for k, v in asdict(answer).items() if k not in ("status", "detail")}
         return {**doc, "label": self.bundle.classes[answer.class_index], "payload_bytes": len(payload)}, elapsed
+
+    def probe(self) -> float:
+        """The round trip of a probe: an empty message, answered by an empty one along the same path
+        as a payload (6 bytes up, 2 down, in ``last_bytes``)."""
+        start = time.perf_counter()
+        self.submit(PROBE)
+        answer = self.receive()
+        elapsed = time.perf_counter() - start
+        if answer.status != PROBE_STATUS:
+            raise UserError(
+                f"the server at {self.url.split('?')[0]} answered a probe with {answer.status} ({answer.detail}); "
+                "update it (split-opt serve) to this version"
+            )
+        self.last_bytes = (frame_bytes(0), self._answer_bytes)
+        return elapsed
 
     def close(self) -> None:
         if self.ws is not None:

@@ -15,17 +15,20 @@ from fastapi.concurrency import run_in_threadpool
 
 from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._bundle import Bundle
-from optimizer.deploy._halves import ServerHalf
-from optimizer.protocol import BUNDLE_MISMATCH, STREAM_PATH, close_reason, error_text, pack_answer
+from optimizer.deploy._configs import ServerHalves
+from optimizer.protocol import BUNDLE_MISMATCH, PROBE, STREAM_PATH, close_reason, error_text, pack_answer
 
 __all__ = ["add_stream_route", "answer_payload"]
 
 _UNSUPPORTED_DATA = 1003  # RFC 6455: a text message where only binary ones are accepted
 
 
-def answer_payload(server: ServerHalf, payload: bytes) -> bytes | str:
-    """One payload -> its answer message: 6 bytes of prediction, or the text of a refusal."""
-    limit = server.bundle.max_payload_bytes
+def answer_payload(server: ServerHalves, payload: bytes) -> bytes | str:
+    """One payload (of any of the bundle's configurations) -> its answer message: 6 bytes of
+    prediction, or the text of a refusal."""
+    if payload == PROBE:
+        return PROBE  # answered by nothing, at once (the device times its link with it)
+    limit = server.max_payload_bytes
     if len(payload) > limit:
         return error_text(413, f"payload of {len(payload)} bytes is over this bundle's largest of {limit} bytes")
     start = time.perf_counter()
@@ -38,10 +41,12 @@ def answer_payload(server: ServerHalf, payload: bytes) -> bytes | str:
     return pack_answer(prediction.class_index, prediction.score, (time.perf_counter() - start) * 1e3)
 
 
-def add_stream_route(app: FastAPI, bundle: Bundle, server: ServerHalf) -> None:
+def add_stream_route(app: FastAPI, bundle: Bundle, server: ServerHalves) -> None:
     """Answer ``GET /v1/stream?bundle=ID`` (WebSocket) for ``bundle`` on ``app``."""
     expected = bundle.identity
-    hello = json.dumps({"bundle": bundle.name, "k": bundle.k, "codec": bundle.codec.kind, "id": expected})
+    hello = json.dumps(
+        {"bundle": bundle.name, "k": bundle.k, "codec": bundle.codec.kind, "id": expected, "tags": bundle.tags}
+    )
 
     @app.websocket(STREAM_PATH)
     async def stream(websocket: WebSocket) -> None:

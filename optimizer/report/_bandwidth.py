@@ -5,18 +5,23 @@ terms of every completed trial re-priced at each rate, nothing re-evaluated; the
 the highest val accuracy meeting every constraint there, ties: lower e2e_ms). Here they become
 the curve of e2e_ms and energy_mj over the rate, the rates where the choice changes, the rates
 where nothing is feasible, and the policy: rate range -> configuration, the table a
-bandwidth-adaptive device follows.
+bandwidth-adaptive device follows. Where an adaptive bundle was exported from the study
+(``split-opt export --adaptive`` writes ``adaptive-policy.json`` beside pareto.json), the policy is
+that bundle's (its deadline, exact boundaries, configuration tags), not the sweep's.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, NamedTuple
 
 from optimizer.report._records import StudyResults, describe
 
-__all__ = ["PolicyRow", "SweepChange", "SweepInfo", "sweep_info"]
+__all__ = ["ADAPTIVE_POLICY", "PolicyRow", "SweepChange", "SweepInfo", "sweep_info"]
 
 NONE_LABEL = "no feasible configuration"
+ADAPTIVE_POLICY = "adaptive-policy.json"  # written by `split-opt export --adaptive` into the study's folder
 
 
 class SweepChange(NamedTuple):
@@ -33,6 +38,8 @@ class PolicyRow(NamedTuple):
     label: str
     accuracy: float | None
     e2e_ms: tuple[float, float] | None  # at the low and at the high end of the range
+    tag: int | None = None  # an adaptive bundle's configuration tag
+    meets_deadline: bool = True  # False: nothing meets it here; an adaptive bundle runs its least demanding
 
 
 class SweepInfo(NamedTuple):
@@ -48,6 +55,7 @@ class SweepInfo(NamedTuple):
     link_name: str
     deadline_ms: float | None
     note: str  # why the figure is empty or partly empty ("" otherwise)
+    policy_source: str = ""  # "": the sweep's own policy; else the adaptive bundle it comes from
 
 
 def _rows(results: StudyResults) -> list[dict[str, Any]]:
@@ -82,6 +90,30 @@ def _note(rows: list[dict[str, Any]], infeasible: list[tuple[float, float]]) -> 
     return ""
 
 
+def _exported_policy(results: StudyResults) -> tuple[list[PolicyRow], str] | None:
+    """The policy of the adaptive bundle exported from this study, if there is one (and it reads)."""
+    path = results.report_dir / ADAPTIVE_POLICY
+    try:
+        doc = json.loads(path.read_text())
+        by_number = {t.number: t for t in results.trials}
+        rows = []
+        for r in doc["policy"]["ranges"]:
+            trial = int(r["trial"])
+            label = describe(by_number[trial]) if trial in by_number else f"trial {trial}"
+            high = math.inf if r["high_kbps"] is None else float(r["high_kbps"])
+            e2e = (float(r["e2e_ms"][0]), float(r["e2e_ms"][1])) if r.get("e2e_ms") else None
+            rows.append(
+                PolicyRow(float(r["low_kbps"]), high, trial, label, float(r["val_accuracy"]), e2e, int(r["tag"]),
+                          bool(r["meets_deadline"]))
+            )  # fmt: skip
+        policy = doc["policy"]
+        fps = f", {policy['fps']:g} fps" if policy.get("fps") else ""
+        source = f"the adaptive bundle {doc['bundle']} ({policy['deadline_ms']:g} ms deadline{fps})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none exported, or from another version: the sweep's own policy
+    return rows, source
+
+
 def sweep_info(results: StudyResults) -> SweepInfo:
     rows = _rows(results)
     by_number = {t.number: t for t in results.trials}
@@ -95,6 +127,10 @@ def sweep_info(results: StudyResults) -> SweepInfo:
     ]
     policy = _policy(rates, rows, labels)
     infeasible = [(p.low_kbps, p.high_kbps) for p in policy if p.trial is None]
+    exported = _exported_policy(results)
+    source = ""
+    if exported is not None:
+        policy, source = exported
     link = results.device.network if results.device is not None else None
     return SweepInfo(
         rates,
@@ -109,4 +145,5 @@ def sweep_info(results: StudyResults) -> SweepInfo:
         str(results.summary.get("network") or (link.name if link is not None else "")),
         results.deadline_ms,
         _note(rows, infeasible),
+        source,
     )

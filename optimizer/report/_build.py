@@ -135,6 +135,8 @@ def _figures(results: StudyResults) -> list[FigureSection]:
 
 def policy_table(info: SweepInfo) -> PlainTable:
     """The sweep as a rate -> configuration table (what a bandwidth-adaptive device follows)."""
+    if info.policy_source:
+        return _bundle_policy_table(info)
     rows = []
     for p in info.policy:
         span = (
@@ -150,6 +152,25 @@ def policy_table(info: SweepInfo) -> PlainTable:
         "and the first of the next); e2e ms at the two ends of the range."
     )
     return PlainTable("sweep-policy", caption, ("uplink", "trial", "configuration", "val accuracy", "e2e ms"), rows)
+
+
+def _bundle_policy_table(info: SweepInfo) -> PlainTable:
+    """An exported adaptive bundle's policy: exact rate ranges -> configuration tag."""
+    rows = []
+    for p in info.policy:
+        low = rate_text(p.low_kbps) if p.low_kbps else "0"
+        span = f"{low} - {rate_text(p.high_kbps) if p.high_kbps < 1e12 else 'up'}"
+        e2e = f"{p.e2e_ms[0]:.4g} - {p.e2e_ms[1]:.4g}" if p.e2e_ms else "misses the deadline"
+        accuracy = f"{p.accuracy:.4f}" if p.accuracy is not None else "-"
+        rows.append((span, str(p.tag), str(p.trial), p.label, accuracy, e2e))
+    caption = (
+        f"The policy of {info.policy_source}: the device runs configuration TAG while its uplink estimate is in the "
+        "range (boundaries exact, by the study's rule at that deadline); e2e ms by the study's model at the two "
+        "ends (the top one at the sweep's highest rate). Below the first boundary nothing meets the deadline and "
+        "the device runs the configuration that needs the least rate."
+    )
+    head = ("uplink", "tag", "trial", "configuration", "val accuracy", "e2e ms")
+    return PlainTable("sweep-policy", caption, head, rows)
 
 
 def _best_text(best: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ import httpx
 
 from optimizer.config import Network
 from optimizer.protocol import ANSWER_BYTES as STREAM_ANSWER_BYTES  # class index, score, server ms
-from optimizer.protocol import CONTENT_TYPE, INFER_PATH, request_headers
+from optimizer.protocol import CONTENT_TYPE, INFER_PATH, frame_bytes, request_headers
 
 __all__ = [
     "CONTENT_TYPE",
@@ -86,9 +86,9 @@ def _on_air(app_bytes: float, network: Network) -> float:
 
 
 def stream_frame_bytes(payload_bytes: int, masked: bool = True) -> int:
-    """One WebSocket binary message of ``payload_bytes`` (RFC 6455 section 5.2)."""
-    length = 0 if payload_bytes < 126 else 2 if payload_bytes < 65536 else 8
-    return 2 + length + (4 if masked else 0) + payload_bytes
+    """One WebSocket binary message of ``payload_bytes`` (RFC 6455 section 5.2; the device counts
+    its own frames with the same function, optimizer.protocol.frame_bytes)."""
+    return frame_bytes(payload_bytes, masked)
 
 
 def link_bytes(payload_bytes: float, network: Network, transport: str = "http") -> LinkBytes:
