@@ -28,12 +28,9 @@ cd "$work"  # away from the checkout: only the installed package is importable
 cat >tiny.yaml <<'YAML'
 name: plain-install
 description: a tiny space for the install check
-family: mobilenetv2
 dataset: fashion-mnist
-weights: zoo
-alphas: [0.35]
-input_sizes: [32]
-splits: {min: 8, max: 12}
+models:
+  - {spec: "mobilenetv2:alpha=0.35", input_sizes: [32], cuts: [features.7, features.9, features.11]}
 pca: {geometry: [channel], components: [2, 4], bits: [2, 4], coders: [ans]}
 image: {formats: [png], qualities: [50]}
 samples: {calib: 200, val: 200}

@@ -35,7 +35,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLES = {"image": 0, "pca": 5, "float16": 10, "class-id": 20}
+# The tiny study's splits (tests/conftest.py TINY_K: fx split indices of its block boundaries).
+BUNDLES = {"image": 0, "pca": 10, "float16": 17, "class-id": 35}
 # What the device install's Python prints for a bundle and images: the payloads, in hex.
 PAYLOADS = """
 import json, sys
