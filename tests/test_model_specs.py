@@ -51,7 +51,8 @@ def test_canonical_form_writes_defaults_and_one_number_format() -> None:
     [
         ("vgg16", r"unknown model family 'vgg16'; the families are mobilenetv2, resnet18"),
         ("mobilenetv2:width=2", r"mobilenetv2 does not take; its parameters are alpha"),
-        ("resnet18:alpha=1.0", r"it takes no parameters"),
+        ("resnet18:alpha=1.0", r"its parameters are width"),
+        ("mobilenet_v3_small:alpha=1.0", r"it takes no parameters"),
         ("mobilenetv2:alpha=big", r"alpha must be a float, got 'big'"),
         ("mobilenetv2:alpha=5", r"alpha must be in \(0.0, 4.0\], got 5.0"),
         ("mobilenetv2:alpha=1,alpha=2", r"gives alpha twice"),

@@ -21,8 +21,11 @@ from optimizer.models import (
     find_zoo_entry,
     list_zoo,
     load_model,
+    load_spec_model,
     model_name,
+    parse_model_spec,
     train_zoo_model,
+    zoo_name,
 )
 
 BUNDLED_ALPHAS = (0.35, 0.5, 0.75, 1.0)
@@ -31,7 +34,7 @@ ACCURACY_FLOOR_64 = {0.35: 0.88, 1.0: 0.90}
 
 
 def _tiny_config(name: str, **overrides: object) -> TrainConfig:
-    base = dict(name=name, alpha=0.35, input_sizes=(32,), epochs=2, batch_size=16, lr=3e-3)
+    base = dict(name=name, spec="mobilenetv2:alpha=0.35", input_sizes=(32,), epochs=2, batch_size=16, lr=3e-3)
     base.update(overrides)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -47,6 +50,27 @@ def test_weights_for_alpha() -> None:
 def test_model_name_rule() -> None:
     assert model_name(1.0, "fashion-mnist") == "mobilenetv2_1.0_fashion-mnist"
     assert model_name(0.35, "cats") == "mobilenetv2_0.35_cats"
+    assert zoo_name(parse_model_spec("mobilenetv2:alpha=0.35"), "cats") == "mobilenetv2_0.35_cats"
+    assert zoo_name(parse_model_spec("resnet18:width=0.5"), "fashion-mnist") == "resnet18_width0.5_fashion-mnist"
+    assert zoo_name(parse_model_spec("resnet18"), "cats") == "resnet18_cats"
+    assert zoo_name(parse_model_spec("mobilenet_v3_small"), "fashion-mnist") == "mobilenet_v3_small_fashion-mnist"
+
+
+@pytest.mark.parametrize("spec", ["resnet18:width=0.25", "mobilenet_v3_small"])
+def test_any_family_trains_into_a_zoo_entry_its_spec_loads(
+    spec: str, fake_fashion: FashionMNIST, tmp_path: Path
+) -> None:
+    cfg = _tiny_config("fam", spec=spec, input_sizes=(32,), train_samples=32, epochs=1)
+    card = train_zoo_model(cfg, fake_fashion, tmp_path).card
+    assert card["spec"] == spec and card["family"] == spec.split(":")[0] and card["alpha"] is None
+    (entry,) = [e for e in list_zoo(tmp_path) if e.source == "bundled"]
+    assert entry.spec == spec and entry.alpha is None
+    built = load_spec_model(spec, dataset="fashion-mnist", zoo_dir=tmp_path)  # found by its spec
+    assert built.entry is not None and built.entry.name == "fam" and built.num_classes == 10
+    test = make_splits(fake_fashion).test
+    assert accuracy(built.at_size(32), fake_fashion, test, 32) == pytest.approx(card["accuracy"]["32"], abs=0.021)
+    with pytest.raises(UserError, match=r"are for .*, not mobilenetv2:alpha=0.35"):
+        load_model(0.35, "zoo:fam", zoo_dir=tmp_path)
 
 
 def test_train_writes_half_weights_and_a_complete_card(fake_fashion: FashionMNIST, tmp_path: Path) -> None:

@@ -13,13 +13,15 @@ from optimizer.cli._common import add_format, emit_json, parse_int_list, positiv
 from optimizer.data import DEFAULT_DATASET, make_splits, open_dataset
 from optimizer.errors import UserError
 from optimizer.models import (
+    ModelSpec,
     TrainConfig,
     accuracy,
-    check_input_size,
+    adapter_for,
     list_zoo,
-    load_model,
-    model_name,
+    load_spec_model,
+    parse_model_spec,
     train_zoo_model,
+    zoo_name,
 )
 
 __all__ = ["add_zoo_parser"]
@@ -29,15 +31,15 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
     zoo = sub.add_parser(
         "zoo",
         help="models available; train or re-evaluate one",
-        description="The model zoo: bundled Fashion-MNIST MobileNetV2 models, "
-        "torchvision's ImageNet weights, and models you train.",
+        description="The model zoo: bundled Fashion-MNIST models (MobileNetV2 at four widths, "
+        "ResNet-18 at half width, MobileNetV3-small), torchvision's ImageNet weights, and models you train.",
     )
     zsub = zoo.add_subparsers(dest="zoo_command", required=True, metavar="{list,train,eval}")
 
     p = zsub.add_parser(
         "list",
         help="list the zoo's models with accuracy per input size",
-        description="List every model: name, source, dataset, alpha, classes, "
+        description="List every model: name, source, dataset, model spec, classes, "
         "and test accuracy per input size (from its model card).",
     )
     add_format(p)
@@ -45,13 +47,13 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
 
     p = zsub.add_parser(
         "train",
-        help="train a MobileNetV2 on a dataset (resumable)",
-        description="Train MobileNetV2(alpha) on the train split with the input "
-        "sizes mixed, checkpointing as it goes; run the same command "
+        help="train a model of any spec on a dataset (resumable)",
+        description="Train a model (--model SPEC, or --alpha A for mobilenetv2:alpha=A) from scratch on "
+        "the train split with the input sizes mixed, checkpointing as it goes; run the same command "
         "again to resume. Writes OUT/NAME.pt and the card OUT/NAME.json.",
     )
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset spec (default: %(default)s)")
-    p.add_argument("--alpha", type=float, required=True, help="width multiplier, e.g. 0.35 or 1.0")
+    _add_model_arguments(p)
     p.add_argument(
         "--input-sizes",
         type=parse_int_list,
@@ -71,7 +73,9 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="score the card on only this many test samples (default: all)",
     )
-    p.add_argument("--name", default=None, help="model name (default: mobilenetv2_ALPHA_DATASET)")
+    p.add_argument(
+        "--name", default=None, help="model name (default: FAMILY_PARAMS_DATASET, e.g. resnet18_width0.5_fashion-mnist)"
+    )
     p.add_argument("--out", type=Path, default=Path("zoo"), help="output folder (default: %(default)s)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument(
@@ -89,11 +93,11 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
         description="Measure top-1 accuracy of a model at each input size on one "
         "split of its dataset (default: test), next to its card.",
     )
-    p.add_argument("--alpha", type=float, required=True)
+    _add_model_arguments(p)
     p.add_argument(
         "--weights",
         default=None,
-        help="zoo:NAME, torchvision or file:PATH (default: the zoo model for --alpha and --dataset)",
+        help="zoo:NAME, torchvision or file:PATH (default: the zoo model of the spec for --dataset)",
     )
     p.add_argument("--dataset", default=DEFAULT_DATASET)
     p.add_argument("--input-sizes", type=parse_int_list, default=None)
@@ -101,6 +105,16 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=positive_int, default=None, help="evaluate only the first N")
     add_format(p)
     p.set_defaults(func=_eval)
+
+
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--model", help="model spec, e.g. resnet18:width=0.5 or mobilenet_v3_small (`split-opt models`)")
+    group.add_argument("--alpha", type=float, help="shorthand for --model mobilenetv2:alpha=ALPHA")
+
+
+def _model_spec(args: argparse.Namespace) -> ModelSpec:
+    return parse_model_spec(args.model if args.model else f"mobilenetv2:alpha={args.alpha}")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -113,14 +127,14 @@ def _list(args: argparse.Namespace) -> int:
             e.name,
             e.source,
             e.dataset,
-            f"{e.alpha:g}",
+            e.spec,
             str(e.num_classes),
             " ".join(f"{s}:{a:.3f}" for s, a in e.accuracy.items()),
             "yes" if e.available else "no",
         ]
         for e in entries
     ]
-    print(table(rows, ["name", "source", "dataset", "alpha", "classes", "accuracy by input size", "available"]))
+    print(table(rows, ["name", "source", "dataset", "model", "classes", "accuracy by input size", "available"]))
     return 0
 
 
@@ -131,11 +145,12 @@ def _dataset_slug(spec: str) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.dataset)
+    spec = _model_spec(args)
     for size in args.input_sizes:
-        check_input_size(size)
+        adapter_for(spec).check_input_size(size)
     cfg = TrainConfig(
-        name=args.name or model_name(args.alpha, _dataset_slug(args.dataset)),
-        alpha=args.alpha,
+        name=args.name or zoo_name(spec, _dataset_slug(args.dataset)),
+        spec=str(spec),
         input_sizes=tuple(args.input_sizes),
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -166,10 +181,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.dataset)
-    loaded = load_model(args.alpha, args.weights, dataset.spec.split(":")[0])
+    spec = _model_spec(args)
+    loaded = load_spec_model(spec, args.weights, dataset.spec.split(":")[0])
     sizes = args.input_sizes or (tuple(loaded.entry.input_sizes) if loaded.entry else (224,))
     for size in sizes:
-        check_input_size(size)
+        adapter_for(spec).check_input_size(size)
     if loaded.num_classes != dataset.num_classes:
         raise UserError(
             f"weights {loaded.weights} have {loaded.num_classes} classes but dataset "

@@ -47,6 +47,7 @@ from optimizer.models._zoo import (
     load_model,
     model_name,
     weights_for_alpha,
+    zoo_name,
 )
 
 __all__ = [
@@ -109,4 +110,5 @@ __all__ = [
     "torchvision_weights_path",
     "train_zoo_model",
     "weights_for_alpha",
+    "zoo_name",
 ]

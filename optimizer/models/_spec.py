@@ -57,6 +57,7 @@ class Param:
     default: Any = None
     low: float | None = None
     high: float | None = None
+    implicit: bool = False  # the canonical text leaves the default out (``resnet18`` = ``resnet18:width=1.0``)
 
     def parse(self, text: str, family: str) -> Any:
         try:
@@ -90,5 +91,6 @@ def parse_params(family: str, args: str, params: tuple[Param, ...]) -> ModelSpec
     values = tuple(
         (p.name, p.parse(given[p.name], family) if p.name in given else p.check(p.default, family)) for p in params
     )
-    canonical = ",".join(f"{p.name}={p.format(v)}" for p, (_, v) in zip(params, values, strict=True))
+    shown = [(p, v) for p, (_, v) in zip(params, values, strict=True) if not (p.implicit and v == p.default)]
+    canonical = ",".join(f"{p.name}={p.format(v)}" for p, v in shown)
     return ModelSpec(family, canonical, values)

@@ -1,4 +1,4 @@
-"""Training a zoo model: mixed input sizes, seeded, resumable, with a model card at the end.
+"""Training a zoo model of any model spec: mixed input sizes, seeded, resumable, with a model card.
 
 Each step draws one input size from ``input_sizes`` so a single set of weights serves all of them.
 The run checkpoints to ``OUT/NAME.ckpt`` at every epoch end and every ``checkpoint_every_s``
@@ -30,8 +30,9 @@ from optimizer.errors import UserError
 from optimizer.models._bnstats import apply_bn_stats, calibrate_bn, join_bn_stats, split_bn_stats
 from optimizer.models._checkpoint import TrainingState, load_checkpoint, save_atomic
 from optimizer.models._evaluate import accuracy
-from optimizer.models._mobilenetv2 import FAMILY, build_mobilenetv2, check_input_size
-from optimizer.models._weights import apply_state_dict, load_state_dict_file
+from optimizer.models._load import strict_load
+from optimizer.models._registry import adapter_for, build_model, parse_model_spec
+from optimizer.models._weights import load_state_dict_file
 
 __all__ = ["TrainConfig", "TrainResult", "train_zoo_model"]
 
@@ -41,7 +42,7 @@ class TrainConfig:
     """Everything that determines a training run (stored in the checkpoint and the card)."""
 
     name: str
-    alpha: float
+    spec: str  # a canonical model spec, e.g. "mobilenetv2:alpha=0.35" or "resnet18:width=0.5"
     input_sizes: tuple[int, ...] = (32, 48, 64, 96)
     epochs: int = 3
     batch_size: int = 128
@@ -89,9 +90,9 @@ class _Run(TrainingState):
 
     def __init__(self, cfg: TrainConfig, num_classes: int, steps_per_epoch: int) -> None:
         torch.manual_seed(cfg.seed)
-        model = build_mobilenetv2(cfg.alpha, num_classes).train()
+        model = build_model(cfg.spec, num_classes).train()
         if cfg.init:
-            _load_init(model, cfg.init, cfg.alpha)
+            _load_init(model, cfg.init, cfg.spec)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
@@ -126,12 +127,12 @@ def _train_step(
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
 
-def _load_init(model: nn.Module, spec: str, alpha: float) -> None:
-    kind, _, arg = spec.partition(":")
+def _load_init(model: nn.Module, init: str, spec: str) -> None:
+    kind, _, arg = init.partition(":")
     if kind != "file" or not arg:
-        raise UserError(f"--init takes file:PATH (a state dict to start from), got {spec!r}")
+        raise UserError(f"--init takes file:PATH (a state dict to start from), got {init!r}")
     state, _ = split_bn_stats(load_state_dict_file(Path(arg).expanduser()))
-    apply_state_dict(model, state, spec, alpha)
+    strict_load(model, state, init, parse_model_spec(spec))
 
 
 def _init_card(spec: str | None) -> dict[str, Any] | None:
@@ -174,10 +175,13 @@ def _write_outputs(
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
     save_atomic(half, weights_path)
     previous = _init_card(cfg.init)
+    spec = parse_model_spec(cfg.spec)
     card = {
         "name": cfg.name,
-        "family": FAMILY,
-        "alpha": cfg.alpha,
+        "spec": str(spec),
+        "family": spec.family,
+        "alpha": dict(spec.values).get("alpha"),  # MobileNetV2 cards keep their alpha
+        "parameters": sum(p.numel() for p in model.parameters()),
         "dataset": dataset.spec.split(":")[0],
         "dataset_spec": dataset.spec,
         "num_classes": dataset.num_classes,
@@ -218,8 +222,9 @@ def train_zoo_model(
     cfg: TrainConfig, dataset: ImageDataset, out_dir: Path, restart: bool = False, progress: ProgressFn | None = None
 ) -> TrainResult:
     """Train (or resume) one zoo model and write its weights and card to ``out_dir``."""
+    adapter = adapter_for(cfg.spec)
     for size in cfg.input_sizes:
-        check_input_size(size)
+        adapter.check_input_size(size)
     splits = make_splits(
         dataset, SplitSizes(**{**dataset.default_sizes.__dict__, "train": cfg.train_samples}), seed=cfg.split_seed
     )

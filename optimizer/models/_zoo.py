@@ -19,7 +19,7 @@ from torch import nn
 from optimizer.errors import UserError
 from optimizer.models._bnstats import apply_bn_stats, check_bn_stats, nearest_size, split_bn_stats
 from optimizer.models._mobilenetv2 import FAMILY, build_mobilenetv2
-from optimizer.models._spec import format_number
+from optimizer.models._spec import ModelSpec, format_number
 from optimizer.models._weights import (
     apply_state_dict,
     load_state_dict_file,
@@ -37,6 +37,7 @@ __all__ = [
     "load_model",
     "model_name",
     "weights_for_alpha",
+    "zoo_name",
 ]
 
 ZOO_DIR = Path(__file__).parent / "zoo_weights"
@@ -45,9 +46,21 @@ _TORCHVISION_TOP1 = 0.71878
 
 
 def model_name(alpha: float, dataset: str) -> str:
-    """The zoo's naming rule: ``mobilenetv2_{alpha}_{dataset}``, e.g. ``mobilenetv2_1.0_fashion-mnist``."""
-    text = f"{alpha:g}"
-    return f"{FAMILY}_{text if '.' in text else text + '.0'}_{dataset}"
+    """The zoo's MobileNetV2 names: ``mobilenetv2_{alpha}_{dataset}`` (``mobilenetv2_1.0_fashion-mnist``)."""
+    return f"{FAMILY}_{format_number(alpha)}_{dataset}"
+
+
+def zoo_name(spec: ModelSpec, dataset: str) -> str:
+    """The zoo's naming rule for a model spec: family, the spec's explicit parameters, dataset.
+
+    ``resnet18:width=0.5`` on fashion-mnist -> ``resnet18_width0.5_fashion-mnist``;
+    ``mobilenet_v3_small`` -> ``mobilenet_v3_small_fashion-mnist``; MobileNetV2 keeps
+    :func:`model_name` (``mobilenetv2_0.35_fashion-mnist``).
+    """
+    if spec.family == FAMILY:
+        return model_name(float(spec.get("alpha")), dataset)
+    explicit = [part.replace("=", "") for part in spec.args.split(",") if part] if "=" in spec.args else []
+    return "_".join([spec.family, *explicit, dataset])
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,7 @@ class ZooEntry:
 
     name: str
     family: str
-    alpha: float
+    alpha: float | None  # MobileNetV2's width; None for the other families (their spec says it all)
     dataset: str
     source: str
     num_classes: int
@@ -69,7 +82,9 @@ class ZooEntry:
     @property
     def spec(self) -> str:
         """The model spec of the entry: a card's ``spec``, else (MobileNetV2 cards) built from its alpha."""
-        return str(self.card.get("spec") or f"{self.family}:alpha={format_number(self.alpha)}")
+        if self.card.get("spec"):
+            return str(self.card["spec"])
+        return self.family if self.alpha is None else f"{self.family}:alpha={format_number(self.alpha)}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,7 +108,7 @@ def _bundled_entry(card_path: Path) -> ZooEntry:
     return ZooEntry(
         name=card["name"],
         family=card["family"],
-        alpha=float(card["alpha"]),
+        alpha=None if card.get("alpha") is None else float(card["alpha"]),
         dataset=card["dataset"],
         source="bundled",
         num_classes=int(card["num_classes"]),
@@ -122,16 +137,16 @@ def _torchvision_entry() -> ZooEntry:
 
 
 def list_zoo(zoo_dir: Path = ZOO_DIR) -> list[ZooEntry]:
-    """Bundled models (sorted by dataset, alpha), then torchvision's ImageNet model."""
+    """Bundled models (sorted by dataset, family, alpha), then torchvision's ImageNet MobileNetV2."""
     bundled = [_bundled_entry(p) for p in sorted(zoo_dir.glob("*.json"))]
-    return [*sorted(bundled, key=lambda e: (e.dataset, e.alpha)), _torchvision_entry()]
+    return [*sorted(bundled, key=lambda e: (e.dataset, e.family, e.alpha or 0.0)), _torchvision_entry()]
 
 
 def find_zoo_entry(alpha: float, dataset: str, zoo_dir: Path = ZOO_DIR) -> ZooEntry:
     """The zoo model for ``alpha`` trained on ``dataset``, or a UserError listing what exists."""
-    entries = [e for e in list_zoo(zoo_dir) if e.dataset == dataset]
+    entries = [e for e in list_zoo(zoo_dir) if e.dataset == dataset and e.alpha is not None]
     for entry in entries:
-        if abs(entry.alpha - alpha) < 1e-9:
+        if entry.alpha is not None and abs(entry.alpha - alpha) < 1e-9:
             return entry
     alphas = ", ".join(f"{e.alpha:g}" for e in entries) or "none"
     raise UserError(
@@ -205,10 +220,10 @@ def load_model(
         path = Path(arg).expanduser()
     else:
         raise UserError(f"unknown weight spec {weights!r}; use zoo:NAME, torchvision or file:PATH")
-    if entry is not None and abs(entry.alpha - alpha) > 1e-9:
+    if entry is not None and (entry.alpha is None or abs(entry.alpha - alpha) > 1e-9):
         raise UserError(
-            f"weights {weights} are for alpha={entry.alpha:g}, not alpha={alpha:g}; "
-            f"pass --alpha {entry.alpha:g} or other weights"
+            f"weights {weights} are for {entry.spec}, not {FAMILY}:alpha={format_number(alpha)}; "
+            f"pass --model {entry.spec} or other weights"
         )
     state, bn_stats = split_bn_stats(load_state_dict_file(path))
     num_classes = num_classes_of(state, path)
