@@ -19,6 +19,7 @@ from test_user_model import SPEC, make_user_model
 from optimizer.cli import main
 from optimizer.config import load_search_space
 from optimizer.deploy import MANIFEST, open_bundle
+from optimizer.models import build_model
 from optimizer.search import build_evaluator
 
 PI4 = Path(__file__).resolve().parents[1] / "profiles" / "pi4.yaml"
@@ -136,3 +137,47 @@ def test_a_resnet_split_between_residual_stages_exports_verifies_serves_and_infe
     assert json.loads(capsys.readouterr().out)["ok"]
     evaluator = build_evaluator(load_search_space(resnet_study / "space.yaml"))
     _serve_and_infer(bundle, evaluator, out, capsys)
+
+
+def test_a_space_of_two_families_searches_both_and_exports_from_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two families have different split points (and here different input sizes): each model's
+    ``input_size`` and ``k`` are trial parameters of their own (Optuna refuses a categorical whose
+    choices change), and pareto.json, the report and export read them back as plain ``input_size``/``k``."""
+    fashion = make_fake_fashion(tmp_path / "fmnist", n_train=20, n_test=120)
+    torch.manual_seed(0)
+    torch.save(build_model("mobilenetv2:alpha=0.35", 10).state_dict(), tmp_path / "m.pt")
+    torch.save(build_model("resnet18:width=0.25", 10).state_dict(), tmp_path / "r.pt")
+    models = [
+        {
+            "spec": "mobilenetv2:alpha=0.35",
+            "weights": f"file:{tmp_path / 'm.pt'}",
+            "input_sizes": [32],
+            "cuts": "blocks",
+        },
+        {
+            "spec": "resnet18:width=0.25",
+            "weights": f"file:{tmp_path / 'r.pt'}",
+            "input_sizes": [32, 40],
+            "cuts": "blocks",
+        },
+    ]
+    space = _space(tmp_path, f"fashion-mnist:{fashion}", models)
+    _search(space, tmp_path, "--trials", "6")
+    doc = json.loads(capsys.readouterr().out)
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert {t.params["model"] for t in done} == {"mobilenetv2:alpha=0.35", "resnet18:width=0.25"}
+    assert all("k" not in t.params and f"k_{t.params['model']}" in t.params for t in done)
+    entries = [doc["best"], *doc["pareto"]] if doc["best"] else doc["pareto"]
+    assert entries and all({"model", "input_size", "k"} <= set(e["params"]) for e in entries)
+    resnet = next(
+        t for t in done if t.params["model"].startswith("resnet18") and t.user_attrs["codec_params"]["kind"] != "image"
+    )
+    out = _export(tmp_path, resnet.number, "r")
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert (
+        manifest["model"]["spec"] == "resnet18:width=0.25" and manifest["k"] == resnet.params["k_resnet18:width=0.25"]
+    )
+    assert main(["report", str(tmp_path / "reports" / "t"), "--format", "json"]) == 0

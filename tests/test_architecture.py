@@ -67,13 +67,8 @@ def test_only_cli_prints_or_exits() -> None:
 
 
 # Model families are named only in optimizer/models (their adapters and the zoo); everything else goes
-# through model specs and the registry. Modules that still name one (MobileNetV2 hard-coding that
-# predates the registry) are listed here; the list may only shrink: remove a module once it is clean.
+# through model specs and the registry.
 FAMILY_NAME = re.compile(r"mobilenet|resnet|efficientnet|regnet", re.IGNORECASE)
-NAMES_A_FAMILY_TODAY = {
-    "cli/_search.py",
-    "cli/_zoo.py",
-}
 
 
 def _docstring_ids(tree: ast.AST) -> set[int]:
@@ -117,10 +112,9 @@ def test_only_models_names_model_families() -> None:
         names = _family_names(path)
         if names:
             offenders[path.relative_to(ROOT).as_posix()] = names
-    new = {p: names for p, names in offenders.items() if p not in NAMES_A_FAMILY_TODAY}
-    assert not new, f"name model families only in optimizer/models (use model specs and the registry): {new}"
-    clean = NAMES_A_FAMILY_TODAY - set(offenders)
-    assert not clean, f"these modules no longer name a model family; remove them from NAMES_A_FAMILY_TODAY: {clean}"
+    assert not offenders, (
+        f"name model families only in optimizer/models (use model specs and the registry): {offenders}"
+    )
 
 
 def test_the_family_check_sees_names_and_strings_but_not_docstrings(tmp_path: Path) -> None:

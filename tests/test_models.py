@@ -169,7 +169,7 @@ def test_torchvision_weights_come_from_the_hub_cache_only(tmp_path: Path, monkey
         torch.save(_trained_like(1.0, 1000).state_dict(), checkpoints / TORCHVISION_FILE)
         loaded = load_model(1.0, "torchvision")
         assert loaded.num_classes == 1000 and loaded.entry is not None and loaded.entry.source == "torchvision"
-        with pytest.raises(UserError, match="for alpha=1, not alpha=0.5"):
+        with pytest.raises(UserError, match="for mobilenetv2:alpha=1.0, not mobilenetv2:alpha=0.5"):
             load_model(0.5, "torchvision")
     finally:
         torch.hub.set_dir(old_dir)

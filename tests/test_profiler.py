@@ -34,6 +34,7 @@ from optimizer.profiler import (
     sample_terms,
     spec_costs,
 )
+from optimizer.profiler._count import count_segment, count_segments
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 # A copy of the published figures, kept in the repository: the suite needs nothing beside the clone.
@@ -152,6 +153,21 @@ def test_profile_rows_are_the_split_points(family: str) -> None:
     assert [r.shape for r in profile.splits[:-1]] == [p.shape for p in points[:-1]]
     assert profile.spec == str(parse_model_spec(family)) and profile.total_macs == points[-1].cum_macs
     assert not any(s.uncounted for s in spec_costs(family, 1000, 32).segments)  # every operator has a rule
+
+
+@pytest.mark.parametrize("spec", ["resnet18", "mobilenet_v3_small", "mobilenetv2:alpha=0.35"])
+def test_one_trace_of_the_chain_counts_each_segment_as_alone(spec: str) -> None:
+    """count_segments (one fvcore trace of every segment chained) gives what count_segment gives for
+    each segment traced on its own input: layers, element-wise ops, other parameters, uncounted ops."""
+    graph = split_graph(spec)
+    segments = [graph.segment(k) for k in range(1, len(graph))]
+    x = torch.zeros(1, 3, 32, 32)
+    alone, value = [], x
+    for segment in segments:
+        alone.append(count_segment(segment, value))
+        with torch.no_grad():
+            value = segment(value)
+    assert count_segments(segments, x) == alone
 
 
 @pytest.mark.parametrize("key", ["pi4/1/224", "pi4/0.35/96", "esp32-s3/0.5/64", "esp32-s3/1/224"])

@@ -17,6 +17,7 @@ from optimizer.cli._common import emit_json, positive_int, table
 from optimizer.cli._report import describe_report, report_json
 from optimizer.config import load_device_profile, load_network_profile, load_search_space
 from optimizer.errors import UserError
+from optimizer.models import DEFAULT_SEARCH_SPACE
 from optimizer.profiler import cache_dir
 from optimizer.report import write_report
 from optimizer.search import SAMPLERS, Limits, SearchRequest, build_evaluator, run_search
@@ -26,7 +27,7 @@ __all__ = ["DEFAULT_SPACE", "add_search_parser"]
 
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
 
-DEFAULT_SPACE = Path(__file__).resolve().parents[2] / "search_spaces" / "mobilenetv2-fashion-mnist.yaml"
+DEFAULT_SPACE = Path(__file__).resolve().parents[2] / "search_spaces" / DEFAULT_SEARCH_SPACE
 
 
 def add_search_parser(sub: argparse._SubParsersAction) -> None:

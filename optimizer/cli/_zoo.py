@@ -17,6 +17,7 @@ from optimizer.models import (
     TrainConfig,
     accuracy,
     adapter_for,
+    legacy_model_spec,
     list_zoo,
     load_spec_model,
     parse_model_spec,
@@ -31,8 +32,8 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
     zoo = sub.add_parser(
         "zoo",
         help="models available; train or re-evaluate one",
-        description="The model zoo: bundled Fashion-MNIST models (MobileNetV2 at four widths, "
-        "ResNet-18 at half width, MobileNetV3-small), torchvision's ImageNet weights, and models you train.",
+        description="The model zoo: the bundled Fashion-MNIST models of three families (`split-opt zoo list` "
+        "shows them with their specs), torchvision's ImageNet weights, and models you train.",
     )
     zsub = zoo.add_subparsers(dest="zoo_command", required=True, metavar="{list,train,eval}")
 
@@ -48,7 +49,7 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
     p = zsub.add_parser(
         "train",
         help="train a model of any spec on a dataset (resumable)",
-        description="Train a model (--model SPEC, or --alpha A for mobilenetv2:alpha=A) from scratch on "
+        description="Train a model (--model SPEC, or --alpha A for the zoo's width family at alpha=A) from scratch on "
         "the train split with the input sizes mixed, checkpointing as it goes; run the same command "
         "again to resume. Writes OUT/NAME.pt and the card OUT/NAME.json.",
     )
@@ -74,7 +75,7 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
         help="score the card on only this many test samples (default: all)",
     )
     p.add_argument(
-        "--name", default=None, help="model name (default: FAMILY_PARAMS_DATASET, e.g. resnet18_width0.5_fashion-mnist)"
+        "--name", default=None, help="model name (default: FAMILY_PARAMS_DATASET, as `split-opt zoo list` names them)"
     )
     p.add_argument("--out", type=Path, default=Path("zoo"), help="output folder (default: %(default)s)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
@@ -109,12 +110,12 @@ def add_zoo_parser(sub: argparse._SubParsersAction) -> None:
 
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--model", help="model spec, e.g. resnet18:width=0.5 or mobilenet_v3_small (`split-opt models`)")
-    group.add_argument("--alpha", type=float, help="shorthand for --model mobilenetv2:alpha=ALPHA")
+    group.add_argument("--model", help="model spec (`split-opt zoo list` shows the zoo's; docs/models.md all families)")
+    group.add_argument("--alpha", type=float, help="shorthand for the zoo's width family at alpha=ALPHA")
 
 
 def _model_spec(args: argparse.Namespace) -> ModelSpec:
-    return parse_model_spec(args.model if args.model else f"mobilenetv2:alpha={args.alpha}")
+    return parse_model_spec(args.model if args.model else legacy_model_spec(args.alpha))
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ from optimizer.models._split import (
 from optimizer.models._train import TrainConfig, TrainResult, train_zoo_model
 from optimizer.models._weights import load_state_dict_file, torchvision_weights_path
 from optimizer.models._zoo import (
+    DEFAULT_SEARCH_SPACE,
     ZOO_DIR,
     LoadedModel,
     ZooEntry,
@@ -51,6 +52,7 @@ from optimizer.models._zoo import (
 )
 
 __all__ = [
+    "DEFAULT_SEARCH_SPACE",
     "FAMILY",
     "BuiltModel",
     "ModelAdapter",

@@ -29,6 +29,7 @@ from optimizer.models._weights import (
 )
 
 __all__ = [
+    "DEFAULT_SEARCH_SPACE",
     "ZOO_DIR",
     "LoadedModel",
     "ZooEntry",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 ZOO_DIR = Path(__file__).parent / "zoo_weights"
+# The search space the main job (`split-opt search` without --search-space) uses: the zoo's first family.
+DEFAULT_SEARCH_SPACE = "mobilenetv2-fashion-mnist.yaml"
 # torchvision's own published ImageNet-1K top-1 for MobileNet_V2_Weights.IMAGENET1K_V1 (meta data).
 _TORCHVISION_TOP1 = 0.71878
 

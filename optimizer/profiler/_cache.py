@@ -22,7 +22,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from optimizer.models import SplitGraph, adapter_for, build_model, parse_model_spec, split_graph
 from optimizer.profiler._costs import LayerCost, SegmentCost, SpecCosts
-from optimizer.profiler._count import count_segment
+from optimizer.profiler._count import count_segments
 from optimizer.profiler._liveness import segment_peaks
 
 __all__ = ["cache_dir", "count_graph", "count_spec", "graph_hash", "spec_costs", "traced"]
@@ -63,8 +63,8 @@ def count_graph(graph: SplitGraph, input_size: int, spec: str = "", num_classes:
     names = ["input", *(n.name for n in graph.cuts), "logits"]
     peaks = segment_peaks(graph.gm, ends)
     segments = []
-    for k in range(1, len(graph)):
-        layers, elementwise, other, uncounted = count_segment(graph.segment(k), torch.zeros(shapes[k - 1]))
+    counts = count_segments([graph.segment(k) for k in range(1, len(graph))], torch.zeros(shapes[0]))
+    for k, (layers, elementwise, other, uncounted) in enumerate(counts, start=1):
         size_in, size_out = (int(torch.Size(shapes[i]).numel()) for i in (k - 1, k))
         segments.append(
             SegmentCost(

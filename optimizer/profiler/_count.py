@@ -22,7 +22,9 @@ with warnings.catch_warnings():  # fvcore touches torch.jit.script at import, wh
 from optimizer.models import MAC_OPERATORS
 from optimizer.profiler._costs import ELEMENTWISE_OPERATORS, LayerCost
 
-__all__ = ["count_segment", "layer_class"]
+__all__ = ["count_segment", "count_segments", "layer_class"]
+
+SegmentCount = tuple[list[LayerCost], dict[str, int], int, list[str]]
 
 _BATCH_NORM = nn.modules.batchnorm._BatchNorm
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -164,7 +166,7 @@ def _running_stats(module: nn.Module) -> int:
     return 0
 
 
-def count_segment(segment: nn.Module, x: torch.Tensor) -> tuple[list[LayerCost], dict[str, int], int, list[str]]:
+def count_segment(segment: nn.Module, x: torch.Tensor) -> SegmentCount:
     """Layers, element-wise ops per operator, other parameters and uncounted operators of one segment
     run on ``x`` (a batch of one)."""
     sizes = _sizes(segment, x)
@@ -173,6 +175,46 @@ def count_segment(segment: nn.Module, x: torch.Tensor) -> tuple[list[LayerCost],
         analysis = _analysis(segment, x)
         by_module = analysis.by_module_and_operator()
         uncounted = sorted(analysis.unsupported_ops())
+    return _tally(segment, by_module, sizes, uncounted)
+
+
+def count_segments(segments: list[nn.Module], x: torch.Tensor) -> list[SegmentCount]:
+    """:func:`count_segment` of every segment of a chain (segment i + 1 takes segment i's output), from
+    one fvcore trace of the whole chain: each segment is a scope of its own, so per-segment figures
+    are the same as counting each alone (tests/test_profiler.py checks), at a fraction of the cost
+    (fvcore's per-call tracing overhead dominates small segments). Segments that share a module
+    object would blur the scopes, so they are counted one by one."""
+    ids = [id(m) for seg in segments for m in seg.modules()]
+    if len(ids) != len(set(ids)):
+        counts, value = [], x
+        for seg in segments:
+            counts.append(count_segment(seg, value))
+            with torch.no_grad():
+                value = seg(value)
+        return counts
+    chain = nn.Sequential(*segments)
+    sizes = _sizes(chain, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = _analysis(chain, x)
+        by_module = analysis.by_module_and_operator()
+        uncounted = [sorted(analysis.unsupported_ops(str(i))) for i in range(len(segments))]
+    return [
+        _tally(seg, _scoped(by_module, str(i)), _scoped(sizes, str(i)), uncounted[i]) for i, seg in enumerate(segments)
+    ]
+
+
+def _scoped(by_name: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries under module ``prefix`` of a chain, renamed as the segment alone names them."""
+    out = {name[len(prefix) + 1 :]: value for name, value in by_name.items() if name.startswith(prefix + ".")}
+    if prefix in by_name:
+        out[""] = by_name[prefix]
+    return out
+
+
+def _tally(
+    segment: nn.Module, by_module: dict[str, Counter[str]], sizes: dict[str, tuple[int, int]], uncounted: list[str]
+) -> SegmentCount:
     assert isinstance(segment, fx.GraphModule)
     layers = _layers(segment, by_module, sizes)
     total = by_module.get("", Counter())

@@ -141,7 +141,8 @@ def _models_of(trials: list[optuna.trial.FrozenTrial]) -> dict[str, dict[str, tu
             continue
         here = offered.setdefault(str(spec), {"input_size": set(), "k": set()})
         for name in ("input_size", "k"):
-            dist = trial.distributions.get(name)
+            # a space of several models names them per model (search.site_param)
+            dist = trial.distributions.get(name) or trial.distributions.get(f"{name}_{spec}")
             if isinstance(dist, optuna.distributions.CategoricalDistribution) and name in trial.params:
                 here[name].update(int(c) for c in dist.choices)  # type: ignore[arg-type]  # ints here
             elif (

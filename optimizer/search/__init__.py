@@ -7,6 +7,7 @@ from optimizer.search._constraints import CONSTRAINTS, Limits, infeasibility
 from optimizer.search._engine import Config, Evaluation, Evaluator
 from optimizer.search._models import (
     SpaceModel,
+    canonical_params,
     legacy_block_ks,
     legacy_params,
     modern_trial,
@@ -48,6 +49,7 @@ __all__ = [
     "SpaceModel",
     "SearchRequest",
     "build_evaluator",
+    "canonical_params",
     "config_of",
     "evaluator_choices",
     "legacy_block_ks",

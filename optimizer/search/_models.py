@@ -24,6 +24,7 @@ __all__ = [
     "Placement",
     "SpaceModel",
     "bottleneck_param",
+    "canonical_params",
     "legacy_block_ks",
     "legacy_params",
     "model_macs",
@@ -31,6 +32,7 @@ __all__ = [
     "place_bottlenecks",
     "resolve_model",
     "resolve_models",
+    "site_param",
 ]
 
 # Where a trained bottleneck goes: (canonical model spec, input size, k).
@@ -112,15 +114,38 @@ def legacy_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def site_param(name: str, spec: str, models: int) -> str:
+    """The trial parameter for ``input_size`` or ``k`` of model ``spec`` in a space of ``models`` models.
+    # NOTE: Optuna refuses a categorical parameter whose choices change between trials, and models
+    # of different families have different split points (and may have different sizes): in a space
+    # of several models each one gets its own ``input_size_{spec}`` and ``k_{spec}``."""
+    return name if models == 1 else f"{name}_{spec}"
+
+
+def canonical_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters with ``model``, ``input_size`` and ``k`` under their plain names: a
+    study before model specs mapped (:func:`legacy_params`), per-model names (:func:`site_param`)
+    folded."""
+    out = legacy_params(params)
+    spec = out.get("model")
+    for name in ("input_size", "k"):
+        key = f"{name}_{spec}"
+        if key in out:
+            out = {k: v for k, v in out.items() if k != key} | {name: out[key]}
+    return out
+
+
 def modern_trial(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
-    """A trial of a study written before model specs, as if written today (parameters mapped by
-    :func:`legacy_params`, its split point's name recorded); others are returned as they are."""
-    if "model" in trial.params or "alpha" not in trial.params:
+    """A trial as if written by a single-model study of today: parameters of a study before model
+    specs mapped (its split point's name recorded), per-model parameter names folded (see
+    :func:`canonical_params`); others are returned as they are."""
+    params = canonical_params(trial.params)
+    if params == trial.params:
         return trial
     modern = copy.copy(trial)
-    params = legacy_params(trial.params)
     modern.params = params
-    modern.user_attrs = {**trial.user_attrs, "split": split_graph(params["model"]).names()[params["k"]]}
+    if "split" not in trial.user_attrs:
+        modern.user_attrs = {**trial.user_attrs, "split": split_graph(params["model"]).names()[params["k"]]}
     return modern
 
 

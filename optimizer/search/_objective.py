@@ -30,9 +30,10 @@ from optimizer.search._models import (
     Placement,
     SpaceModel,
     bottleneck_param,
-    legacy_params,
+    canonical_params,
     place_bottlenecks,
     resolve_models,
+    site_param,
 )
 from optimizer.system import DEFAULT_OBJECTIVES, path_costs
 
@@ -62,13 +63,25 @@ class SearchChoices:
     def trained(self, where: Placement) -> tuple[Any, ...]:
         return self.bottlenecks.get(where, ())
 
+    def param(self, name: str, spec: str) -> str:
+        """The trial parameter holding ``input_size`` or ``k`` of ``spec`` (see search.site_param)."""
+        return site_param(name, spec, len(self.models))
+
+    def suggestion(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Parameters with plain ``input_size`` and ``k`` (pareto.json, reference points) under the
+        names this space's trials suggest them by."""
+        params = canonical_params(params)
+        spec = str(params["model"])
+        renamed = {name: self.param(name, spec) for name in ("input_size", "k")}
+        return {renamed.get(key, key): value for key, value in params.items()}
+
 
 def suggest_config(trial: optuna.trial.BaseTrial, choices: SearchChoices) -> Config:
     """Define-by-run: the split points offered depend on the model, the codec parameters on k."""
     spec = trial.suggest_categorical("model", list(choices.models))
     model = choices.models[spec]
-    size = trial.suggest_categorical("input_size", list(model.input_sizes))
-    k = trial.suggest_categorical("k", list(model.ks))
+    size = trial.suggest_categorical(choices.param("input_size", spec), list(model.input_sizes))
+    k = trial.suggest_categorical(choices.param("k", spec), list(model.ks))
     trained = choices.trained((spec, size, k))
     if trained:
         name = trial.suggest_categorical(bottleneck_param(spec, size, k), ["none", *(b.name for b in trained)])
@@ -102,7 +115,7 @@ def enumerate_params(choices: SearchChoices) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for spec, model in choices.models.items():
         for size, k in itertools.product(model.input_sizes, model.ks):
-            base: dict[str, Any] = {"model": spec, "input_size": size, "k": k}
+            base: dict[str, Any] = {"model": spec, choices.param("input_size", spec): size, choices.param("k", spec): k}
             trained = choices.trained((spec, size, k))
             if trained:
                 key = bottleneck_param(spec, size, k)
@@ -130,7 +143,7 @@ def _codec_grid(space: SearchSpace, k: int, last_k: int) -> list[dict[str, Any]]
 
 def config_of(params: dict[str, Any], choices: SearchChoices) -> Config:
     """Rebuild a configuration from a finished trial's parameters (studies before model specs too)."""
-    return suggest_config(optuna.trial.FixedTrial(legacy_params(params)), choices)
+    return suggest_config(optuna.trial.FixedTrial(choices.suggestion(params)), choices)
 
 
 def constraints_of(trial: optuna.trial.FrozenTrial) -> list[float]:
@@ -205,7 +218,7 @@ class Objective:
                 if done.number in self._seen or "codec_params" not in done.user_attrs or "model" not in done.params:
                     continue
                 self._seen.add(done.number)
-                p = done.params
+                p = canonical_params(done.params)
                 key = Config.make(p["model"], p["input_size"], p["k"], done.user_attrs["codec_params"])
                 self._scored.setdefault(key, done)
         return self._scored.get(config)

@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 
 from optimizer.search._engine import Config, Evaluation
+from optimizer.search._models import canonical_params
 from optimizer.system import DEFAULT_OBJECTIVES, dominates
 
 __all__ = [
@@ -66,7 +67,7 @@ def trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
 
 def config_key(trial: optuna.trial.FrozenTrial) -> Config:
     """The configuration a trial scored (a study from before model specs: see search.modern_trial)."""
-    p = trial.params
+    p = canonical_params(trial.params)
     return Config.make(p["model"], p["input_size"], p["k"], trial.user_attrs["codec_params"])
 
 
@@ -99,10 +100,11 @@ def non_dominated(
 def entry_of(trial: optuna.trial.FrozenTrial, test: Evaluation) -> dict[str, Any]:
     a = trial.user_attrs
     metrics = trial_metrics(trial)
+    place = canonical_params(trial.params)
     params = {
-        "model": trial.params["model"],
-        "input_size": trial.params["input_size"],
-        "k": trial.params["k"],
+        "model": place["model"],
+        "input_size": place["input_size"],
+        "k": place["k"],
         "split": a.get("split"),
         "codec": a["codec_params"]["kind"],
         **{k: v for k, v in a["codec_params"].items() if k != "kind"},

@@ -193,7 +193,7 @@ def _enqueue_references(study: optuna.Study, choices: SearchChoices) -> int:
         return 0  # a resumed study already has them
     refs = reference_points(choices)
     for params in refs:
-        study.enqueue_trial(params, user_attrs={"reference": True}, skip_if_exists=True)
+        study.enqueue_trial(choices.suggestion(params), user_attrs={"reference": True}, skip_if_exists=True)
     return len(refs)
 
 
