@@ -1,13 +1,14 @@
 """Hyperprior vs factorized bottlenecks: payload bytes at iso-accuracy per split, a test-split
 check, and coding time against the head's forward time.
 
-    PYTHONPATH=. python benchmarks/bench_hyperprior.py [--bottlenecks bottlenecks] [--ks 7,11]
-                                         [--calib 1000] [--val 3000] [--timing 200] [--out FILE]
+    PYTHONPATH=. python benchmarks/bench_hyperprior.py [--bottlenecks bottlenecks,OTHER_DIR]
+        [--model mobilenetv2:alpha=1.0] [--input-size 64] [--splits features.6,features.10]
+        [--calib 1000] [--val 3000] [--timing 200] [--out FILE]
 
-Every trained bottleneck in --bottlenecks (its card says the entropy model) is scored by the
-search's evaluation engine on the same val images: accuracy through the codec and the mean payload
-(len(payload), today's header included), the mean body (payload less the header) and the
-payload under wire format 2 (body + 1 tag byte + 1 length byte, the varint for bodies < 128 B).
+Every trained bottleneck in the --bottlenecks folders whose card names the model, input size and
+split (its card says the entropy model) is scored by the search's evaluation engine on the same val
+images: accuracy through the codec and the mean payload (len(payload), wire format 2: a 2-byte
+header below 128 B of body) and the mean body.
 
 Iso-accuracy, per split: each hyperprior point H is set against the cheapest factorized point F
 whose val accuracy is at least H's less half a point (the factorized model's most favourable
@@ -32,12 +33,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from optimizer.codecs import BottleneckCodec
+from optimizer.config import ModelChoice
 from optimizer.data import make_splits, open_dataset
-from optimizer.models import build_head
-from optimizer.search import Config, Evaluator, wilson
+from optimizer.models import parse_model_spec, split_graph
+from optimizer.search import Config, Evaluator, resolve_model, wilson
 
 ISO = 0.005  # half a point of accuracy
 TARGET = 0.85
@@ -59,19 +61,15 @@ def _params(card_path: Path, card: dict[str, Any]) -> dict[str, Any]:
     return {**params, "weights_sha256": card["weights_sha256"], "beta": card["beta"]}
 
 
-def _point(ev: Evaluator, alpha: float, size: int, k: int, card_path: Path, timing_n: int) -> dict[str, Any]:
+def _point(ev: Evaluator, spec: str, size: int, k: int, card_path: Path, timing_n: int) -> dict[str, Any]:
     card = json.loads(card_path.read_text())
-    config = Config.make(alpha, size, k, _params(card_path, card))
+    config = Config.make(spec, size, k, _params(card_path, card))
     result = ev.evaluate(config, "val")
     codec = ev.codec(config)
-    assert isinstance(codec, BottleneckCodec)
-    bn = ev.bottlenecks.get(alpha, size, k, config.codec_params)
-    latents = ev.bottlenecks.latents(bn, ev.activations(alpha, size, k, "val")[:timing_n])
-    symbols = [codec.symbols(z) for z in latents]
+    symbols = codec.to_symbols(ev.activations(spec, size, k, "val")[:timing_n])
     bodies = [codec.encode_symbols(s) for s in symbols]
-    header = len(codec.wrap(bodies[0])) - len(bodies[0])
     payload = float(result.payload_bytes.mean())
-    body = payload - header
+    body = float(np.mean([len(b) for b in bodies]))
     return {
         "name": card["name"],
         "entropy": card.get("entropy", "factorized"),
@@ -80,9 +78,7 @@ def _point(ev: Evaluator, alpha: float, size: int, k: int, card_path: Path, timi
         "k": k,
         "val_accuracy": round(result.accuracy, 4),
         "payload_bytes_mean": round(payload, 2),
-        "body_bytes_mean": round(body, 2),
-        "format2_bytes_mean": round(body + 2, 2),
-        "header_bytes": header,
+        "body_bytes_mean_timed": round(body, 2),
         "model_bits_mean": card.get("val_prior_bits_mean"),
         "device_conv_macs": result.device_work.total_macs,
         "encode_ms": round(per_call_ms(codec.encode_symbols, symbols), 4),
@@ -104,67 +100,61 @@ def _pairs(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         f = min(within, key=lambda p: p["payload_bytes_mean"])
         pair = {"hyperprior": h["name"], "factorized": f["name"]}
         pair["val_accuracy"] = {"hyperprior": h["val_accuracy"], "factorized": f["val_accuracy"]}
-        for unit in ("payload", "body", "format2"):
-            pair[f"{unit}_ratio"] = round(h[f"{unit}_bytes_mean"] / f[f"{unit}_bytes_mean"], 3)
+        pair["payload_ratio"] = round(h["payload_bytes_mean"] / f["payload_bytes_mean"], 3)
         pairs.append(pair)
     return sorted(pairs, key=lambda p: p["payload_ratio"])
 
 
 def _test_check(
-    ev: Evaluator, alpha: float, size: int, k: int, pair: dict[str, Any], points: list[dict[str, Any]]
+    ev: Evaluator, spec: str, size: int, k: int, pair: dict[str, Any], points: list[dict[str, Any]]
 ) -> dict[str, Any]:
     by_name = {p["name"]: p for p in points}
     runs = {
-        e: ev.evaluate(Config.make(alpha, size, k, by_name[pair[e]]["codec"]), "test")
+        e: ev.evaluate(Config.make(spec, size, k, by_name[pair[e]]["codec"]), "test")
         for e in ("hyperprior", "factorized")
     }
     diff = runs["hyperprior"].correct.astype(float) - runs["factorized"].correct.astype(float)
     half = 1.96 * float(diff.std(ddof=1)) / len(diff) ** 0.5
     doc: dict[str, Any] = {"test_samples": len(diff)}
     for name, run in runs.items():
-        header = by_name[pair[name]]["header_bytes"]
-        payload = float(run.payload_bytes.mean())
         doc[name] = {
             "name": pair[name],
             "test_accuracy": round(run.accuracy, 4),
             "test_accuracy_95": [round(v, 4) for v in wilson(int(run.correct.sum()), len(run.correct))],
-            "payload_bytes_mean": round(payload, 2),
-            "format2_bytes_mean": round(payload - header + 2, 2),
+            "payload_bytes_mean": round(float(run.payload_bytes.mean()), 2),
         }
     doc["accuracy_difference"] = round(float(diff.mean()), 4)
     doc["accuracy_difference_95"] = [round(float(diff.mean()) - half, 4), round(float(diff.mean()) + half, 4)]
-    for unit in ("payload", "format2"):
-        doc[f"{unit}_ratio"] = round(
-            doc["hyperprior"][f"{unit}_bytes_mean"] / doc["factorized"][f"{unit}_bytes_mean"], 3
-        )
+    doc["payload_ratio"] = round(doc["hyperprior"]["payload_bytes_mean"] / doc["factorized"]["payload_bytes_mean"], 3)
     doc["met"] = doc["payload_ratio"] <= TARGET and doc["accuracy_difference"] >= -ISO
-    doc["met_format2"] = doc["format2_ratio"] <= TARGET and doc["accuracy_difference"] >= -ISO
     return doc
 
 
-def _cards(folder: Path, alpha: float, size: int, k: int) -> list[Path]:
-    """The cards of the bottlenecks trained for this split."""
+def _cards(folders: list[Path], spec: str, size: int, k: int) -> list[Path]:
+    """The cards of the bottlenecks trained for this model, input size and split."""
     keep = []
-    for path in sorted(folder.glob("bottleneck_*.json")):
+    for path in sorted(p for folder in folders for p in folder.glob("bottleneck_*.json")):
         card = json.loads(path.read_text())
-        if (card["alpha"], card["input_size"], card["k"]) == (alpha, size, k):
+        if str(parse_model_spec(card["model"])) != spec or card["input_size"] != size:
+            continue
+        if split_graph(spec).select([card["split"]]) == [k]:
             keep.append(path)
     return keep
 
 
 @torch.no_grad()
-def _head_ms(ev: Evaluator, alpha: float, size: int, k: int, n: int) -> float:
-    head = build_head(ev.model(alpha, size), k).eval()
-    x = ev.inputs(size, "val")[:n]
+def _head_ms(ev: Evaluator, spec: str, size: int, k: int, n: int) -> float:
+    head = ev.graph(spec, size).head(k).eval()
+    x = torch.from_numpy(ev.inputs(spec, size, "val")[:n])
     return per_call_ms(lambda i: head(x[i : i + 1]), list(range(len(x))))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bottlenecks", type=Path, default=Path("bottlenecks"))
-    parser.add_argument("--alpha", type=float, default=1.0)
+    parser.add_argument("--bottlenecks", default="bottlenecks", help="comma-separated folders of trained bottlenecks")
+    parser.add_argument("--model", default="mobilenetv2:alpha=1.0")
     parser.add_argument("--input-size", type=int, default=64)
-    parser.add_argument("--ks", default="7,11")
+    parser.add_argument("--splits", default="features.6,features.10", help="split point names (the older k = 7, 11)")
     parser.add_argument("--calib", type=int, default=1000)
     parser.add_argument("--val", type=int, default=3000)
     parser.add_argument("--timing", type=int, default=200, help="val samples timed per point")
@@ -173,42 +163,42 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = open_dataset("fashion-mnist")
     cache = Path(os.environ["SPLIT_OPT_CACHE_DIR"]) if os.environ.get("SPLIT_OPT_CACHE_DIR") else None
-    ev = Evaluator(dataset, make_splits(dataset), "zoo", {"calib": args.calib, "val": args.val}, cache_dir=cache)
-    a, s = args.alpha, args.input_size
-    doc: dict[str, Any] = {"alpha": a, "input_size": s, "val": args.val, "threads": 1, "splits": {}}
+    spec, s = str(parse_model_spec(args.model)), args.input_size
+    names = tuple(args.splits.split(","))
+    model = resolve_model(ModelChoice(spec, "zoo", (s,), names))
+    ev = Evaluator(dataset, make_splits(dataset), {spec: model}, {"calib": args.calib, "val": args.val}, cache)
+    folders = [Path(f) for f in args.bottlenecks.split(",")]
+    doc: dict[str, Any] = {"model": spec, "input_size": s, "val": args.val, "threads": 1, "splits": {}}
     doc["load_average_at_start"] = os.getloadavg()[0]
-    for k in (int(v) for v in args.ks.split(",")):
-        cards = _cards(args.bottlenecks, a, s, k)
-        points = [_point(ev, a, s, k, c, args.timing) for c in cards]
-        head_ms = _head_ms(ev, a, s, k, args.timing)
+    for name, k in zip(names, split_graph(spec).select(list(names)), strict=True):
+        points = [_point(ev, spec, s, k, c, args.timing) for c in _cards(folders, spec, s, k)]
+        head_ms = _head_ms(ev, spec, s, k, args.timing)
         for p in points:
             p["coding_ms_over_head"] = round((p["encode_ms"] + p["decode_ms"]) / head_ms, 4)
         pairs = _pairs(points)
-        split: dict[str, Any] = {"head_ms": round(head_ms, 4), "points": points, "pairs": pairs}
+        split: dict[str, Any] = {"split": name, "k": k, "head_ms": round(head_ms, 4), "points": points, "pairs": pairs}
         split["best"] = pairs[0] if pairs else None
         split["met_val"] = bool(pairs) and pairs[0]["payload_ratio"] <= TARGET
-        split["test"] = _test_check(ev, a, s, k, pairs[0], points) if pairs else None
-        doc["splits"][str(k)] = split
-        _print_split(k, split)
+        split["test"] = _test_check(ev, spec, s, k, pairs[0], points) if pairs else None
+        doc["splits"][name] = split
+        _print_split(name, split)
     doc["load_average_at_end"] = os.getloadavg()[0]
     out = args.out or Path("benchmarks/results") / f"hyperprior-{datetime.date.today().isoformat()}.json"
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
 
 
-def _print_split(k: int, split: dict[str, Any]) -> None:
-    print(f"\n== k = {k}: head forward {split['head_ms']:.3f} ms")
-    print("entropy     beta      val acc  payload  body  fmt2 B   enc+dec ms  / head")
+def _print_split(name: str, split: dict[str, Any]) -> None:
+    print(f"\n== {name} (k = {split['k']}): head forward {split['head_ms']:.3f} ms")
+    print("entropy     beta      val acc  payload B   enc+dec ms  / head")
     for p in sorted(split["points"], key=lambda p: (p["entropy"], p["beta"])):
         print(
-            f"  {p['entropy']:<10} {p['beta']:<8g} {p['val_accuracy']:.4f}  {p['payload_bytes_mean']:6.1f}  "
-            f"{p['body_bytes_mean']:5.1f}  {p['format2_bytes_mean']:5.1f}   {p['encode_ms']:.3f}+{p['decode_ms']:.3f}"
-            f"  {p['coding_ms_over_head']:.3f}"
+            f"  {p['entropy']:<10} {p['beta']:<8g} {p['val_accuracy']:.4f}  {p['payload_bytes_mean']:7.1f}   "
+            f"{p['encode_ms']:.3f}+{p['decode_ms']:.3f}  {p['coding_ms_over_head']:.3f}"
         )
     for pair in split["pairs"]:
         print(
-            f"  {pair['hyperprior']} vs {pair['factorized']}: payload x{pair['payload_ratio']}, body "
-            f"x{pair['body_ratio']}, format 2 x{pair['format2_ratio']} (val acc {pair['val_accuracy']})"
+            f"  {pair['hyperprior']} vs {pair['factorized']}: payload x{pair['payload_ratio']} (val {pair['val_accuracy']})"
         )
     test = split["test"]
     if test:
@@ -217,7 +207,7 @@ def _print_split(k: int, split: dict[str, Any]) -> None:
             f"test ({test['test_samples']}): hyperprior {h['test_accuracy']:.4f} at {h['payload_bytes_mean']:.1f} B, "
             f"factorized {f['test_accuracy']:.4f} at {f['payload_bytes_mean']:.1f} B; difference "
             f"{test['accuracy_difference']:+.4f} {test['accuracy_difference_95']}; payload x{test['payload_ratio']} "
-            f"(met {test['met']}), format 2 x{test['format2_ratio']} (met {test['met_format2']})"
+            f"(met {test['met']})"
         )
 
 

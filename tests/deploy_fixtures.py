@@ -91,9 +91,6 @@ def build_tiny_study(root: Path) -> TinyStudy:
 
 def engine_predictions(evaluator: Evaluator, config: Config) -> tuple[np.ndarray, np.ndarray]:
     """(predicted class, payload bytes) per test image, computed the way the study scores a configuration."""
-    codec = evaluator.codec(config)
-    acts = evaluator.activations(config.model, config.input_size, config.k, "test")
-    payloads = [codec.encode(a) for a in acts]
-    decoded = np.stack([codec.decode(p) for p in payloads]).astype(np.float32)
-    logits = evaluator._tail(config, decoded)
-    return logits.argmax(1), np.array([len(p) for p in payloads])
+    result = evaluator.evaluate(config, "test")
+    assert result.predicted is not None
+    return result.predicted, result.payload_bytes

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torchvision
 import yaml
-from conftest import make_fake_fashion, make_imagefolder
+from conftest import TINY_K, TINY_MODEL, make_fake_fashion, make_imagefolder, write_tiny_space
 from test_user_model import SPEC, make_user_model
 
 from optimizer.cli import main
@@ -181,3 +181,30 @@ def test_a_space_of_two_families_searches_both_and_exports_from_each(
         manifest["model"]["spec"] == "resnet18:width=0.25" and manifest["k"] == resnet.params["k_resnet18:width=0.25"]
     )
     assert main(["report", str(tmp_path / "reports" / "t"), "--format", "json"]) == 0
+
+
+def test_a_codec_added_by_one_module_runs_search_export_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``uniform`` (optimizer/codecs/_uniform.py plus its registry line) through the whole path: the
+    space offers it with its own section, the sampler's ``codec`` parameter picks it, export folds its
+    graphs into the halves, verify runs the bundle on the test split."""
+    fashion = make_fake_fashion(tmp_path / "fmnist", n_train=20, n_test=120)
+    space = write_tiny_space(tmp_path, fashion, uniform={"bits": [8]}, samples={"calib": 12, "val": 12})
+    _search(space, tmp_path, "--trials", "1")
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    where = {"model": TINY_MODEL, "input_size": 32, "k": TINY_K["pca"]}
+    study.enqueue_trial({**where, "codec": "uniform", "uniform_bits": 8})
+    _search(space, tmp_path, "--trials", "1")
+    capsys.readouterr()
+    trial = _trial(tmp_path, codec="uniform")
+    done = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'reports' / 't' / 'study.db'}")
+    attrs = done.trials[trial].user_attrs
+    assert attrs["codec_params"] == {"kind": "uniform", "bits": 8}
+    assert attrs["metrics"]["payload_bytes"] > 0 and attrs["metrics"]["device_ms"] > 0
+    out = _export(tmp_path, trial, "uniform")
+    capsys.readouterr()
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["codec"]["kind"] == "uniform" and manifest["head"]["output"] == "symbols"
+    assert main(["verify", str(out), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"]

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import optimizer
+from optimizer.codecs import CODECS
 
 LAYERS = ["errors", "imaging", "protocol", "config", "data", "models", "codecs", "profiler", "system", "search"]
 LAYERS += ["report", "deploy", "cli"]
@@ -121,3 +122,81 @@ def test_the_family_check_sees_names_and_strings_but_not_docstrings(tmp_path: Pa
     source = tmp_path / "m.py"
     source.write_text('"""About MobileNetV2."""\nfrom x import build_resnet\nSPEC = "efficientnet_b0"\n# regnet\n')
     assert [n.split(": ")[1] for n in _family_names(source)] == ["'build_resnet'", "'efficientnet_b0'"]
+
+
+# One codec contract: outside optimizer/codecs nothing dispatches on a codec's kind (a comparison with
+# a registered kind's name) or its class (isinstance with a codec class); what the rest of the code
+# needs to know, the contract says (place, transforms, traits).
+CODEC_KINDS = set(CODECS)
+CODEC_CLASSES = {c.__name__ for c in CODECS.values()} | {"Codec"}
+
+
+def _names_a_kind(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return node.value in CODEC_KINDS
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return any(_names_a_kind(e) for e in node.elts)
+    return False
+
+
+def _names_a_codec_class(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name | ast.Attribute):
+        return (node.id if isinstance(node, ast.Name) else node.attr) in CODEC_CLASSES
+    if isinstance(node, ast.Tuple):
+        return any(_names_a_codec_class(e) for e in node.elts)
+    if isinstance(node, ast.BinOp):  # A | B
+        return _names_a_codec_class(node.left) or _names_a_codec_class(node.right)
+    return False
+
+
+def _reads_a_kind(node: ast.AST) -> bool:
+    """``x.kind``, ``kind``, ``codec_kind``, ``p["kind"]`` or ``p.get("kind")``."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and sub.attr == "kind":
+            return True
+        if isinstance(sub, ast.Name) and sub.id.endswith("kind"):
+            return True
+        if isinstance(sub, ast.Constant) and sub.value == "kind":
+            return True
+    return False
+
+
+def _codec_dispatch(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        operands = [node.left, *node.comparators] if isinstance(node, ast.Compare) else []
+        if any(_names_a_kind(n) for n in operands) and any(_reads_a_kind(n) for n in operands):
+            found.append(f"{node.lineno}: compares a kind with a codec kind")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("isinstance", "issubclass")
+            and len(node.args) == 2
+            and _names_a_codec_class(node.args[1])
+        ):
+            found.append(f"{node.lineno}: isinstance with a codec class")
+    return found
+
+
+def test_nothing_outside_codecs_dispatches_on_a_codec_kind_or_class() -> None:
+    offenders = {}
+    for path in ROOT.rglob("*.py"):
+        if _layer_of(path) == "codecs":
+            continue
+        found = _codec_dispatch(path)
+        if found:
+            offenders[path.relative_to(ROOT).as_posix()] = found
+    assert not offenders, f"dispatch through the codec contract (optimizer.codecs), not on kinds: {offenders}"
+
+
+def test_the_dispatch_check_sees_kind_comparisons_and_codec_isinstance(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        'if t.kind == "float16": pass\n'
+        'if p["kind"] in ("image", "class-id"): pass\n'
+        "if isinstance(c, FeatureCodec | BottleneckCodec): pass\n"
+        'if weights == "file": pass\n'
+        "if isinstance(x, dict): pass\n"
+        'if unit == "float16": pass\n'  # a name that is also a codec kind, but no codec's kind
+    )
+    assert [f.split(": ")[0] for f in _codec_dispatch(source)] == ["1", "2", "3"]

@@ -46,15 +46,15 @@ def _codec(seed: int = 0, width: int = 9) -> BottleneckCodec:
 def test_latents_round_trip_exactly(values: list[int]) -> None:
     codec = _codec()
     latent = (np.array(values).reshape(SHAPE) + codec.offset[:, None, None]).astype(np.float32)
-    payload = codec.encode(latent)
-    np.testing.assert_array_equal(codec.decode(payload), latent)
+    payload = codec.encode_latent(latent)
+    np.testing.assert_array_equal(codec.decode_latent(payload), latent)
     assert codec.clipped_fraction(latent) == 0.0
 
 
 def test_out_of_range_latents_are_clamped_to_the_edges() -> None:
     codec = _codec()
     latent = np.full(SHAPE, 100.0, dtype=np.float32)
-    decoded = codec.decode(codec.encode(latent))
+    decoded = codec.decode_latent(codec.encode_latent(latent))
     np.testing.assert_array_equal(decoded, np.broadcast_to((codec.offset + 8)[:, None, None], SHAPE))
     assert codec.clipped_fraction(latent) == 1.0
 
@@ -62,12 +62,12 @@ def test_out_of_range_latents_are_clamped_to_the_edges() -> None:
 def test_a_payload_survives_a_state_round_trip(tmp_path: Path) -> None:
     codec = _codec(0)
     latent = np.zeros(SHAPE, dtype=np.float32)
-    payload = codec.encode(latent)
+    payload = codec.encode_latent(latent)
     with pytest.raises(CodecError):
-        codec.decode(payload[:-1])
+        codec.decode_latent(payload[:-1])
     save_codec(codec, tmp_path / "c.npz")
     again = load_codec(tmp_path / "c.npz")
-    np.testing.assert_array_equal(again.decode(payload), codec.decode(payload))
+    np.testing.assert_array_equal(again.decode_latent(payload), codec.decode_latent(payload))
 
 
 def test_prior_tables_hold_the_prior_mass() -> None:
@@ -224,7 +224,7 @@ def test_the_engine_scores_a_bottleneck_end_to_end(teacher: Path, fake_fashion: 
     labels = fake_fashion.labels[ev.indices("val")]
     assert (result.correct == (expected == labels)).mean() >= 0.95  # ONNX Runtime vs PyTorch, float16 cache
     codec = ev.codec(config)
-    assert result.payload_bytes[0] == len(codec.encode(latent[0].numpy()))
+    assert result.payload_bytes[0] == len(codec.encode_latent(latent[0].numpy()))
     assert result.encode_macs == bn.card["encoder_macs"] > 0
 
 
@@ -232,13 +232,13 @@ def test_the_engine_scores_a_bottleneck_end_to_end(teacher: Path, fake_fashion: 
 @given(st.data())
 def test_mutated_and_truncated_payloads_decode_or_raise_codec_error(data: st.DataObject) -> None:
     codec = _codec()
-    payload = bytearray(codec.encode(np.zeros(SHAPE, dtype=np.float32) + codec.offset[:, None, None] + 3))
+    payload = bytearray(codec.encode_latent(np.zeros(SHAPE, dtype=np.float32) + codec.offset[:, None, None] + 3))
     cut = data.draw(st.integers(0, len(payload)))
     flips = data.draw(st.lists(st.tuples(st.integers(0, len(payload) - 1), st.integers(0, 255)), max_size=4))
     for pos, value in flips:
         payload[pos] = value
     try:
-        out = codec.decode(bytes(payload[:cut] if data.draw(st.booleans()) else payload))
+        out = codec.decode_latent(bytes(payload[:cut] if data.draw(st.booleans()) else payload))
     except CodecError:
         return
     assert out.shape == SHAPE

@@ -14,6 +14,7 @@ import yaml
 from conftest import TINY_K, TINY_MODEL, make_fake_fashion, write_tiny_space
 
 from optimizer.cli import main
+from optimizer.codecs import CodecChoices, Site, variant_param
 from optimizer.config import load_search_space
 from optimizer.data import FashionMNIST
 from optimizer.deploy import open_bundle
@@ -21,7 +22,6 @@ from optimizer.deploy._verify import run_split
 from optimizer.errors import UserError
 from optimizer.models import BottleneckTrainConfig, train_bottleneck
 from optimizer.search import SearchChoices, build_evaluator, reference_points, suggest_config
-from optimizer.search._models import bottleneck_param
 from optimizer.search._objective import enumerate_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def study(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def test_the_space_lists_suggests_and_enumerates_the_bottleneck(study: tuple[Path, Path, Path]) -> None:
     space = load_search_space(study[0])
-    (choice,) = space.bottlenecks
+    (choice,) = next(o.choices for o in CodecChoices.of(space).offers if o.codec.options.section == "bottleneck")
     assert (choice.model, choice.input_size, choice.split, choice.file) == (
         TINY_MODEL,
         32,
@@ -64,7 +64,8 @@ def test_the_space_lists_suggests_and_enumerates_the_bottleneck(study: tuple[Pat
         str(study[2]),
     )
     choices = SearchChoices.of(space)
-    key = bottleneck_param(TINY_MODEL, 32, K)
+    key = variant_param("bottleneck", Site(TINY_MODEL, 32, K, "features_4_conv_3", "activation"))
+    assert key == f"bottleneck_{TINY_MODEL}_32_k{K}"  # the name studies have always used
     place = {"model": TINY_MODEL, "input_size": 32, "k": K}
     config = suggest_config(optuna.trial.FixedTrial({**place, key: choice.name}), choices)
     assert config.codec_params["kind"] == "bottleneck" and config.codec_params["file"] == choice.file
@@ -80,7 +81,7 @@ def test_a_missing_bottleneck_file_is_a_clear_error(study: tuple[Path, Path, Pat
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc))
     with pytest.raises(UserError, match="bottleneck.files: 'nowhere.pt' is not a trained bottleneck"):
-        load_search_space(bad)
+        CodecChoices.of(load_search_space(bad))  # the bottleneck codec reads its own section
 
 
 def test_the_study_scores_the_bottleneck_and_keeps_it_where_non_dominated(study: tuple[Path, Path, Path]) -> None:

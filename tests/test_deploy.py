@@ -19,7 +19,7 @@ from PIL import Image
 from optimizer.cli import main
 from optimizer.codecs import FeatureCodec
 from optimizer.deploy import MANIFEST, DeviceHalf, open_bundle
-from optimizer.deploy._graphs import SymbolHead, SymbolTail, export_onnx
+from optimizer.deploy._graphs import export_onnx
 from optimizer.deploy._server import create_app
 from optimizer.deploy._verify import run_split
 from optimizer.protocol import BUNDLE_HEADER, CONTENT_TYPE, request_headers
@@ -68,12 +68,12 @@ def test_folded_projection_and_quantization_equal_the_codec_exactly(
 ) -> None:
     codec, acts = _activations_codec(geometry, components, coder)
     acts = acts.astype(np.float16).astype(np.float32)  # what the head hands the projection
-    export_onnx(SymbolHead(torch.nn.Identity(), codec), torch.zeros(1, 6, 5, 5), tmp_path / "h.onnx", "a", "s")
+    export_onnx(codec.device_graph(), torch.zeros(1, 6, 5, 5), tmp_path / "h.onnx", "a", "s")
     symbols = ort.InferenceSession(str(tmp_path / "h.onnx")).run(None, {"a": acts})[0]
     for a, s in zip(acts, symbols, strict=True):
         np.testing.assert_array_equal(s, codec.symbols(a))
         assert codec.wrap(codec.encode_symbols(s)) == codec.encode(a)  # byte-identical payloads
-    tail = SymbolTail(torch.nn.Identity(), codec)
+    tail = codec.server_graph()
     export_onnx(tail, torch.zeros(1, *symbols.shape[1:], dtype=torch.int32), tmp_path / "t.onnx", "s", "a")
     decoded = ort.InferenceSession(str(tmp_path / "t.onnx")).run(None, {"s": symbols})[0]
     expected = np.stack([codec.decode(codec.encode(a)) for a in acts])

@@ -82,14 +82,14 @@ def test_numpy_side_nets_match_torch() -> None:
 def test_latents_round_trip_exactly(seed: int) -> None:
     codec = _codec(_net())
     latent = np.random.default_rng(seed).integers(-12, 13, size=SPEC.latent_shape).astype(np.float32)
-    np.testing.assert_array_equal(codec.decode(codec.encode(latent)), latent)
+    np.testing.assert_array_equal(codec.decode_latent(codec.encode_latent(latent)), latent)
 
 
 def test_values_beyond_the_range_are_clamped_and_still_decode() -> None:
     codec = _codec(_net())
     latent = np.zeros(SPEC.latent_shape, dtype=np.float32)
     latent[0, 0, 0], latent[1, 2, 3] = 1000.0, -1000.0
-    decoded = codec.decode(codec.encode(latent))
+    decoded = codec.decode_latent(codec.encode_latent(latent))
     assert decoded[0, 0, 0] == LATENT_BOUND and decoded[1, 2, 3] == -LATENT_BOUND
     assert codec.clipped_fraction(latent) == pytest.approx(2 / latent.size)
 
@@ -102,7 +102,7 @@ def test_coded_bytes_follow_the_models_rate() -> None:
     lat = _latents(net, 12)
     bits = net.bits(torch.from_numpy(lat)).detach().numpy()
     for y, b in zip(lat, bits, strict=True):
-        body = len(codec.encode_body(y))
+        body = len(codec.encode_symbols(codec.latent_symbols(y)))
         assert b / 8 - 4 <= body <= 1.05 * b / 8 + 8, (body, b / 8)
     assert net.hyper is not None
     noise = lat + np.random.default_rng(0).integers(-6, 7, size=lat.shape)
@@ -111,12 +111,12 @@ def test_coded_bytes_follow_the_models_rate() -> None:
 
 def test_state_round_trips_and_a_tampered_state_is_refused(tmp_path: Path) -> None:
     codec = _codec(_net())
-    payload = codec.encode(_latents(_net(), 1)[0])
+    payload = codec.encode_latent(_latents(_net(), 1)[0])
     save_codec(codec, tmp_path / "c.npz")
     loaded = load_codec(tmp_path / "c.npz")
     assert isinstance(loaded, BottleneckCodec) and loaded.hyper is not None
     assert loaded.state_hash() == codec.state_hash()
-    np.testing.assert_array_equal(loaded.decode(payload), codec.decode(payload))
+    np.testing.assert_array_equal(loaded.decode_latent(payload), codec.decode_latent(payload))
     arrays = codec.arrays()
     other = make_codec({"kind": "bottleneck", "file": "w.pt"}, SPEC.latent_shape)
     with pytest.raises(CodecError, match="hd2_w"):
@@ -130,13 +130,13 @@ def test_state_round_trips_and_a_tampered_state_is_refused(tmp_path: Path) -> No
 @given(st.data())
 def test_mutated_and_truncated_payloads_decode_or_raise_codec_error(data: st.DataObject) -> None:
     codec = _codec(_net())
-    payload = bytearray(codec.encode(_latents(_net(), 1)[0]))
+    payload = bytearray(codec.encode_latent(_latents(_net(), 1)[0]))
     cut = data.draw(st.integers(0, len(payload)))
     flips = data.draw(st.lists(st.tuples(st.integers(0, len(payload) - 1), st.integers(0, 255)), max_size=4))
     for pos, value in flips:
         payload[pos] = value
     try:
-        out = codec.decode(bytes(payload[:cut] if data.draw(st.booleans()) else payload))
+        out = codec.decode_latent(bytes(payload[:cut] if data.draw(st.booleans()) else payload))
     except CodecError:
         return
     assert out.shape == SPEC.latent_shape

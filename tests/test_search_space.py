@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from optimizer.codecs import CodecChoices
 from optimizer.config import load_search_space
 from optimizer.errors import UserError
 from optimizer.models import load_bottleneck
-from optimizer.search import resolve_models
-from optimizer.search._models import place_bottlenecks
+from optimizer.search import SearchChoices, resolve_models
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 
@@ -20,6 +20,7 @@ SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 def test_shipped_spaces_load_and_resolve(path: Path) -> None:
     space = load_search_space(path)
     assert space.name == path.stem and space.models
+    assert CodecChoices.of(space).places() == {"input", "activation", "output"}
     if "imagenet" not in path.stem:  # the ImageNet space needs weight files of the user's
         models = resolve_models(space)
         assert all(m.ks and m.input_sizes for m in models.values())
@@ -35,14 +36,17 @@ def test_the_default_space_offers_the_block_boundaries_of_four_widths() -> None:
 
 def test_the_bottleneck_space_lists_the_shipped_bottlenecks() -> None:
     space = load_search_space(SPACES / "mobilenetv2-fashion-mnist-bottleneck.yaml")
+    offered = {o.codec.kind: o.choices for o in CodecChoices.of(space).offers}
     splits = {"features.6", "features.10"}  # the older block numbering's k = 7 and 11
-    assert {(b.split, b.beta) for b in space.bottlenecks} == {(s, b) for s in splits for b in (1e-4, 3e-4, 1e-3, 3e-3)}
-    for choice in space.bottlenecks:
+    trained = offered["bottleneck"]
+    assert {(b.split, b.beta) for b in trained} == {(s, b) for s in splits for b in (1e-4, 3e-4, 1e-3, 3e-3)}
+    for choice in trained:
         bn = load_bottleneck(choice.file)  # refuses weights that differ from the card's SHA-256
         assert (choice.model, bn.card["input_size"]) == ("mobilenetv2:alpha=1.0", 64)
         assert bn.card["val_accuracy_coded"] > 0.85 and bn.card["payload_bytes_mean"] < 200, bn.card
-    placed = place_bottlenecks(space, resolve_models(space))
-    assert sorted(k for (_, _, k) in placed) == [12, 18]  # features.6 and features.10 as fx split points
+    choices = SearchChoices.of(space)
+    placed = {site.k: len(names) for site in choices.sites() for _, names in choices.codecs.variants(site)}
+    assert placed == {12: 4, 18: 4}  # features.6 and features.10 as fx split points, four betas each
 
 
 def test_imagenet_space_is_the_papers() -> None:
@@ -82,9 +86,12 @@ def test_models_take_the_defaults_and_override_them(tmp_path: Path) -> None:
 
 BAD = {
     "unknown key": (lambda d: d.update(trials=5), "trials: unknown key"),
-    "missing": (lambda d: d.pop("pca"), "pca: is required"),
+    "missing": (lambda d: d.pop("samples"), "samples: is required"),
+    "codec section": (lambda d: d.update(pcaa={"bits": [4]}), "pcaa: unknown key (codec sections: bottleneck, image"),
+    "not a section": (lambda d: d.update(image=[1, 2]), "image: unknown key (fields: cuts, dataset"),
+    "pca keys": (lambda d: d["pca"].update(zip=1), "pca.zip: unknown key"),
     "empty list": (lambda d: d.update(models=[]), "models: must be a non-empty list"),
-    "bad coder": (lambda d: d["pca"].update(coders=["zip"]), "pca.coders: values must be among ans, huffman"),
+    "bad coder": (lambda d: d["pca"].update(coders=["zip"]), "pca.coders: values must be among huffman, ans, ctx"),
     "model key": (lambda d: d["models"][0].update(alpha=1), "models[0].alpha: unknown key"),
     "cuts": (lambda d: d.update(cuts="some"), "cuts: must be all or blocks or a list"),
     "quality": (lambda d: d["image"].update(qualities=[101]), "image.qualities: values must be <= 100"),
@@ -120,5 +127,19 @@ def test_malformed_space(tmp_path: Path, case: str) -> None:
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(UserError) as info:
-        load_search_space(path)
+        CodecChoices.of(load_search_space(path))  # the codecs read their own sections
     assert str(path) in str(info.value) and needle in str(info.value)
+
+
+def test_a_space_needs_a_codec_wherever_its_cuts_reach(tmp_path: Path) -> None:
+    doc = yaml.safe_load((SPACES / "mobilenetv2-fashion-mnist.yaml").read_text())
+    doc.pop("image")
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(
+        UserError, match=r"offers split 0 \(input, the input\) but the space has no codec for the input"
+    ):
+        SearchChoices.of(load_search_space(path))
+    doc["models"] = [{"spec": "mobilenetv2:alpha=0.35", "cuts": ["features.3", "logits"]}]
+    path.write_text(yaml.safe_dump(doc))
+    assert SearchChoices.of(load_search_space(path)).codecs.places() == {"activation", "output"}

@@ -7,17 +7,24 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from optimizer.cli._common import add_format, emit_json, fail, positive_int
 from optimizer.config import ModelChoice
 from optimizer.data import DEFAULT_DATASET, make_splits, open_dataset
-from optimizer.models import BottleneckTrainConfig, legacy_model_spec, parse_model_spec, train_bottleneck
+from optimizer.models import (
+    BottleneckTrainConfig,
+    LoadedBottleneck,
+    legacy_model_spec,
+    parse_model_spec,
+    train_bottleneck,
+)
 from optimizer.profiler import cache_dir
-from optimizer.search import Evaluator, resolve_model
-from optimizer.search._bottleneck_eval import coded_scores
+from optimizer.search import Config, Evaluator, resolve_model
 
 __all__ = ["add_bottleneck_parser"]
 
@@ -138,7 +145,7 @@ def _train(args: argparse.Namespace) -> int:
     val = {"val": args.eval_samples or len(make_splits(dataset).val), "calib": 1}
     place = resolve_model(ModelChoice(model, args.weights or "zoo", (args.input_size,), (bn.split,)))
     evaluator = Evaluator(dataset, make_splits(dataset), {model: place}, val, cache_dir=cache_dir())
-    card = {**bn.card, **coded_scores(evaluator, bn, model, place.ks[0])}
+    card = {**bn.card, **_coded_scores(evaluator, bn, model, place.ks[0])}
     bn.path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     if args.format == "json":
         emit_json(card)
@@ -149,3 +156,16 @@ def _train(args: argparse.Namespace) -> int:
             f"trained in {card['wall_time_s']:.0f} s"
         )
     return 0
+
+
+def _coded_scores(evaluator: Evaluator, bn: LoadedBottleneck, spec: str, k: int, split: str = "val") -> dict[str, Any]:
+    """Accuracy and payload bytes of a trained bottleneck through its codec (the search's evaluation
+    engine: ONNX Runtime head and tail, ANS payloads), for its model card."""
+    params = {"kind": "bottleneck", "file": str(bn.path), "weights_sha256": bn.sha256, "beta": bn.beta}
+    result = evaluator.evaluate(Config.make(spec, bn.input_size, k, params), split)
+    return {
+        f"{split}_accuracy_coded": round(result.accuracy, 4),
+        "payload_bytes_mean": round(float(result.payload_bytes.mean()), 1),
+        "payload_bytes_p95": float(np.percentile(result.payload_bytes, 95)),
+        "coded_samples": len(result.correct),
+    }

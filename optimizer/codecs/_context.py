@@ -38,7 +38,7 @@ from typing import ClassVar
 import constriction
 import numpy as np
 
-from optimizer.codecs._entropy import EntropyCoder
+from optimizer.codecs._entropy import EntropyCoder, ans_stack
 from optimizer.codecs._errors import CodecError
 
 __all__ = ["BINS1", "BINS2", "PRIOR", "ContextCoder"]
@@ -228,17 +228,9 @@ class ContextCoder(EntropyCoder):
         positions = self.grid[0] * self.grid[1]
         if n != positions:
             raise CodecError(f"the ctx coder decodes {positions} positions per sample, {n} asked")
-        if len(body) % 4:
-            raise CodecError(f"ANS body of {len(body)} bytes is not a whole number of 32-bit words")
-        try:
-            coder = constriction.stream.stack.AnsCoder(np.frombuffer(body, dtype="<u4").astype(np.uint32))
-            out = self._decode_steps(coder)
-            empty = coder.is_empty()
-        except CodecError:
-            raise
-        except Exception as exc:
-            raise CodecError(f"ctx body cannot be decoded: {type(exc).__name__}: {exc}") from exc
-        if not empty:
+        coder = ans_stack(body)
+        out = self._decode_steps(coder)
+        if not coder.is_empty():
             raise CodecError("ctx body holds more data than its symbols")
         return out
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from optimizer.codecs._errors import CodecError
 
-__all__ = ["AnsCoder", "EntropyCoder", "HuffmanCoder", "huffman_lengths"]
+__all__ = ["AnsCoder", "EntropyCoder", "HuffmanCoder", "ans_stack", "huffman_lengths"]
 
 MAX_CODE_BITS = 15  # Huffman code length limit: decode tables of 2**15 entries per component
 
@@ -199,12 +199,18 @@ class AnsCoder(EntropyCoder):
         return coder.get_compressed().astype("<u4").tobytes()
 
     def decode(self, body: bytes, n: int) -> np.ndarray:
-        if len(body) % 4:
-            raise CodecError(f"ANS body of {len(body)} bytes is not a whole number of 32-bit words")
-        words = np.frombuffer(body, dtype="<u4").astype(np.uint32)
-        try:
-            coder = constriction.stream.stack.AnsCoder(words)
-            cols = [np.asarray(coder.decode(self._models[c], n), dtype=np.int64) for c in range(self.components)]
-        except Exception as exc:
-            raise CodecError(f"ANS body cannot be decoded: {exc}") from exc
+        coder = ans_stack(body)
+        cols = [np.asarray(coder.decode(self._models[c], n), dtype=np.int64) for c in range(self.components)]
         return np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
+
+
+def ans_stack(body: bytes) -> constriction.stream.stack.AnsCoder:
+    """An ANS stack over a body of little-endian 32-bit words; CodecError for a body that is no such
+    stream (a partial word; constriction refuses a stream that ends in a zero word). Decoding from
+    it never fails: garbage decodes to some symbols, which the callers' checks or the tail see."""
+    if len(body) % 4:
+        raise CodecError(f"ANS body of {len(body)} bytes is not a whole number of 32-bit words")
+    try:
+        return constriction.stream.stack.AnsCoder(np.frombuffer(body, dtype="<u4").astype(np.uint32))
+    except ValueError as exc:  # "Invalid compressed data: ANS compressed data never ends in a zero word."
+        raise CodecError(f"ANS body cannot be decoded: {exc}") from exc

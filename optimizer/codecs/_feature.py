@@ -11,38 +11,99 @@ counted) -> an entropy coder (``huffman``, ``ans``, ``ctx``: context-adaptive AN
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optimizer.codecs._base import Codec
+from optimizer.codecs._base import ACTIVATION, Codec
 from optimizer.codecs._blocks import blocks_per_sample, from_vectors, to_vectors, vector_size
 from optimizer.codecs._coders import ENTROPY_CODERS
 from optimizer.codecs._entropy import EntropyCoder
 from optimizer.codecs._errors import CodecError
+from optimizer.codecs._fit import Calib, FitContext, Site, as_calib
+from optimizer.codecs._options import CodecOptions, Suggester
 from optimizer.codecs._pca import PrincipalBasis
 from optimizer.codecs._work import QUANTIZE_OPS, Work
 
-__all__ = ["FeatureCodec", "Float16Codec"]
+if TYPE_CHECKING:
+    from torch import nn
+
+    from optimizer.config import Reader
+
+__all__ = ["FeatureCodec", "PcaChoices", "PcaOptions"]
+
+GEOMETRIES = ("channel", "tile")
+
+
+@dataclass(frozen=True)
+class PcaChoices:
+    geometry: tuple[str, ...]
+    tile: int
+    components: tuple[int, ...]
+    bits: tuple[int, ...]
+    coders: tuple[str, ...]
+
+
+class PcaOptions(CodecOptions):
+    """``pca: {geometry: [channel, tile], tile: 2, components: [...], bits: [...], coders: [...]}``"""
+
+    section = "pca"
+    trial_keys = ("geometry", "components", "bits", "coder")
+
+    def parse(self, reader: Reader) -> PcaChoices:
+        reader.check_keys({"geometry", "components", "bits", "coders"}, frozenset({"tile"}))
+        bits = reader.values("bits", int, minimum=1)
+        if max(bits) > 16:
+            raise reader.error(f"values must be <= 16, got {max(bits)}", "bits")
+        tile = int(reader.number("tile", 1, strict=False)) if "tile" in reader.data else 2
+        coders = reader.values("coders", str, tuple(ENTROPY_CODERS))
+        return PcaChoices(
+            reader.values("geometry", str, GEOMETRIES), tile, reader.values("components", int, minimum=1), bits, coders
+        )
+
+    def suggest(self, trial: Suggester, choices: PcaChoices, site: Site) -> dict[str, Any]:
+        geometry = trial.suggest_categorical("geometry", list(choices.geometry))
+        return {
+            "geometry": geometry,
+            "tile": choices.tile if geometry == "tile" else 1,
+            "components": trial.suggest_categorical("components", list(choices.components)),
+            "bits": trial.suggest_categorical("bits", list(choices.bits)),
+            "coder": trial.suggest_categorical("coder", list(choices.coders)),
+        }
+
+    def grid(self, choices: PcaChoices, site: Site) -> list[dict[str, Any]]:
+        return [
+            {"geometry": g, "components": c, "bits": b, "coder": coder}
+            for g in choices.geometry
+            for c in choices.components
+            for b in choices.bits
+            for coder in choices.coders
+        ]
 
 
 class FeatureCodec(Codec):
     kind = "pca"
+    place = ACTIVATION
+    options = PcaOptions()
 
     def __init__(self, params: dict[str, Any], shape: tuple[int, ...]) -> None:
         super().__init__(params, shape)
+        # The (C, H, W) the blocks are cut from: a vector (C,) (a split after pooling and flattening)
+        # is C channels at one position.
+        self.layout = self.shape if len(self.shape) != 1 else (self.shape[0], 1, 1)
         self.geometry = str(params.get("geometry", "channel"))
         self.tile = int(params.get("tile", 1)) if self.geometry == "tile" else 1
         self.components = params.get("components")
         self.bits = int(params["bits"])
         self.coder_name = str(params.get("coder", "ans"))
-        self._check(shape)
+        self._check(self.layout)
         self.mean = self.basis = self.lo = self.step = None  # type: np.ndarray | None
         self.coder: EntropyCoder | None = None
 
     def _check(self, shape: tuple[int, ...]) -> None:
         if len(shape) != 3:
-            raise CodecError(f"feature codecs encode (C, H, W) activations, got shape {shape}")
+            raise CodecError(f"feature codecs encode (C, H, W) activations or (C,) vectors, got shape {shape}")
         if self.geometry not in ("channel", "tile") or self.tile < 1:
             raise CodecError(f"geometry must be 'channel' or 'tile' (tile >= 1), got {self.geometry}/{self.tile}")
         if not 1 <= self.bits <= 16:
@@ -56,24 +117,34 @@ class FeatureCodec(Codec):
         if self.bits > most:
             raise CodecError(f"the {self.coder_name} coder takes at most {most} bits, got {self.bits}; use fewer bits")
 
+    @classmethod
+    def canonical_params(cls, params: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
+        """Components beyond the vector size mean all of them."""
+        out = dict(params)
+        if out.get("components") is not None and len(shape) in (1, 3):
+            layout = shape if len(shape) == 3 else (shape[0], 1, 1)
+            size = vector_size(layout, str(out.get("geometry", "channel")), int(out.get("tile", 1)))
+            out["components"] = min(int(out["components"]), size)
+        return out
+
     @property
     def width(self) -> int:
         """Values per block after the transform."""
         return (
-            int(self.components) if self.components is not None else vector_size(self.shape, self.geometry, self.tile)
+            int(self.components) if self.components is not None else vector_size(self.layout, self.geometry, self.tile)
         )
 
     @property
     def grid(self) -> tuple[int, int]:
         """Block positions per sample as (rows, cols), in the raster order of the symbols."""
-        _, h, w = self.shape
+        _, h, w = self.layout
         rows, cols = -(-h // self.tile), -(-w // self.tile)
         return rows, cols
 
     # --- costs -------------------------------------------------------------------------------
     def _projection(self) -> tuple[int, dict[str, int], int]:
-        blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
-        size = vector_size(self.shape, self.geometry, self.tile)
+        blocks = blocks_per_sample(self.layout, self.geometry, self.tile)
+        size = vector_size(self.layout, self.geometry, self.tile)
         macs = {"pointwise": blocks * self.width * size} if self.components is not None else {}
         return blocks, macs, int(bool(macs))
 
@@ -81,14 +152,14 @@ class FeatureCodec(Codec):
         """Mean subtraction and projection, quantization, then the coder over every symbol."""
         blocks, macs, layers = self._projection()
         symbols = blocks * self.width
-        size = vector_size(self.shape, self.geometry, self.tile)
+        size = vector_size(self.layout, self.geometry, self.tile)
         units, columns = self._coding_units(symbols)
         return Work(macs, layers, blocks * size + QUANTIZE_OPS * symbols, units, columns=columns)
 
     def server_work(self, sample_shape: tuple[int, ...]) -> Work:
         blocks, macs, layers = self._projection()
         symbols = blocks * self.width
-        size = vector_size(self.shape, self.geometry, self.tile)
+        size = vector_size(self.layout, self.geometry, self.tile)
         units, columns = self._coding_units(symbols)
         return Work(macs, layers, 2 * symbols + blocks * size, units, columns=columns)
 
@@ -102,12 +173,12 @@ class FeatureCodec(Codec):
 
     # --- transform ---------------------------------------------------------------------------
     def _project(self, x: np.ndarray) -> np.ndarray:
-        v = to_vectors(x.astype(np.float32, copy=False), self.geometry, self.tile)
+        v = to_vectors(x.astype(np.float32, copy=False).reshape(-1, *self.layout), self.geometry, self.tile)
         return (v - self.mean) @ self.basis.T if self.basis is not None else v
 
     def _unproject(self, coeffs: np.ndarray, n: int) -> np.ndarray:
         v = coeffs @ self.basis + self.mean if self.basis is not None else coeffs
-        return from_vectors(v.astype(np.float32), self.shape, self.geometry, self.tile).reshape(n, *self.shape)
+        return from_vectors(v.astype(np.float32), self.layout, self.geometry, self.tile).reshape(n, *self.shape)
 
     def quantize(self, coeffs: np.ndarray) -> np.ndarray:
         q = np.rint((coeffs - self.lo) / self.step)
@@ -121,14 +192,21 @@ class FeatureCodec(Codec):
     def dequantize(self, symbols: np.ndarray) -> np.ndarray:
         return (self.lo + symbols * self.step).astype(np.float32)
 
-    def fit(self, calib: np.ndarray, seed: int = 0, basis: PrincipalBasis | None = None) -> FeatureCodec:
+    def fit(
+        self,
+        calib: Calib | np.ndarray | None = None,
+        context: FitContext | None = None,
+        basis: PrincipalBasis | None = None,
+    ) -> FeatureCodec:
         """Fit PCA, quantizer ranges and the entropy model on calib activations (N, C, H, W).
 
-        ``basis``: the principal directions of these calib activations, if already computed for
-        another codec at the same split and geometry (the search shares one per split)."""
-        size = vector_size(self.shape, self.geometry, self.tile)
+        The principal directions are shared through ``context`` by every codec fitted at the same
+        split and geometry (or given as ``basis``): one eigendecomposition serves every component
+        count, bit width and coder."""
+        calib, context = as_calib(calib), context or FitContext()
+        size = vector_size(self.layout, self.geometry, self.tile)
         if basis is None or not basis.matches(self.geometry, self.tile, size):
-            basis = PrincipalBasis(calib, self.geometry, self.tile, seed)
+            basis = self._basis(calib, context)
         if self.components is not None:
             m = int(self.components)
             self.mean, self.basis = basis.mean, basis.directions[:m]
@@ -146,19 +224,43 @@ class FeatureCodec(Codec):
         self.fitted = True
         return self
 
+    def _basis(self, calib: Calib, context: FitContext) -> PrincipalBasis:
+        def make() -> PrincipalBasis:
+            samples = calib.activations()
+            return PrincipalBasis(samples.reshape(len(samples), *self.layout), self.geometry, self.tile, context.seed)
+
+        if context.site is None:
+            return make()
+        return context.cached(("pca-basis", context.site, self.geometry, self.tile), make)  # type: ignore[no-any-return]
+
+    # --- transforms --------------------------------------------------------------------------
+    def device_graph(self) -> nn.Module:
+        from optimizer.codecs._graphs import PcaDevice
+
+        return PcaDevice(self)
+
+    def server_graph(self) -> nn.Module:
+        from optimizer.codecs._graphs import PcaServer
+
+        return PcaServer(self)
+
+    def symbols_example(self) -> np.ndarray:
+        return np.zeros((blocks_per_sample(self.layout, self.geometry, self.tile), self.width), np.int32)
+
+    def values(self, symbols: np.ndarray) -> np.ndarray:
+        """Dequantization and the inverse projection: one sample's (blocks, width) symbols -> (C, H, W)."""
+        return self._unproject(self.dequantize(np.asarray(symbols, dtype=np.int64)), 1)[0]
+
     # --- payload body ------------------------------------------------------------------------
     def symbols(self, x: np.ndarray) -> np.ndarray:
         """The integer symbols of one sample (blocks, width): what the entropy coder sees."""
-        return self.quantize(self._project(x[None]))
-
-    def encode_body(self, x: np.ndarray) -> bytes:
-        return self.encode_symbols(self.symbols(x))
+        return self.quantize(self._project(np.asarray(x)[None]))
 
     def encode_symbols(self, symbols: np.ndarray) -> bytes:
         """The body for one sample's (blocks, width) symbols; a deployed head computes the symbols
         itself (see optimizer.deploy) and calls this, so its payloads are the codec's, byte for byte."""
         symbols = np.asarray(symbols, dtype=np.int64)
-        expected = (blocks_per_sample(self.shape, self.geometry, self.tile), self.width)
+        expected = (blocks_per_sample(self.layout, self.geometry, self.tile), self.width)
         if symbols.shape != expected or symbols.min() < 0 or symbols.max() >= 1 << self.bits:
             raise CodecError(f"symbols must be a {expected} array of {self.bits}-bit values, got {symbols.shape}")
         if self.coder is None:
@@ -166,12 +268,9 @@ class FeatureCodec(Codec):
             return np.packbits(bits.ravel()).tobytes()
         return self.coder.encode(symbols)
 
-    def decode_body(self, body: bytes) -> np.ndarray:
-        return self._unproject(self.dequantize(self.decode_symbols(body)), 1)[0]
-
     def decode_symbols(self, body: bytes) -> np.ndarray:
         """A body -> its (blocks, width) integer symbols (the inverse of :meth:`encode_symbols`)."""
-        n_blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
+        n_blocks = blocks_per_sample(self.layout, self.geometry, self.tile)
         if self.coder is None:
             need = -(-n_blocks * self.width * self.bits // 8)
             if len(body) != need:
@@ -183,7 +282,7 @@ class FeatureCodec(Codec):
         return self.coder.decode(body, n_blocks)
 
     def max_body_bytes(self) -> int:
-        n_blocks = blocks_per_sample(self.shape, self.geometry, self.tile)
+        n_blocks = blocks_per_sample(self.layout, self.geometry, self.tile)
         # Huffman codes are at most 15 bits, ANS about 16 bits per symbol, ctx 24 (constriction's
         # precision: its rarest symbol's cost); plus the flush words.
         bits = ENTROPY_CODERS[self.coder_name].max_symbol_bits if self.coder_name in ENTROPY_CODERS else 16
@@ -202,7 +301,7 @@ class FeatureCodec(Codec):
         return out
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        size, width = vector_size(self.shape, self.geometry, self.tile), self.width
+        size, width = vector_size(self.layout, self.geometry, self.tile), self.width
         expect: dict[str, tuple[int, ...]] = {"mean": (size,), "lo": (width,), "step": (width,)}
         if self.components is not None:
             expect["basis"] = (width, size)
@@ -216,36 +315,3 @@ class FeatureCodec(Codec):
         if self.coder_name != "raw":
             self.coder = ENTROPY_CODERS[self.coder_name].from_state(arrays, self.grid)
         self.fitted = True
-
-
-class Float16Codec(Codec):
-    """The uncompressed reference: the activation as little-endian float16."""
-
-    kind = "float16"
-
-    def fit(self, calib: np.ndarray | None = None) -> Float16Codec:
-        self.fitted = True
-        return self
-
-    def device_work(self, sample_shape: tuple[int, ...]) -> Work:
-        return Work(units={"float16": int(np.prod(self.shape))})
-
-    def server_work(self, sample_shape: tuple[int, ...]) -> Work:
-        return Work(units={"float16": int(np.prod(self.shape))})
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {}
-
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.fitted = True
-
-    def encode_body(self, x: np.ndarray) -> bytes:
-        return np.asarray(x, dtype="<f2").tobytes()
-
-    def decode_body(self, body: bytes) -> np.ndarray:
-        if len(body) != self.max_body_bytes():
-            raise CodecError(f"float16 body is {len(body)} bytes, {self.max_body_bytes()} expected")
-        return np.frombuffer(body, dtype="<f2").astype(np.float32).reshape(self.shape)
-
-    def max_body_bytes(self) -> int:
-        return 2 * int(np.prod(self.shape))

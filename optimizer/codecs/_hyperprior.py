@@ -20,6 +20,7 @@ import math
 import constriction
 import numpy as np
 
+from optimizer.codecs._entropy import ans_stack
 from optimizer.codecs._errors import CodecError
 
 __all__ = ["HYPER_KEYS", "LATENT_BOUND", "MEAN_STEP", "SCALES", "HyperpriorCoder", "conv3x3"]
@@ -121,19 +122,11 @@ class HyperpriorCoder:
         return coder.get_compressed().astype("<u4").tobytes()
 
     def decode(self, body: bytes, positions: int) -> np.ndarray:
-        if len(body) % 4:
-            raise CodecError(f"ANS body of {len(body)} bytes is not a whole number of 32-bit words")
-        words = np.frombuffer(body, dtype="<u4").astype(np.uint32)
         n_z = self.z_shape[1] * self.z_shape[2]
-        try:
-            coder = constriction.stream.stack.AnsCoder(words)
-            z = np.stack([np.asarray(coder.decode(m, n_z), dtype=np.int64) for m in self._z_models])
-            mean, scale = self.mean_scale(z.reshape(self.z_shape))
-            y = np.asarray(coder.decode(self._y_model, mean, scale), dtype=np.int64)
-        except CodecError:
-            raise
-        except Exception as exc:
-            raise CodecError(f"ANS body cannot be decoded: {exc}") from exc
+        coder = ans_stack(body)
+        z = np.stack([np.asarray(coder.decode(m, n_z), dtype=np.int64) for m in self._z_models])
+        mean, scale = self.mean_scale(z.reshape(self.z_shape))
+        y = np.asarray(coder.decode(self._y_model, mean, scale), dtype=np.int64)
         return (y + LATENT_BOUND).reshape(self.shape[0], positions).T
 
     def max_body_bytes(self) -> int:

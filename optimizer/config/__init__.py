@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from optimizer.config._bottleneck_space import BottleneckChoice
 from optimizer.config._device import (
     Coding,
     Compute,
@@ -16,28 +15,17 @@ from optimizer.config._device import (
 )
 from optimizer.config._network import Network, load_network_profile
 from optimizer.config._schema import Reader, load_yaml_mapping
-from optimizer.config._space import (
-    CUT_SETS,
-    ImageChoices,
-    ModelChoice,
-    PcaChoices,
-    SearchSpace,
-    load_search_space,
-    parse_search_space,
-)
+from optimizer.config._space import CUT_SETS, ModelChoice, SearchSpace, load_search_space, parse_search_space
 
 __all__ = [
-    "BottleneckChoice",
     "CUT_SETS",
     "Coding",
     "Compute",
     "DeviceProfile",
     "Energy",
-    "ImageChoices",
     "Memory",
     "ModelChoice",
     "Network",
-    "PcaChoices",
     "Quantity",
     "Reader",
     "SearchSpace",

@@ -75,3 +75,25 @@ class Reader:
         if not isinstance(value, bool):
             raise self.error(f"must be true or false, got {value!r}", key)
         return value
+
+    def values(
+        self, key: str, kind: type, allowed: tuple[Any, ...] | None = None, minimum: float | None = None
+    ) -> tuple[Any, ...]:
+        """A non-empty list of distinct values of ``kind`` (optionally among ``allowed``, >= ``minimum``)."""
+        values = self.data[key]
+        if not isinstance(values, list) or not values:
+            raise self.error(f"must be a non-empty list, got {values!r}", key)
+        out = []
+        for v in values:
+            number = isinstance(v, int | float) and not isinstance(v, bool)
+            ok = number if kind is float else isinstance(v, kind) and not isinstance(v, bool)
+            if not ok:
+                raise self.error(f"must hold {kind.__name__} values, got {v!r}", key)
+            if allowed is not None and v not in allowed:
+                raise self.error(f"values must be among {', '.join(map(str, allowed))}, got {v!r}", key)
+            if minimum is not None and v < minimum:
+                raise self.error(f"values must be >= {minimum:g}, got {v!r}", key)
+            out.append(kind(v))
+        if len(set(out)) != len(out):
+            raise self.error(f"must not repeat values, got {values!r}", key)
+        return tuple(out)

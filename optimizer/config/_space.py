@@ -13,10 +13,14 @@ Schema (documented for users in search_spaces/README.md):
         input_sizes: [64]               # optional: overrides the defaults above
         cuts: [features.3, layer2]      # optional: split point names (fx node or module names)
         weights: file:/models/w.pt      # optional
+    samples: {calib: 1000, val: 1000}   # images used to fit codecs and to score trials
     pca: {geometry: [...], tile: 2, components: [...], bits: [...], coders: [...]}
     image: {formats: [...], qualities: [...]}     # the image codecs at k = 0
-    samples: {calib: 1000, val: 1000}   # images used to fit codecs and to score trials
-    bottleneck: {files: [...]}          # optional: trained bottlenecks (see _bottleneck_space)
+    bottleneck: {files: [...]}          # optional: trained bottlenecks
+
+Every other top-level key is a codec's section (``pca``, ``image``, ``bottleneck``, ``uniform``...):
+this layer keeps them as written, and the codecs read them (optimizer.codecs.CodecChoices), since
+which codecs exist is the codec registry's business, not the configuration's.
 
 The older form (``family`` + ``alphas`` + ``input_sizes`` + ``splits: {min, max}`` + ``weights``)
 still reads: one model per alpha, its block boundaries (``cuts: blocks``) from ``min`` to ``max``.
@@ -29,32 +33,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from optimizer.config._bottleneck_space import BottleneckChoice, parse_bottlenecks
 from optimizer.config._schema import Reader, load_yaml_mapping
 from optimizer.errors import UserError
 
-__all__ = ["CUT_SETS", "ImageChoices", "ModelChoice", "PcaChoices", "SearchSpace", "load_search_space"]
+__all__ = ["CUT_SETS", "ModelChoice", "SearchSpace", "load_search_space"]
 
-_GEOMETRIES = ("channel", "tile")
-_CODERS = ("ans", "huffman", "ctx")
-_FORMATS = ("jpeg", "webp", "png")
 CUT_SETS = ("all", "blocks")  # every split point; those at module depth <= 2 (models.SplitGraph.block_ks)
 _MODEL_KEYS = frozenset({"spec", "input_sizes", "cuts", "weights"})
-
-
-@dataclass(frozen=True)
-class PcaChoices:
-    geometry: tuple[str, ...]
-    tile: int
-    components: tuple[int, ...]
-    bits: tuple[int, ...]
-    coders: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ImageChoices:
-    formats: tuple[str, ...]
-    qualities: tuple[int, ...]
+_COMMON = frozenset({"name", "description", "dataset", "samples"})
+_MODELS_FORM = frozenset({"models", "input_sizes", "cuts", "weights"})
+_LEGACY_FORM = frozenset({"family", "alphas", "input_sizes", "splits", "weights"})
 
 
 @dataclass(frozen=True)
@@ -83,19 +71,17 @@ class SearchSpace:
     path: str
     dataset: str
     models: tuple[ModelChoice, ...]
-    pca: PcaChoices
-    image: ImageChoices
+    codecs: dict[str, Any]  # section name -> the section as written (read by optimizer.codecs)
     calib_samples: int
     val_samples: int
-    bottlenecks: tuple[BottleneckChoice, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> SearchSpace:
-        """The inverse of :meth:`to_json` (pareto.json stores it); the form studies before model specs
-        stored (``alphas``, ``k_min``...) is read as its models."""
+        """The inverse of :meth:`to_json` (pareto.json stores it); the forms studies stored before
+        (``alphas``, ``k_min``...; ``pca``, ``image`` and ``bottlenecks`` as fields) are read too."""
         try:
             if "models" not in doc:
                 doc = {**doc, "models": _legacy_models(doc["family"], doc)}
@@ -105,18 +91,21 @@ class SearchSpace:
                 path=doc["path"],
                 dataset=doc["dataset"],
                 models=tuple(_model_from_json(m) for m in doc["models"]),
-                pca=PcaChoices(**_tuples(doc["pca"])),
-                image=ImageChoices(**_tuples(doc["image"])),
+                codecs=dict(doc["codecs"]) if "codecs" in doc else _legacy_codecs(doc),
                 calib_samples=int(doc["calib_samples"]),
                 val_samples=int(doc["val_samples"]),
-                bottlenecks=tuple(BottleneckChoice.from_json(b, doc.get("family")) for b in doc.get("bottlenecks", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"the stored search space is not readable ({exc}); pass the space's file") from exc
 
 
-def _tuples(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+def _legacy_codecs(doc: dict[str, Any]) -> dict[str, Any]:
+    """Codec sections of a space stored before codecs read their own: ``pca`` and ``image`` as they
+    were, the resolved ``bottlenecks`` as the files they came from."""
+    codecs: dict[str, Any] = {key: doc[key] for key in ("pca", "image") if key in doc}
+    if doc.get("bottlenecks"):
+        codecs["bottleneck"] = {"files": [str(b["file"]) for b in doc["bottlenecks"]]}
+    return codecs
 
 
 def _model_from_json(m: dict[str, Any]) -> ModelChoice:
@@ -148,70 +137,20 @@ def _legacy_models(family: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _list(
-    reader: Reader, key: str, kind: type, allowed: tuple[Any, ...] | None = None, minimum: float | None = None
-) -> tuple[Any, ...]:
-    values = reader.data[key]
-    if not isinstance(values, list) or not values:
-        raise reader.error(f"must be a non-empty list, got {values!r}", key)
-    out = []
-    for v in values:
-        ok = (
-            isinstance(v, kind) and not isinstance(v, bool)
-            if kind is not float
-            else (isinstance(v, int | float) and not isinstance(v, bool))
-        )
-        if not ok:
-            raise reader.error(f"must hold {kind.__name__} values, got {v!r}", key)
-        if allowed is not None and v not in allowed:
-            raise reader.error(f"values must be among {', '.join(map(str, allowed))}, got {v!r}", key)
-        if minimum is not None and v < minimum:
-            raise reader.error(f"values must be >= {minimum:g}, got {v!r}", key)
-        out.append(kind(v))
-    if len(set(out)) != len(out):
-        raise reader.error(f"must not repeat values, got {values!r}", key)
-    return tuple(out)
-
-
-def _pca(reader: Reader) -> PcaChoices:
-    r = reader.child("pca")
-    r.check_keys({"geometry", "components", "bits", "coders"}, frozenset({"tile"}))
-    bits = _list(r, "bits", int, minimum=1)
-    if max(bits) > 16:
-        raise r.error(f"values must be <= 16, got {max(bits)}", "bits")
-    tile = int(r.number("tile", 1, strict=False)) if "tile" in r.data else 2
-    return PcaChoices(
-        _list(r, "geometry", str, _GEOMETRIES),
-        tile,
-        _list(r, "components", int, minimum=1),
-        bits,
-        _list(r, "coders", str, _CODERS),
-    )
-
-
-def _image(reader: Reader) -> ImageChoices:
-    r = reader.child("image")
-    r.check_keys({"formats", "qualities"})
-    qualities = _list(r, "qualities", int, minimum=1)
-    if max(qualities) > 100:
-        raise r.error(f"values must be <= 100, got {max(qualities)}", "qualities")
-    return ImageChoices(_list(r, "formats", str, _FORMATS), qualities)
-
-
 def _cuts(reader: Reader, key: str = "cuts") -> str | tuple[str, ...]:
     value = reader.data[key]
     if isinstance(value, str):
         if value not in CUT_SETS:
             raise reader.error(f"must be {' or '.join(CUT_SETS)} or a list of split point names, got {value!r}", key)
         return value
-    return _list(reader, key, str)
+    return reader.values(key, str)
 
 
 def _model(reader: Reader, index: int, defaults: dict[str, Any]) -> ModelChoice:
     entry = reader.data["models"][index]
     r = Reader(entry if not isinstance(entry, str) else {"spec": entry}, reader.path, f"models[{index}]")
     r.check_keys({"spec"}, _MODEL_KEYS - {"spec"})
-    sizes = _list(r, "input_sizes", int, minimum=1) if "input_sizes" in r.data else defaults.get("input_sizes")
+    sizes = r.values("input_sizes", int, minimum=1) if "input_sizes" in r.data else defaults.get("input_sizes")
     if sizes is None:
         raise r.error("needs input_sizes (here or at the top level of the space)")
     return ModelChoice(
@@ -227,7 +166,7 @@ def _models(reader: Reader) -> tuple[ModelChoice, ...]:
         raise reader.error(f"must be a non-empty list of models, got {reader.data['models']!r}", "models")
     defaults: dict[str, Any] = {}
     if "input_sizes" in reader.data:
-        defaults["input_sizes"] = _list(reader, "input_sizes", int, minimum=1)
+        defaults["input_sizes"] = reader.values("input_sizes", int, minimum=1)
     if "cuts" in reader.data:
         defaults["cuts"] = _cuts(reader)
     if "weights" in reader.data:
@@ -252,8 +191,8 @@ def _legacy(reader: Reader) -> tuple[ModelChoice, ...]:
         raise splits.error(f"min <= max must hold, got min={k_min}, max={k_max}")
     doc = {
         "weights": reader.text("weights"),
-        "alphas": _list(reader, "alphas", float, minimum=0.01),
-        "input_sizes": _list(reader, "input_sizes", int, minimum=1),
+        "alphas": reader.values("alphas", float, minimum=0.01),
+        "input_sizes": reader.values("input_sizes", int, minimum=1),
         "k_min": k_min,
         "k_max": k_max,
     }
@@ -262,13 +201,19 @@ def _legacy(reader: Reader) -> tuple[ModelChoice, ...]:
 
 def parse_search_space(data: dict[str, Any], path: Path) -> SearchSpace:
     reader = Reader(data, path)
-    common = {"name", "description", "dataset", "pca", "image", "samples"}
-    if "models" in data:
-        reader.check_keys({*common, "models"}, frozenset({"bottleneck", "input_sizes", "cuts", "weights"}))
-        models = _models(reader)
-    else:
-        reader.check_keys(common, frozenset({"bottleneck", "family", "alphas", "input_sizes", "splits", "weights"}))
-        models = _legacy(reader)
+    form = _MODELS_FORM if "models" in data else _LEGACY_FORM
+    for key in sorted(_COMMON - set(data)):
+        raise reader.error("is required but missing", key)
+    models = _models(reader) if "models" in data else _legacy(reader)
+    codecs = {key: value for key, value in data.items() if key not in _COMMON | form}
+    for key, value in codecs.items():
+        if key in _MODELS_FORM | _LEGACY_FORM:
+            raise reader.error(f"belongs to the {'models' if 'models' not in data else 'older family'} form", key)
+        if not isinstance(value, dict):
+            fields = ", ".join(sorted(_COMMON | form))
+            raise reader.error(
+                f"unknown key (fields: {fields}; codec sections such as pca: are mappings), got {value!r}", key
+            )
     samples = reader.child("samples")
     samples.check_keys({"calib", "val"})
     return SearchSpace(
@@ -277,11 +222,9 @@ def parse_search_space(data: dict[str, Any], path: Path) -> SearchSpace:
         path=str(path),
         dataset=reader.text("dataset"),
         models=models,
-        pca=_pca(reader),
-        image=_image(reader),
+        codecs=codecs,
         calib_samples=int(samples.number("calib", 1)),
         val_samples=int(samples.number("val", 1)),
-        bottlenecks=parse_bottlenecks(reader),
     )
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from optimizer import __version__
-from optimizer.codecs import BottleneckCodec, Codec, FeatureCodec, blocks_per_sample, save_codec
+from optimizer.codecs import Codec, save_codec
 from optimizer.deploy._bundle import BUNDLE_FORMAT, MANIFEST, BundleError, sha256_of
 from optimizer.deploy._graphs import OPSET, export_onnx, head_module, tail_module
 
@@ -59,26 +59,18 @@ def _image_example(spec: ExportSpec) -> torch.Tensor:
 def _tail_example(spec: ExportSpec, input_name: str) -> torch.Tensor:
     if input_name == "image":
         return _image_example(spec)
-    if input_name == "activation":
-        return torch.zeros(1, *spec.codec.shape)
-    codec = spec.codec
-    if isinstance(codec, BottleneckCodec):
-        return torch.zeros(1, codec.positions, codec.shape[0], dtype=torch.int32)
-    assert isinstance(codec, FeatureCodec)  # the other codec whose tail takes symbols
-    n_blocks = blocks_per_sample(codec.shape, codec.geometry, codec.tile)
-    return torch.zeros(1, n_blocks, codec.width, dtype=torch.int32)
+    return torch.from_numpy(spec.codec.symbols_example()[None])
 
 
 def _write_graphs(spec: ExportSpec, folder: Path) -> dict[str, dict[str, Any]]:
     """head.onnx and tail.onnx where the split has them; their roles for the manifest."""
-    kind = spec.codec.kind
     roles: dict[str, dict[str, Any]] = {}
-    head = head_module(spec.head, kind, spec.codec)
+    head = head_module(spec.head, spec.codec)
     roles["head"] = {"file": None, "input": "image", "output": None}
     if head is not None:
         export_onnx(head[0], _image_example(spec), folder / "head.onnx", "image", head[1])
         roles["head"] = {"file": "head.onnx", "input": "image", "output": head[1]}
-    tail = tail_module(spec.tail, kind, spec.codec)
+    tail = tail_module(spec.tail, spec.codec)
     roles["tail"] = {"file": None, "input": None, "output": None}
     if tail is not None:
         export_onnx(tail[0], _tail_example(spec, tail[1]), folder / "tail.onnx", tail[1], "logits")

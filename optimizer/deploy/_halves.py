@@ -2,8 +2,13 @@
 (payload -> prediction). Both run their graph with onnxruntime; neither needs the study, and
 neither imports torch (preprocessing is ``optimizer.imaging``'s numpy + Pillow).
 
-The device half's payload is the codec's own: head.onnx computes the integer symbols, and the
-codec's entropy coder (the same Python code the study used) turns them into bytes.
+The device half's payload is the codec's own: head.onnx computes the symbols (the codec's device
+transform is folded into it), and the codec's entropy model (the same Python code the study used)
+turns them into bytes. The server half decodes the symbols and tail.onnx does the rest (the codec's
+server transform is folded into it). Which way each half goes is read from the manifest's graph
+roles, never from the codec's kind; bundles written before the codec contract name the head's
+output ``activation`` or ``logits`` (the device then applies the codec's transform itself) and the
+tail's input ``activation`` (the server likewise).
 """
 
 from __future__ import annotations
@@ -17,13 +22,17 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, UnidentifiedImageError
 
-from optimizer.codecs import BottleneckCodec, CodecError, FeatureCodec, PayloadMismatch
+from optimizer.codecs import CodecError, PayloadMismatch
 from optimizer.deploy._bundle import Bundle
 from optimizer.errors import UserError
 from optimizer.imaging import model_input
 from optimizer.protocol import read_tag
 
 __all__ = ["DeviceHalf", "Encoded", "Prediction", "ServerHalf", "load_image", "session"]
+
+SYMBOLS, IMAGE = "symbols", "image"  # the graph roles of today's bundles
+_ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int32)": np.int32}
+_ONNX_TYPES |= {"tensor(int64)": np.int64, "tensor(double)": np.float64}
 
 
 def session(path: Path, threads: int = 1) -> ort.InferenceSession:
@@ -58,6 +67,7 @@ class DeviceHalf:
         self.image_mode, self.preprocessing = bundle.image_mode, bundle.preprocessing
         path = bundle.file("head")
         self.session = session(path, threads) if path is not None else None
+        self.head_gives_symbols = bundle.manifest["head"].get("output") == SYMBOLS
 
     def head(self, natives: Sequence[np.ndarray]) -> np.ndarray:
         """Native images -> head.onnx outputs (symbols, activations or logits), batched."""
@@ -67,9 +77,8 @@ class DeviceHalf:
 
     def code(self, output: np.ndarray) -> bytes:
         """One sample's head output (or, at k = 0, the native image) -> the payload."""
-        if isinstance(self.codec, FeatureCodec | BottleneckCodec):
-            return self.codec.wrap(self.codec.encode_symbols(output), self.bundle.tag)
-        return self.codec.encode(output, self.bundle.tag)
+        symbols = output if self.head_gives_symbols else self.codec.symbols(output)
+        return self.codec.wrap(self.codec.encode_symbols(symbols), self.bundle.tag)
 
     def encode(self, native: np.ndarray) -> Encoded:
         start = time.perf_counter()
@@ -95,6 +104,8 @@ class ServerHalf:
         self.session = session(path, threads) if path is not None else None
         self.input_name = bundle.manifest["tail"]["input"]
         self.preprocessing = bundle.preprocessing
+        graph_input = self.session.get_inputs()[0] if self.session is not None else None
+        self.input_type = _ONNX_TYPES.get(graph_input.type, np.float32) if graph_input is not None else np.float32
 
     def check_tag(self, payload: bytes) -> None:
         """CodecError unless ``payload`` is format 2; PayloadMismatch unless its tag is this configuration's."""
@@ -107,21 +118,24 @@ class ServerHalf:
                 f"the payload is for configuration tag {tag}; this bundle holds only tag {self.bundle.tag}"
             )
 
+    def symbols(self, payload: bytes) -> np.ndarray:
+        """The payload's symbols, after the tag and header checks (CodecError otherwise)."""
+        self.check_tag(payload)
+        return self.codec.decode_symbols(self.codec.unwrap(payload))
+
     def tail_input(self, payload: bytes) -> np.ndarray:
         """Decode the payload into what tail.onnx takes, with a batch dimension of one."""
-        self.check_tag(payload)
-        if isinstance(self.codec, FeatureCodec | BottleneckCodec):
-            body = self.codec.unwrap(payload)
-            return self.codec.guarded(self.codec.decode_symbols, body)[None].astype(np.int32)
-        decoded = self.codec.decode(payload)
-        if self.input_name == "image":
-            return model_input([decoded], self.bundle.input_size, self.preprocessing)  # as the study did at k = 0
-        return decoded[None].astype(np.float32)
+        symbols = self.symbols(payload)
+        if self.input_name == SYMBOLS:
+            return np.asarray(symbols)[None].astype(self.input_type)
+        values = self.codec.values(symbols)
+        if self.input_name == IMAGE:
+            return model_input([values], self.bundle.input_size, self.preprocessing)  # as the study did at k = 0
+        return values[None].astype(self.input_type)
 
     def logits(self, payload: bytes) -> np.ndarray:
         if self.session is None:
-            self.check_tag(payload)
-            return self.codec.decode(payload)  # the class-id codec decodes to a one-hot vector
+            return self.codec.values(self.symbols(payload))  # the class id's answer: a one-hot vector
         return self.session.run(None, {self.input_name: self.tail_input(payload)})[0][0]  # type: ignore[no-any-return]
 
     def infer(self, payload: bytes) -> Prediction:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from optimizer.codecs import ACTIVATION
 from optimizer.report._layers import activation_ks, models_of, split_rows, uncompressed_accuracy
 from optimizer.report._records import StudyResults, TrialRecord, describe, model_label
 
@@ -86,7 +87,7 @@ def compression_info(results: StudyResults, spec: str, input_size: int) -> Compr
     inner = activation_ks(results, spec, all_rows)
     smallest: dict[int, TrialRecord] = {}
     for t in trials:
-        if t.k is None or t.kind in ("image", "class-id") or not _within(t, ref.accuracy):
+        if t.k is None or t.place != ACTIVATION or not _within(t, ref.accuracy):
             continue
         if t.k not in smallest or (t.payload_bytes or 0) < (smallest[t.k].payload_bytes or 0):
             smallest[t.k] = t
@@ -98,7 +99,7 @@ def compression_info(results: StudyResults, spec: str, input_size: int) -> Compr
     sweet = min(points, key=lambda p: (p.payload_bytes, p.k)) if points else None
     missing = [k for k in inner if k not in smallest]
     label = model_label(spec, input_size)
-    learned = sorted((t for t in trials if t.kind == "bottleneck"), key=lambda t: (t.k or 0, t.payload_bytes or 0))
+    learned = sorted((t for t in trials if t.learned), key=lambda t: (t.k or 0, t.payload_bytes or 0))
     return CompressionInfo(
         label,
         spec,

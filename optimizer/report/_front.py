@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from optimizer.codecs import ACTIVATION
 from optimizer.report._axes import Axis, Limit, limits_of, plot_axes
 from optimizer.report._records import StudyResults, TrialRecord, describe
 
@@ -150,7 +151,7 @@ def projection_info(results: StudyResults) -> ProjectionInfo:
     done = results.complete
     pool = [r for r in done if r.feasible] or done
     over = "feasible" if any(r.feasible for r in done) else "all, none is feasible"
-    splits = [r for r in pool if r.k is not None and r.kind not in ("image", "class-id")]
+    splits = [r for r in pool if r.k is not None and r.place == ACTIVATION]
     x, y, vertical = front.axes
     only = f"{over}, activation splits only"
     return ProjectionInfo(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from optimizer.codecs import OUTPUT
 from optimizer.models import build_model, split_graph
 from optimizer.profiler import profile_spec
 from optimizer.report._records import StudyResults, TrialRecord
@@ -78,10 +79,10 @@ def _of_model(results: StudyResults, spec: str, input_size: int) -> list[TrialRe
 def uncompressed_accuracy(results: StudyResults, spec: str, input_size: int) -> UncompressedAccuracy:
     """The model's val accuracy with a lossless link: the all-local trial, else float16."""
     trials = _of_model(results, spec, input_size)
-    local = [t for t in trials if t.kind == "class-id"]
+    local = [t for t in trials if t.place == OUTPUT]
     if local:
         return UncompressedAccuracy(local[0].accuracy, f"all-local split k={local[0].k} (trial {local[0].number})")
-    fp16 = [t for t in trials if t.kind == "float16"]
+    fp16 = [t for t in trials if t.uncompressed]
     if fp16:
         best = max(fp16, key=lambda t: t.accuracy or 0.0)
         return UncompressedAccuracy(best.accuracy, f"float16 at k={best.k} (trial {best.number})")

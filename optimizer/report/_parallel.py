@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from optimizer.codecs import CODECS, INPUT, PLACES
 from optimizer.report._axes import axis_of
 from optimizer.report._records import StudyResults, TrialRecord
 
 __all__ = ["CODEC_ORDER", "Dimension", "ParallelInfo", "parallel_info"]
 
-CODEC_ORDER = ("image", "pca", "float16", "class-id")
+# Codecs in the order of the place they code at (input, activation, output), then by registry order.
+CODEC_ORDER = tuple(kind for place in PLACES for kind, codec in CODECS.items() if codec.place == place)
 
 
 class Dimension(NamedTuple):
@@ -33,9 +35,7 @@ class ParallelInfo(NamedTuple):
 
 
 def _bits(t: TrialRecord) -> float:
-    if t.kind == "float16":
-        return 16.0
-    return float(t.codec.get("bits") or 0)
+    return 16.0 if t.uncompressed else float(t.codec.get("bits") or 0)  # the reference sends float16
 
 
 def _optional(values: list[float], label: str) -> Dimension:
@@ -79,7 +79,7 @@ def parallel_info(results: StudyResults) -> ParallelInfo:
         ),
         _optional([float(t.codec.get("components") or 0) for t in done], "PCA components"),
         _optional([_bits(t) for t in done], "bits"),
-        _optional([float(t.codec.get("quality") or 0) if t.kind == "image" else 0.0 for t in done], "image quality"),
+        _optional([float(t.codec.get("quality") or 0) if t.place == INPUT else 0.0 for t in done], "image quality"),
         *[_objective(name, done) for name in results.objectives],
     ]
     return ParallelInfo(dims, [int(t.feasible) for t in done], [t.number for t in done])

@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 
+from optimizer.codecs import ACTIVATION, CODECS, INPUT, OUTPUT, codec_of_trial
 from optimizer.config import DeviceProfile
 from optimizer.search import modern_trial, trial_metrics, wilson
 from optimizer.system import DEFAULT_OBJECTIVES
@@ -86,6 +87,21 @@ class TrialRecord:
     @property
     def kind(self) -> str:
         return str(self.codec.get("kind", "?"))
+
+    @property
+    def place(self) -> str | None:
+        """Where its codec codes (optimizer.codecs: INPUT, ACTIVATION, OUTPUT); None if unknown."""
+        return CODECS[self.kind].place if self.kind in CODECS else None
+
+    @property
+    def uncompressed(self) -> bool:
+        """Its codec sends the activation as it is (the reference of compression)."""
+        return self.kind in CODECS and CODECS[self.kind].uncompressed
+
+    @property
+    def learned(self) -> bool:
+        """Its codec was trained with the model (a learned bottleneck)."""
+        return self.kind in CODECS and CODECS[self.kind].learned
 
     @property
     def accuracy_ci(self) -> list[float] | None:
@@ -174,15 +190,10 @@ def _violated(attrs: dict[str, Any]) -> tuple[str, ...]:
 
 def _codec_from_params(p: dict[str, Any]) -> dict[str, Any]:
     """A trial that never got its user attributes (it failed): the codec from its parameters."""
-    k = p.get("k")
-    if k == 0:
-        return {"kind": "image", "format": p.get("image_format"), "quality": p.get("image_quality")}
-    if "codec" not in p and not any(key.startswith("bottleneck_") for key in p):
-        return {"kind": "class-id"}  # the all-local split asks for no codec parameter
-    if p.get("codec") == "pca":
-        keys = ("geometry", "components", "bits", "coder")
-        return {"kind": "pca", **{key: p[key] for key in keys if key in p}}
-    return {"kind": p.get("codec", "?")}
+    if p.get("k") == 0:
+        return codec_of_trial(p, INPUT)
+    codec = codec_of_trial(p, ACTIVATION)
+    return codec if codec["kind"] != "?" else codec_of_trial(p, OUTPUT)
 
 
 def model_label(model: str | None, input_size: int | None) -> str:

@@ -23,19 +23,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from optimizer.codecs import Codec, PrincipalBasis, Work, make_codec
+from optimizer.codecs import ACTIVATION, INPUT, OUTPUT, Calib, Codec, FitContext, Site, Work, make_codec
 from optimizer.data import DataSplits, ImageDataset, Preprocessing
 from optimizer.errors import UserError
 from optimizer.imaging import model_input
 from optimizer.models import BuiltModel, GraphSplitPoint, OnnxRunner, SplitGraph, load_spec_model, split_graph
 from optimizer.search._activations import ActivationStore, TapRequest
-from optimizer.search._bottleneck_eval import BottleneckParts
 from optimizer.search._models import SpaceModel
 
 __all__ = ["Config", "Evaluation", "Evaluator"]
 
 _BATCH = 250
-_MAX_BASES = 4  # each holds its calib vectors: up to a few hundred MB at the earliest splits
+# What codec fits share (a PCA basis per split and geometry, a loaded bottleneck): a basis holds its
+# calib vectors, up to a few hundred MB at the earliest splits.
+_MAX_SHARED = 4
 # Exported tails kept: each is reused by every trial at its split (each holds its part's weights).
 _MAX_TAILS = 48
 _MAX_INPUTS = 4  # preprocessed calib/val images per (preprocessing, size): up to ~100 MB each
@@ -62,12 +63,13 @@ class Config:
 class Evaluation:
     correct: np.ndarray  # bool per image of the split
     payload_bytes: np.ndarray  # len(payload) per image
-    device_work: Work  # the codec's device-side work for one payload (a learned encoder included)
-    server_work: Work  # its server-side work (a learned decoder included)
+    device_work: Work  # the codec's device-side work for one payload (its device transform included)
+    server_work: Work  # its server-side work (its server transform included)
+    predicted: np.ndarray | None = None  # the predicted class per image
 
     @property
     def encode_macs(self) -> int:
-        """Device-side MACs of the codec (projection or learned encoder; 0 where there is none)."""
+        """Device-side MACs of the codec (a projection or a learned encoder; 0 where there is none)."""
         return self.device_work.total_macs
 
     @property
@@ -97,8 +99,7 @@ class Evaluator:
         self._taps_runners: OrderedDict[tuple[str, int, tuple[int, ...]], OnnxRunner] = OrderedDict()
         self._inputs: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
         self._codecs: dict[Config, Codec] = {}
-        self._bases: OrderedDict[tuple[str, int, int, str, int], PrincipalBasis] = OrderedDict()
-        self.bottlenecks = BottleneckParts()
+        self.fit_context = FitContext(max_shared=_MAX_SHARED)
 
     # --- models ------------------------------------------------------------------------------
     def space_model(self, spec: str) -> SpaceModel:
@@ -212,37 +213,23 @@ class Evaluator:
         return self._tails[key]
 
     # --- codecs ------------------------------------------------------------------------------
-    def codec(self, config: Config) -> Codec:
-        """The configuration's codec, fitted on calib activations once."""
-        if config not in self._codecs:
-            params = config.codec_params
-            if params["kind"] == "image":
-                codec = make_codec(params, ())
-            elif params["kind"] == "bottleneck":
-                bn = self.bottlenecks.get(params)
-                codec = self.bottlenecks.codec(bn, params)
-            else:
-                shape = tuple(self.points(config.model, config.input_size)[config.k].shape)
-                codec = make_codec(params, shape)
-                if params["kind"] == "pca":  # only PCA learns from calib: the others never run its forward
-                    calib = self.activations(config.model, config.input_size, config.k, "calib")
-                    codec.fit(calib, basis=self._basis(config, calib))  # type: ignore[attr-defined]
-                elif hasattr(codec, "fit"):
-                    codec.fit(None)
-            self._codecs[config] = codec
-        return self._codecs[config]
+    def site(self, config: Config) -> Site:
+        """Where the configuration's codec codes: its place, split name and sample shape."""
+        last = self.last_k(config.model)
+        place = INPUT if config.k == 0 else OUTPUT if config.k == last else ACTIVATION
+        point = self.points(config.model, config.input_size)[config.k]
+        shape = () if place == INPUT else tuple(point.shape)
+        return Site(config.model, config.input_size, config.k, point.name, place, shape)
 
-    def _basis(self, config: Config, calib: np.ndarray) -> PrincipalBasis:
-        """One PCA per (model, size, split, geometry), shared by every (components, bits, coder)."""
-        geometry = str(config.codec_params.get("geometry", "channel"))
-        tile = int(config.codec_params.get("tile", 1)) if geometry == "tile" else 1
-        key = (config.model, config.input_size, config.k, geometry, tile)
-        if key not in self._bases:
-            self._bases[key] = PrincipalBasis(calib, geometry, tile)
-            while len(self._bases) > _MAX_BASES:
-                self._bases.popitem(last=False)
-        self._bases.move_to_end(key)
-        return self._bases[key]
+    def codec(self, config: Config) -> Codec:
+        """The configuration's codec, fitted once; only codecs that learn from data run the head
+        over calib (``Calib.activations``), and fits at one site share their work (FitContext)."""
+        if config not in self._codecs:
+            site = self.site(config)
+            codec = make_codec(config.codec_params, site.shape)
+            calib = Calib(lambda: self.activations(config.model, config.input_size, config.k, "calib"))
+            self._codecs[config] = codec.fit(calib, self.fit_context.at(site))
+        return self._codecs[config]
 
     # --- scoring -----------------------------------------------------------------------------
     def evaluate(self, config: Config, split: str = "val") -> Evaluation:
@@ -274,49 +261,27 @@ class Evaluator:
         return out
 
     def _score(self, config: Config, split: str, acts: np.ndarray | None) -> Evaluation:
+        """The device transform, the entropy model both ways and the server transform of every
+        image of the split, then the tail: the configuration as deployed, payload by payload."""
         codec = self.codec(config)
         labels = self.dataset.labels[self.indices(split)]
-        if acts is None:
-            return self._score_image(config, codec, split, labels)
-        if config.codec_params["kind"] == "bottleneck":
-            return self._score_bottleneck(config, codec, acts, labels)
-        payloads = [codec.encode(a) for a in acts]
-        decoded = np.stack([codec.decode(p) for p in payloads]).astype(np.float32)
-        logits = self._tail(config, decoded)
-        shape = acts.shape[1:]
-        sizes = np.array([len(p) for p in payloads])
-        return Evaluation(logits.argmax(1) == labels, sizes, codec.device_work(shape), codec.server_work(shape))
+        samples = self.dataset.natives(self.indices(split)) if acts is None else acts
+        payloads = [codec.wrap(codec.encode_symbols(s)) for s in codec.to_symbols(samples)]
+        decoded = codec.from_symbols([codec.decode_symbols(codec.unwrap(p)) for p in payloads])
+        logits = self._logits(config, codec, decoded)
+        shape = tuple(samples[0].shape) if len(samples) else codec.shape
+        sizes, predicted = np.array([len(p) for p in payloads]), logits.argmax(1)
+        return Evaluation(predicted == labels, sizes, codec.device_work(shape), codec.server_work(shape), predicted)
 
-    def _tail(self, config: Config, decoded: np.ndarray) -> np.ndarray:
-        if config.k == self.last_k(config.model):
-            return decoded  # the class-id codec decodes to a one-hot vector
-        return self.tail(config.model, config.input_size, config.k, decoded.shape[1:])(decoded, _BATCH)
-
-    def _score_image(self, config: Config, codec: Codec, split: str, labels: np.ndarray) -> Evaluation:
-        natives = self.dataset.natives(self.indices(split))
-        payloads = [codec.encode(image) for image in natives]
-        images = [codec.decode(p) for p in payloads]
-        x = model_input(images, config.input_size, self.preprocessing(config.model))
-        logits = self._tail(config, x)
-        shape = tuple(natives[0].shape) if natives else (config.input_size, config.input_size)
-        sizes = np.array([len(p) for p in payloads])
-        return Evaluation(logits.argmax(1) == labels, sizes, codec.device_work(shape), codec.server_work(shape))
-
-    def _score_bottleneck(self, config: Config, codec: Codec, acts: np.ndarray, labels: np.ndarray) -> Evaluation:
-        """Head -> encoder -> rounded latent -> payload -> latent -> decoder -> tail."""
-        bn = self.bottlenecks.get(config.codec_params)
-        latents = self.bottlenecks.latents(bn, acts)
-        payloads = [codec.encode(z) for z in latents]
-        decoded = np.stack([codec.decode(p) for p in payloads])
-        logits = self._tail(config, self.bottlenecks.reconstruct(bn, decoded))
-        sizes = np.array([len(p) for p in payloads])
-        # NOTE: the encoder (two convolutions, device) and decoder (two, server) run beside the codec.
-        encoder = Work(macs={"conv": int(bn.card["encoder_macs"])}, layers=2, calls=0)
-        decoder = Work(macs={"conv": int(bn.card["decoder_macs"])}, layers=2, calls=0)
-        shape = tuple(latents.shape[1:])
-        return Evaluation(
-            logits.argmax(1) == labels, sizes, codec.device_work(shape) + encoder, codec.server_work(shape) + decoder
-        )
+    def _logits(self, config: Config, codec: Codec, decoded: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """What the server makes of the decoded samples: at the input, the model's preprocessing then
+        the whole model; at the output, the decoded logits themselves; between, the tail."""
+        if codec.place == OUTPUT:
+            return np.asarray(decoded)
+        if codec.place == INPUT:
+            decoded = model_input(list(decoded), config.input_size, self.preprocessing(config.model))
+        x = np.asarray(decoded, dtype=np.float32)
+        return self.tail(config.model, config.input_size, config.k, x.shape[1:])(x, _BATCH)
 
 
 def _tick(progress: Callable[[], object] | None) -> None:

@@ -16,27 +16,22 @@ from typing import Any
 import optuna
 import torch
 
-from optimizer.config import BottleneckChoice, ModelChoice, SearchSpace
+from optimizer.codecs import ACTIVATION, CODECS, Site, variant_param
+from optimizer.config import ModelChoice, SearchSpace
 from optimizer.errors import UserError
 from optimizer.models import adapter_for, build_model, count_macs, legacy_model_spec, parse_model_spec, split_graph
 
 __all__ = [
-    "Placement",
     "SpaceModel",
-    "bottleneck_param",
     "canonical_params",
     "legacy_block_ks",
     "legacy_params",
     "model_macs",
     "modern_trial",
-    "place_bottlenecks",
     "resolve_model",
     "resolve_models",
     "site_param",
 ]
-
-# Where a trained bottleneck goes: (canonical model spec, input size, k).
-Placement = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
@@ -106,11 +101,14 @@ def legacy_params(params: dict[str, Any]) -> dict[str, Any]:
         return params
     spec = legacy_model_spec(float(params["alpha"]))
     k = legacy_block_ks(spec)[int(params["k"])]
-    out = {key: value for key, value in params.items() if key != "alpha" and not key.startswith("bottleneck_")}
+    site = Site(spec, int(params["input_size"]), k, "", ACTIVATION)
+    out = {key: value for key, value in params.items() if key != "alpha"}
     out["model"], out["k"] = spec, k
-    for key, value in params.items():  # bottleneck_{alpha}_{size}_k{block}: the bottleneck chosen there
-        if key.startswith("bottleneck_"):
-            out[bottleneck_param(spec, int(params["input_size"]), k)] = value
+    for key, value in params.items():  # {kind}_{alpha}_{size}_k{block}: the trained instance chosen there
+        kind = next((c.kind for c in CODECS.values() if c.options.placed and key.startswith(f"{c.kind}_")), None)
+        if kind is not None:
+            del out[key]
+            out[variant_param(kind, site)] = value
     return out
 
 
@@ -153,28 +151,6 @@ def modern_trial(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
 def legacy_block_ks(spec: str) -> tuple[int, ...]:
     """The fx split index of each block boundary of ``spec``: the older numbering's k -> today's."""
     return tuple(split_graph(spec).block_ks())
-
-
-def bottleneck_param(spec: str, size: int, k: int) -> str:
-    """The trial parameter that picks a trained bottleneck (or "none") where the space has some."""
-    return f"bottleneck_{spec}_{size}_k{k}"
-
-
-def place_bottlenecks(
-    space: SearchSpace, models: dict[str, SpaceModel]
-) -> dict[Placement, tuple[BottleneckChoice, ...]]:
-    """The space's trained bottlenecks by the (model, input size, k) they were trained for; those whose
-    model, size or split the space does not offer are left out (the search cannot choose them)."""
-    out: dict[Placement, list[BottleneckChoice]] = {}
-    for b in space.bottlenecks:
-        spec = str(parse_model_spec(b.model))
-        if spec not in models:
-            continue
-        model = models[spec]
-        k = model.blocks[b.split] if isinstance(b.split, int) else split_graph(spec).select([b.split])[0]
-        if b.input_size in model.input_sizes and k in model.ks:
-            out.setdefault((spec, b.input_size, k), []).append(b)
-    return {where: tuple(found) for where, found in out.items()}
 
 
 @functools.lru_cache(maxsize=64)

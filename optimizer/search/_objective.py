@@ -7,8 +7,10 @@ in the study. A configuration the study has already scored is not scored again: 
 the stored values (``user_attrs["repeat_of"]`` names the trial they come from).
 
 Trial parameters: ``model`` (a canonical model spec), ``input_size``, ``k`` (categorical over the
-split points the space offers that model), then the codec's (``image_format``..., ``codec``,
-``geometry``...), and ``bottleneck_{model}_{size}_k{k}`` where trained bottlenecks exist.
+split points the space offers that model; per model in a space of several, see search.site_param),
+then the codecs' (optimizer.codecs.CodecChoices: ``codec`` where several are offered, each codec's
+own such as ``image_format`` or ``geometry``, and ``bottleneck_{model}_{size}_k{k}`` where trained
+bottlenecks exist).
 # NOTE: ``input_size`` and ``k`` offer other choices for other models; Optuna's samplers treat a
 # parameter whose choices differ between trials as independent of the others, which costs a little
 # sample efficiency in spaces that mix families, and nothing in spaces of one family.
@@ -22,19 +24,13 @@ from typing import Any
 import numpy as np
 import optuna
 
+from optimizer.codecs import ACTIVATION, CODECS, INPUT, OUTPUT, CodecChoices, Site, codec_class
 from optimizer.config import DeviceProfile, SearchSpace
+from optimizer.errors import UserError
 from optimizer.profiler import profile_spec
 from optimizer.search._constraints import Limits
 from optimizer.search._engine import Config, Evaluation, Evaluator
-from optimizer.search._models import (
-    Placement,
-    SpaceModel,
-    bottleneck_param,
-    canonical_params,
-    place_bottlenecks,
-    resolve_models,
-    site_param,
-)
+from optimizer.search._models import SpaceModel, canonical_params, resolve_models, site_param
 from optimizer.system import DEFAULT_OBJECTIVES, path_costs
 
 __all__ = [
@@ -49,19 +45,45 @@ __all__ = [
 
 
 class SearchChoices:
-    """The space's models resolved (canonical specs, split indices) and its bottlenecks placed."""
+    """The space's models resolved (canonical specs, split indices) and the codecs it offers."""
 
     def __init__(self, space: SearchSpace, models: dict[str, SpaceModel]) -> None:
         self.space, self.models = space, models
-        self.bottlenecks = place_bottlenecks(space, models)
+        self.codecs = CodecChoices.of(space)
+        self._check_places()
+
+    def _check_places(self) -> None:
+        """Every place the models' cuts reach needs a codec the space offers there."""
+        offered = self.codecs.places()
+        for spec, model in self.models.items():
+            for k in model.ks:
+                place = self.site(spec, model.input_sizes[0], k).place
+                if place not in offered:
+                    sections = [c.options.section for c in CODECS.values() if c.place == place and c.options.section]
+                    raise UserError(
+                        f"{self.space.path}: {spec} offers split {k} ({model.names[k]}, the {place}) but the space "
+                        f"has no codec for the {place}; add a section for one ({', '.join(sections)}) or leave "
+                        "that split out of the model's cuts"
+                    )
 
     @classmethod
     def of(cls, space: SearchSpace) -> SearchChoices:
         """The choices of a space, its models resolved through the registry."""
         return cls(space, resolve_models(space))
 
-    def trained(self, where: Placement) -> tuple[Any, ...]:
-        return self.bottlenecks.get(where, ())
+    def site(self, spec: str, size: int, k: int) -> Site:
+        """Split k of a model: the input (k = 0), the output (its last k), or an activation."""
+        model = self.models[spec]
+        place = INPUT if k == 0 else OUTPUT if k == model.last_k else ACTIVATION
+        return Site(spec, size, k, model.names[k], place)
+
+    def sites(self) -> list[Site]:
+        """Every site the space offers, model by model."""
+        return [
+            self.site(spec, size, k)
+            for spec, model in self.models.items()
+            for size, k in itertools.product(model.input_sizes, model.ks)
+        ]
 
     def param(self, name: str, spec: str) -> str:
         """The trial parameter holding ``input_size`` or ``k`` of ``spec`` (see search.site_param)."""
@@ -77,68 +99,22 @@ class SearchChoices:
 
 
 def suggest_config(trial: optuna.trial.BaseTrial, choices: SearchChoices) -> Config:
-    """Define-by-run: the split points offered depend on the model, the codec parameters on k."""
+    """Define-by-run: the split points offered depend on the model, the codecs on the split."""
     spec = trial.suggest_categorical("model", list(choices.models))
     model = choices.models[spec]
     size = trial.suggest_categorical(choices.param("input_size", spec), list(model.input_sizes))
     k = trial.suggest_categorical(choices.param("k", spec), list(model.ks))
-    trained = choices.trained((spec, size, k))
-    if trained:
-        name = trial.suggest_categorical(bottleneck_param(spec, size, k), ["none", *(b.name for b in trained)])
-        if name != "none":
-            return Config.make(spec, size, k, next(b for b in trained if b.name == name).codec_params())
-    return Config.make(spec, size, k, _suggest_codec(trial, choices.space, k, model.last_k))
-
-
-def _suggest_codec(trial: optuna.trial.BaseTrial, space: SearchSpace, k: int, last_k: int) -> dict[str, Any]:
-    if k == 0:
-        fmt = trial.suggest_categorical("image_format", list(space.image.formats))
-        quality = 100 if fmt == "png" else trial.suggest_categorical("image_quality", list(space.image.qualities))
-        return {"kind": "image", "format": fmt, "quality": quality}
-    if k == last_k:
-        return {"kind": "class-id"}
-    if trial.suggest_categorical("codec", ["pca", "float16"]) == "float16":
-        return {"kind": "float16"}
-    geometry = trial.suggest_categorical("geometry", list(space.pca.geometry))
-    return {
-        "kind": "pca",
-        "geometry": geometry,
-        "tile": space.pca.tile if geometry == "tile" else 1,
-        "components": trial.suggest_categorical("components", list(space.pca.components)),
-        "bits": trial.suggest_categorical("bits", list(space.pca.bits)),
-        "coder": trial.suggest_categorical("coder", list(space.pca.coders)),
-    }
+    return Config.make(spec, size, k, choices.codecs.suggest(trial, choices.site(spec, size, k)))
 
 
 def enumerate_params(choices: SearchChoices) -> list[dict[str, Any]]:
     """Every trial parameter set of the space (the grid), in a fixed order."""
     out: list[dict[str, Any]] = []
-    for spec, model in choices.models.items():
-        for size, k in itertools.product(model.input_sizes, model.ks):
-            base: dict[str, Any] = {"model": spec, choices.param("input_size", spec): size, choices.param("k", spec): k}
-            trained = choices.trained((spec, size, k))
-            if trained:
-                key = bottleneck_param(spec, size, k)
-                out.extend({**base, key: b.name} for b in trained)
-                base = {**base, key: "none"}
-            out.extend({**base, **codec} for codec in _codec_grid(choices.space, k, model.last_k))
+    for site in choices.sites():
+        base = {"model": site.model, choices.param("input_size", site.model): site.input_size}
+        base[choices.param("k", site.model)] = site.k
+        out.extend({**base, **codec} for codec in choices.codecs.grid(site))
     return out
-
-
-def _codec_grid(space: SearchSpace, k: int, last_k: int) -> list[dict[str, Any]]:
-    if k == 0:
-        return [
-            {"image_format": f} if f == "png" else {"image_format": f, "image_quality": q}
-            for f in space.image.formats
-            for q in (space.image.qualities if f != "png" else [None])
-        ]
-    if k == last_k:
-        return [{}]
-    pca = space.pca
-    return [{"codec": "float16"}] + [
-        {"codec": "pca", "geometry": g, "components": c, "bits": b, "coder": coder}
-        for g, c, b, coder in itertools.product(pca.geometry, pca.components, pca.bits, pca.coders)
-    ]
 
 
 def config_of(params: dict[str, Any], choices: SearchChoices) -> Config:
@@ -168,14 +144,12 @@ class Objective:
         self._seen: set[int] = set()  # trial numbers already indexed in _scored
 
     def _clamped(self, config: Config) -> Config:
-        """Components beyond the vector size mean 'all of them'."""
+        """The codec's canonical parameters at this split (e.g. more PCA components than values
+        per vector mean all of them), so equal codecs are one configuration."""
         params = config.codec_params
-        if params.get("kind") != "pca":
-            return config
-        shape = self.evaluator.points(config.model, config.input_size)[config.k].shape
-        size = shape[0] * (params["tile"] ** 2 if params["geometry"] == "tile" else 1)
-        params["components"] = min(params["components"], size)
-        return Config.make(config.model, config.input_size, config.k, params)
+        shape = tuple(self.evaluator.points(config.model, config.input_size)[config.k].shape)
+        canonical = codec_class(params["kind"]).canonical_params(params, shape)
+        return Config.make(config.model, config.input_size, config.k, canonical)
 
     def measure(self, config: Config, result: Evaluation) -> dict[str, Any]:
         """The trial's user attributes: named metrics, the system model's terms, constraints."""

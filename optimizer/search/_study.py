@@ -28,7 +28,7 @@ from optimizer.config import DeviceProfile, SearchSpace
 from optimizer.errors import UserError
 from optimizer.search._constraints import Limits, infeasibility
 from optimizer.search._engine import Evaluator
-from optimizer.search._models import bottleneck_param, model_macs, resolve_models
+from optimizer.search._models import model_macs, resolve_models
 from optimizer.search._objective import Objective, SearchChoices, enumerate_params
 from optimizer.search._pareto import SELECTION_RULE, pareto_entries, pick_best, trial_metrics
 from optimizer.system import DEFAULT_OBJECTIVES, METRICS, SweepCandidate, bandwidth_sweep
@@ -162,29 +162,31 @@ def _check_objectives(study: optuna.Study, request: SearchRequest) -> None:
 
 
 def reference_points(choices: SearchChoices) -> list[dict[str, Any]]:
-    """Always evaluated: the all-local split of every model at every size; at each input size, for
-    the model with the most MACs there, the image baselines and the uncompressed (float16) middle
-    split; and every trained bottleneck."""
-    space, models = choices.space, choices.models
+    """Always evaluated: the codecs' reference points at the output (the all-local split) of every
+    model at every size; at each input size, for the model with the most MACs there, those at the
+    input (the image baselines) and at its middle split (the uncompressed float16); and every trained
+    instance (learned bottlenecks) at its own site."""
+    models = choices.models
     refs: list[dict[str, Any]] = []
-    quality = sorted(space.image.qualities)[len(space.image.qualities) // 2]
+
+    def at(spec: str, size: int, k: int) -> None:
+        base = {"model": spec, "input_size": size, "k": k}
+        refs.extend({**base, **codec} for codec in choices.codecs.references(choices.site(spec, size, k)))
+
     sizes = sorted({s for m in models.values() for s in m.input_sizes})
     for size in sizes:
         here = [m for m in models.values() if size in m.input_sizes]
-        refs += [{"model": m.spec, "input_size": size, "k": m.last_k} for m in here if m.last_k in m.ks]
+        for m in here:
+            if m.last_k in m.ks:
+                at(m.spec, size, m.last_k)
         biggest = max(here, key=lambda m: model_macs(m.spec, size))
         if 0 in biggest.ks:
-            for fmt in space.image.formats:
-                ref = {"model": biggest.spec, "input_size": size, "k": 0, "image_format": fmt}
-                refs.append(ref if fmt == "png" else {**ref, "image_quality": quality})
+            at(biggest.spec, size, 0)
         if biggest.middle_k is not None:
-            refs.append({"model": biggest.spec, "input_size": size, "k": biggest.middle_k, "codec": "float16"})
-    for point in refs:  # where trained bottlenecks exist, these references are the other codecs
-        where = (str(point["model"]), int(point["input_size"]), int(point["k"]))
-        if choices.trained(where):
-            point[bottleneck_param(*where)] = "none"
-    for (spec, size, k), trained in choices.bottlenecks.items():  # each trained bottleneck scored once
-        refs += [{"model": spec, "input_size": size, "k": k, bottleneck_param(spec, size, k): b.name} for b in trained]
+            at(biggest.spec, size, biggest.middle_k)
+    for site in choices.sites():
+        base = {"model": site.model, "input_size": site.input_size, "k": site.k}
+        refs.extend({**base, **variant} for variant in choices.codecs.variant_references(site))
     return refs
 
 
