@@ -149,7 +149,7 @@ _FUZZ_BODY = _FUZZ_CODER.encode(_smooth_symbols(1, GRID, M, ALPHABET, seed=4))
 @settings(max_examples=400, deadline=None, database=None)
 def test_fuzzed_bodies_decode_or_raise_codec_error(data: st.DataObject) -> None:
     """Whatever the bytes: symbols of the declared shape inside the alphabet, or CodecError, and
-    no other exception (the coder is called directly, not through Codec.guarded)."""
+    no other exception."""
     body = bytearray(_FUZZ_BODY)
     kind = data.draw(st.sampled_from(["truncate", "flip", "extend", "random"]))
     if kind == "truncate":

@@ -10,8 +10,7 @@ import numpy as np
 
 from optimizer.codecs._base import OUTPUT, Codec
 from optimizer.codecs._errors import CodecError
-from optimizer.codecs._fit import Site
-from optimizer.codecs._options import CodecOptions
+from optimizer.codecs._options import ReferenceOptions
 from optimizer.codecs._work import Work
 
 if TYPE_CHECKING:
@@ -20,15 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["ClassIdCodec"]
 
 
-class _ClassIdOptions(CodecOptions):
-    def references(self, choices: object, site: Site) -> list[dict[str, Any]]:
-        return [{}]
-
-
 class ClassIdCodec(Codec):
     kind = "class-id"
     place = OUTPUT
-    options = _ClassIdOptions()
+    options = ReferenceOptions()
 
     def __init__(self, params: dict[str, Any], shape: tuple[int, ...]) -> None:
         super().__init__(params, shape)

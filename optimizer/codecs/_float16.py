@@ -12,8 +12,7 @@ import numpy as np
 
 from optimizer.codecs._base import ACTIVATION, Codec
 from optimizer.codecs._errors import CodecError
-from optimizer.codecs._fit import Site
-from optimizer.codecs._options import CodecOptions
+from optimizer.codecs._options import ReferenceOptions
 from optimizer.codecs._work import Work
 
 if TYPE_CHECKING:
@@ -22,15 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["Float16Codec"]
 
 
-class _Float16Options(CodecOptions):
-    def references(self, choices: object, site: Site) -> list[dict[str, object]]:
-        return [{}]
-
-
 class Float16Codec(Codec):
     kind = "float16"
     place = ACTIVATION
-    options = _Float16Options()
+    options = ReferenceOptions()
     uncompressed = True
 
     def symbols(self, x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from optimizer.codecs._fit import Site
 if TYPE_CHECKING:  # the deployed halves import codecs without the config layer's YAML reader
     from optimizer.config import Reader
 
-__all__ = ["CodecOptions", "Suggester"]
+__all__ = ["CodecOptions", "ReferenceOptions", "Suggester"]
 
 
 class Suggester(Protocol):
@@ -72,3 +72,10 @@ class CodecOptions:
     def from_trial(self, params: dict[str, Any]) -> dict[str, Any]:
         """The codec parameters a trial's parameters name (a failed trial has no stored params)."""
         return {key: params[key] for key in self.trial_keys if key in params}
+
+
+class ReferenceOptions(CodecOptions):
+    """A codec with no parameters that every study scores at its place (float16, the class id)."""
+
+    def references(self, choices: Any, site: Site) -> list[dict[str, Any]]:
+        return [{}]
