@@ -2,12 +2,13 @@
 constriction's Huffman coder against the repository's own.
 
     python benchmarks/bench_context_coder.py [--alpha 1.0] [--input-size 64] [--ks 1,2,3,4,5,6,7,11,17]
-                                             [--calib 1000] [--val 1000] [--out FILE]
+                                             [--calib 1000] [--val 1000] [--split val|test] [--out FILE]
 
 For each split k and (components, bits) of the grid, both coders are fitted on the calib split
 on the same PCA basis and quantizer, so they code the same symbols: the reconstruction, hence the
 accuracy, is identical (checked: every val sample's symbols decode back exactly from both bodies).
-Scored on the val split: mean payload bytes (header included) and mean body bytes of each coder,
+Scored on the val split (``--split test``: the first --val test images instead, the test-split check;
+nothing is chosen on either): mean payload bytes (header included) and mean body bytes of each coder,
 their ratio, and the median time per payload (batch 1, one thread) to code a sample's symbols into
 a body and back, against the head's forward time. The Huffman section times encode and decode of
 val payloads with both Huffman implementations (per-component trees from the same calib counts).
@@ -105,7 +106,7 @@ def bench_split(
         decoded = np.stack([codecs["ans"].decode(codecs["ans"].encode(a)) for a in a_val])
         row: dict[str, Any] = {"k": k, "shape": list(shape), "components": components, "bits": bits, "head_ms": head_ms}
         row.update(compare(codecs, a_val, timing_n))
-        row["val_accuracy"] = top1(tail, decoded, labels)  # the same for both coders: same symbols
+        row["accuracy"] = top1(tail, decoded, labels)  # the same for both coders: same symbols
         row["ctx_coding_ms_over_head"] = (row["ctx_encode_ms"] + row["ctx_decode_ms"]) / head_ms
         row["ans_coding_ms_over_head"] = (row["ans_encode_ms"] + row["ans_decode_ms"]) / head_ms
         rows.append(row)
@@ -213,7 +214,8 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="weight spec (default: the zoo model for --alpha)")
     parser.add_argument("--ks", default="1,2,3,4,5,6,7,11,17")
     parser.add_argument("--calib", type=int, default=1000)
-    parser.add_argument("--val", type=int, default=1000)
+    parser.add_argument("--val", type=int, default=1000, help="images scored (of --split)")
+    parser.add_argument("--split", choices=("val", "test"), default="val", help="the split scored")
     parser.add_argument("--timing-images", type=int, default=50)
     parser.add_argument("--skip-huffman", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
@@ -221,7 +223,7 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = open_dataset("fashion-mnist")
     splits = make_splits(dataset)
-    cal_idx, val_idx = splits.calib[: args.calib], splits.val[: args.val]
+    cal_idx, val_idx = splits.calib[: args.calib], splits[args.split][: args.val]
     model = load_model(args.alpha, args.weights).at_size(args.input_size)
     x_cal, x_val = dataset.batch(cal_idx, args.input_size), dataset.batch(val_idx, args.input_size)
     labels = dataset.labels[val_idx]
@@ -230,7 +232,7 @@ def main() -> None:
         for row in bench_split(model, k, x_cal, x_val, labels, args.timing_images):
             rows.append(row)
             print(
-                f"k={k:2d} c={row['components']:2d} b={row['bits']} acc {row['val_accuracy']:.4f}"
+                f"k={k:2d} c={row['components']:2d} b={row['bits']} acc {row['accuracy']:.4f}"
                 f"  payload ans {row['ans_payload_bytes_mean']:8.1f} ctx {row['ctx_payload_bytes_mean']:8.1f}"
                 f" ({row['payload_ratio']:.3f}x, body {row['body_ratio']:.3f}x)"
                 f"  enc+dec ms ans {row['ans_encode_ms']:.3f}+{row['ans_decode_ms']:.3f}"
@@ -251,7 +253,8 @@ def main() -> None:
     for side, values in cost_fit.items():
         print(f"ctx {side}: " + ", ".join(f"{key} {value:.4g}" for key, value in values.items()), flush=True)
     if args.out:
-        meta = {"alpha": args.alpha, "input_size": args.input_size, "calib": len(cal_idx), "val": len(val_idx)}
+        meta = {"alpha": args.alpha, "input_size": args.input_size, "calib": len(cal_idx), "split": args.split}
+        meta["scored"] = len(val_idx)
         args.out.write_text(
             json.dumps(
                 {**meta, "threads": 1, "rows": rows, "huffman": huffman, "ctx_costs": costs, "ctx_cost_fit": cost_fit},
