@@ -15,29 +15,15 @@ import pytest
 import yaml
 from deploy_fixtures import PI4, ROOT
 from test_cli import run_cli
-from torch import nn
+from tiny_nets import TINY_NET
 
 import optimizer.profiler
 from optimizer.config import load_device_profile
 from optimizer.errors import UserError
 from optimizer.profiler import COMPUTE_KEYS, KIT_MANIFEST, make_kit, open_kit, spec_costs
 
-SPEC = "python:test_calibration_kit:tiny_net"
+SPEC = TINY_NET
 SIZE = 32
-
-
-def tiny_net(num_classes: int = 10) -> nn.Module:
-    """A dense, a depthwise and a pointwise convolution, activations of three classes, a pool and a
-    classifier: a few split points, quick to export and time."""
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU6(),
-        nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU(),
-        nn.Conv2d(16, 32, 1), nn.Hardswish(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes),
-    )  # fmt: skip
-
-
-tiny_net.preprocessing = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "channels": 3}  # type: ignore[attr-defined]
 
 # The device's run, as the device install runs it: torch (and the rest of the full install) cannot be imported.
 DEVICE_RUN = """
