@@ -16,7 +16,9 @@ of each process, the kit's size and the time to make it, and how close the two f
   launcher (``wait4``). Taking turns spreads a change in the machine's load over both.
 - Closeness: for every value a calibration wrote (its source names the command and today), the ratio kit /
   full of the same round; and full / full between rounds, the run-to-run spread that any two
-  calibrations of one machine show. Values are as written in the profiles (4 significant digits).
+  calibrations of one machine show; per round, the median and largest factor over the keys, and
+  per key, the median ratio over the rounds. Values are as written in the profiles (4 significant
+  digits).
   The machine's load average is recorded: on a shared 2-core machine timings move with it.
 """
 
@@ -89,6 +91,16 @@ def spread(r: dict[str, float]) -> dict[str, float]:
     }
 
 
+def per_key(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's median ratio over the rounds."""
+    keys = sorted(set().union(*rounds)) if rounds else []
+    return {k: statistics.median(r[k] for r in rounds if k in r) for k in keys}
+
+
+def closeness(rounds: list[dict[str, float]]) -> dict[str, Any]:
+    return {"per_round": rounds, "spread_per_round": [spread(r) for r in rounds], "median_per_key": per_key(rounds)}
+
+
 def summary(samples: list[tuple[float, float]]) -> dict[str, Any]:
     walls, rss = [w for w, _ in samples], [r for _, r in samples]
     return {"wall_s": walls, "rss_mb": rss, "wall_s_median": statistics.median(walls), "rss_mb_max": max(rss)}
@@ -132,8 +144,8 @@ def main() -> None:
         "kit": {"make_wall_s": made[0], "make_rss_mb": made[1], **kit_size(kit)},
         "full_calibrate": summary(full),
         "kit_calibrate_device_install": summary(device_runs),
-        "kit_over_full": {"per_round": kit_over_full, "spread_per_round": [spread(r) for r in kit_over_full]},
-        "full_over_full": {"per_round": full_over_full, "spread_per_round": [spread(r) for r in full_over_full]},
+        "kit_over_full": closeness(kit_over_full),
+        "full_over_full": closeness(full_over_full),
         "load_average_1min_at_end": os.getloadavg()[0],
         "cpus": os.cpu_count(),
     }

@@ -126,9 +126,11 @@ def test_an_altered_kit_is_refused_in_one_line(kit: Path, tmp_path: Path, damage
     assert not out.exists()
 
 
-def test_the_device_install_says_how_to_calibrate_without_torch(tmp_path: Path) -> None:
-    done = _device_calibrate("--device", str(PI4), "--out", str(tmp_path / "p.yaml"))
-    _one_line_refusal(done, "full install", "--make-kit DIR", "--kit DIR")
+@pytest.mark.parametrize("way", ["measure here", "make a kit"])
+def test_the_device_install_says_how_to_calibrate_without_torch(tmp_path: Path, way: str) -> None:
+    args = ["--make-kit", str(tmp_path / "kit")] if way == "make a kit" else ["--device", str(PI4), "--out", "p.yaml"]
+    _one_line_refusal(_device_calibrate(*args), "needs the full install", "--make-kit DIR", "--kit DIR")
+    assert not (tmp_path / "kit").exists()
 
 
 @pytest.mark.parametrize(

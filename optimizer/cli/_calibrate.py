@@ -10,8 +10,10 @@ runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,18 +152,10 @@ def _calibrate(args: argparse.Namespace) -> int:
         return _make_kit(args, parts or list(PARTS))
     if args.kit is not None:
         return _run_kit(args, parts)
-    try:
+    with _full_install_only("`split-opt calibrate` without --kit"):
+        from tqdm import tqdm
+
         from optimizer.profiler import calibrate_profile
-    except ModuleNotFoundError as exc:
-        missing = full_install_missing(exc)
-        if missing is None:
-            raise
-        raise UserError(
-            f"`split-opt calibrate` without --kit exports the models itself and needs the full install ({missing} "
-            "is not installed: this is the device install); on the host run `split-opt calibrate --make-kit DIR`, "
-            f"copy DIR here and run `{_ON_THE_DEVICE}`"
-        ) from None
-    from tqdm import tqdm
 
     models = _parse_models(args.models)
     parts = parts or list(PARTS)
@@ -175,6 +169,22 @@ def _calibrate(args: argparse.Namespace) -> int:
     return _report(args, profile, fit, coding, parts, models, {})
 
 
+@contextlib.contextmanager
+def _full_install_only(what: str) -> Iterator[None]:
+    """A module only the full install has, missing (the device install): one line saying where to run what."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        missing = full_install_missing(exc)
+        if missing is None:
+            raise
+        raise UserError(
+            f"{what} exports the models with torch and needs the full install ({missing} is missing: this is the "
+            f"device install); on the host run `split-opt calibrate --make-kit DIR`, copy DIR here and run "
+            f"`{_ON_THE_DEVICE}`"
+        ) from None
+
+
 def _load_profile(path: Path) -> None:
     """Refuse a broken base profile before any measuring (one line, exit 2)."""
     from optimizer.config import load_device_profile
@@ -183,7 +193,8 @@ def _load_profile(path: Path) -> None:
 
 
 def _make_kit(args: argparse.Namespace, parts: list[str]) -> int:
-    from optimizer.profiler import make_kit
+    with _full_install_only("`split-opt calibrate --make-kit`"):
+        from optimizer.profiler import make_kit
 
     models = _parse_models(args.models) if "compute" in parts else []
     if args.format != "json":

@@ -18,20 +18,11 @@ from optimizer.config import DeviceProfile, load_yaml_mapping, parse_device_prof
 from optimizer.models import build_model, split_graph
 from optimizer.profiler._cache import spec_costs
 from optimizer.profiler._coding import CodingFit, fit_coding, measure_coding
-from optimizer.profiler._fit import MIN_CODING_REPEATS, UNMEASURABLE, Calibration, Run, fit_compute, sample_terms
+from optimizer.profiler._fit import MIN_CODING_REPEATS, Calibration, Run, fit_compute
 from optimizer.profiler._fitted_profile import apply_coding_fit, apply_compute_fit, write_profile
 from optimizer.profiler._measure import measure_heads, measure_segments
 
-__all__ = [
-    "UNMEASURABLE",
-    "Calibration",
-    "Run",
-    "apply_compute_fit",
-    "calibrate_profile",
-    "fit_compute",
-    "measure_samples",
-    "sample_terms",
-]
+__all__ = ["calibrate_profile", "measure_samples"]
 
 
 def measure_samples(
