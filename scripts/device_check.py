@@ -13,7 +13,10 @@ study's adaptive bundle (``export --adaptive --fps 10``) is served too: the devi
 ``infer --adaptive`` must answer every image over both transports with a trace of the bundle's
 tags, and pinned to one configuration (``--config``) answer as the full install does. Then the
 ``[server]`` extra is added and the device environment serves the bundle itself, answering the same.
-A command that needs the full install (``search``) must say so in one line (exit 2). Exit code 0
+A command that needs the full install (``search``) must say so in one line (exit 2). The full
+install makes a calibration kit of one tiny model (``calibrate --make-kit``, tests/tiny_nets.py);
+the device install's ``calibrate --kit`` (3 repeats) must write a profile whose fitted rates are
+positive and finite, and refuse the kit in one line (exit 2) once a byte of it changes. Exit code 0
 when every check passes, 1 otherwise.
 """
 
@@ -37,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # The tiny study's splits (tests/conftest.py TINY_K: fx split indices of its block boundaries).
 BUNDLES = {"image": 0, "pca": 10, "float16": 17, "class-id": 35}
+KIT_MODEL = "python:tiny_nets:tiny_net@32"  # tests/tiny_nets.py: a few split points, quick to export and time
 # What the device install's Python prints for a bundle and images: the payloads, in hex.
 PAYLOADS = """
 import json, sys
@@ -172,6 +176,39 @@ def check_adaptive(device: Path, bundle: Path, images: list[Path], work: Path) -
     return failures
 
 
+def make_kit(folder: Path) -> None:
+    """A calibration kit of the tiny net, made by the full install (this interpreter)."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from optimizer.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        if main(["calibrate", "--make-kit", str(folder), "--models", KIT_MODEL, "--format", "json"]) != 0:
+            raise RuntimeError("calibrate --make-kit of the tiny net failed")
+
+
+def check_calibration_kit(device: Path, work: Path) -> list[str]:
+    """The device install's ``calibrate --kit`` on a kit the full install made; then on an altered copy."""
+    kit, out = work / "kit", work / "calibrated.yaml"
+    make_kit(kit)
+    args = ["-m", "optimizer", "calibrate", "--kit", str(kit), "--device", str(ROOT / "profiles" / "pi4.yaml")]
+    args += ["--out", str(out), "--repeats", "3", "--format", "json"]
+    done = run(device, args, device_env(), work)
+    if done.returncode != 0:
+        return [f"device calibrate --kit failed ({done.returncode}): {done.stderr.strip()}"]
+    failures: list[str] = []
+    summary = json.loads(done.stdout)
+    rates = {k: v for k, v in {**summary["fitted"], **summary["coding"]}.items() if k.endswith("_per_s")}
+    if not rates or not all(0 < v < float("inf") for v in rates.values()) or not out.is_file():
+        failures.append(f"device calibrate --kit wrote no profile or rates that are not positive and finite: {rates}")
+    with (kit / "weights.bin").open("ab") as f:
+        f.write(b"\0")
+    refused = run(device, args, device_env(), work)
+    if refused.returncode != 2 or "sha256" not in refused.stderr or refused.stderr.count("\n") != 1:
+        failures.append(f"device calibrate --kit should refuse an altered kit in one line: {refused.stderr!r}")
+    return failures
+
+
 def check(work: Path) -> list[str]:
     """Every check above; the list of failures (empty when all pass)."""
     failures: list[str] = []
@@ -191,6 +228,7 @@ def check(work: Path) -> list[str]:
             if _predictions(infer(device, bundles["pca"], images, extra, device_env(), work)) != expected:
                 failures.append(f"device infer {' '.join(extra)} answers differently from the full install")
     failures += check_adaptive(device, bundles["adaptive"], images, work)
+    failures += check_calibration_kit(device, work)
     refused = run(device, ["-m", "optimizer", "search", "--budget-kb", "5"], device_env(), work)
     if refused.returncode != 2 or "needs the full install" not in refused.stderr or refused.stderr.count("\n") != 1:
         failures.append(f"device `search` should refuse in one line, got {refused.returncode}: {refused.stderr!r}")

@@ -1,6 +1,7 @@
-"""The device path imports no torch (nor the rest of the full install), and the device package
-(packaging/device) ships every module it imports. CI also builds that package into a fresh venv
-without torch and runs infer from it (scripts/device_check.py)."""
+"""The device path (infer, and calibrate --kit) imports no torch (nor the rest of the full install),
+and the device package (packaging/device) ships every module it imports. CI also builds that
+package into a fresh venv without torch and runs infer and calibrate --kit from it
+(scripts/device_check.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ IMPORTS = {
     "device": "build_parser(['infer']); import optimizer.deploy._client, optimizer.deploy._stream; "
     "import optimizer.deploy._adaptive",
     "server": "build_parser(['serve']); import optimizer.deploy._server",
+    # what `calibrate --kit` imports: the kit's reader, its timing and fit, the profile's YAML
+    "calibrate": "build_parser(['calibrate']); from optimizer.profiler import calibrate_from_kit, open_kit",
 }
 PROBE = """
 import json, sys
@@ -38,11 +41,15 @@ def _modules(half: str) -> set[str]:
     return set(json.loads(done.stdout))
 
 
-@pytest.mark.parametrize("half", ["device", "server"])
+@pytest.mark.parametrize("half", ["device", "server", "calibrate"])
 def test_the_deployed_halves_import_no_torch(half: str) -> None:
     modules = _modules(half)
     assert "torch" not in modules
-    assert not {m.split(".")[0] for m in modules} & FULL_ONLY
+    # the device install brings pyyaml for calibrate's profiles; infer and serve still never load it
+    assert not {m.split(".")[0] for m in modules} & (FULL_ONLY - {"yaml"} if half == "calibrate" else FULL_ONLY)
+    if half == "calibrate":
+        assert {"onnxruntime", "numpy", "yaml", "optimizer.profiler._kit_run"} <= modules
+        assert not {"optimizer.profiler._measure", "optimizer.profiler._cache", "optimizer.models"} & modules
     if half == "device":
         assert not {m.split(".")[0] for m in modules} & SERVER_ONLY
         assert {"onnxruntime", "constriction", "numpy", "PIL", "httpx", "websocket"} <= modules
@@ -51,12 +58,13 @@ def test_the_deployed_halves_import_no_torch(half: str) -> None:
 def test_the_device_package_ships_every_module_the_halves_import() -> None:
     config = tomllib.loads((ROOT / "packaging" / "device" / "pyproject.toml").read_text())
     packages = set(config["tool"]["setuptools"]["packages"])
-    ours = {m for m in _modules("device") | _modules("server") if m.split(".")[0] == "optimizer"}
+    imported = _modules("device") | _modules("server") | _modules("calibrate")
+    ours = {m for m in imported if m.split(".")[0] == "optimizer"}
     package_of = {m: m if (ROOT / m.replace(".", "/")).is_dir() else m.rpartition(".")[0] for m in ours}
     assert set(package_of.values()) <= packages, {m: p for m, p in package_of.items() if p not in packages}
     names = " ".join(config["project"]["dependencies"] + config["project"]["optional-dependencies"]["server"])
-    dists = ("numpy", "onnxruntime", "pillow", "constriction", "httpx", "websocket-client", "fastapi", "uvicorn")
-    for dist in (*dists, "prometheus-client"):  # /metrics
+    dists = ("numpy", "onnxruntime", "pillow", "constriction", "httpx", "websocket-client", "pyyaml", "fastapi")
+    for dist in (*dists, "uvicorn", "prometheus-client"):  # /metrics
         assert dist in names, dist
 
 

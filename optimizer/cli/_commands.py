@@ -1,9 +1,10 @@
 """Which module registers which subcommands, loaded only as needed.
 
-``split-opt infer`` must start fast and without torch (the device install, packaging/device, has
-no torch at all), so the parser loads only the module of the command being run; ``--help`` loads
-them all. Where a module cannot be imported because the full install is missing (the device
-install), its commands stay listed and answer with one line that says how to get them.
+``split-opt infer`` and ``calibrate --kit`` must start without torch (the device install,
+packaging/device, has no torch at all), so the parser loads only the module of the command being
+run; ``--help`` loads them all. Where a module cannot be imported because the full install is
+missing (the device install), its commands stay listed and answer with one line that says how to
+get them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ __all__ = ["COMMAND_MODULES", "add_parsers", "command_of", "full_install_missing
 COMMAND_MODULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("zoo",), "optimizer.cli._zoo", "add_zoo_parser"),
     (("splits",), "optimizer.cli._splits", "add_splits_parser"),
-    (("profile", "calibrate"), "optimizer.cli._profile", "add_profile_parsers"),
+    (("profile",), "optimizer.cli._profile", "add_profile_parser"),
+    (("calibrate",), "optimizer.cli._calibrate", "add_calibrate_parser"),
     (("bottleneck",), "optimizer.cli._bottleneck", "add_bottleneck_parser"),
     (("search",), "optimizer.cli._search", "add_search_parser"),
     (("export",), "optimizer.cli._export", "add_export_parser"),

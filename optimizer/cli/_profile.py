@@ -1,16 +1,13 @@
-"""``split-opt profile`` and ``split-opt calibrate``: the split table of a model spec on a device."""
+"""``split-opt profile``: the split table of a model spec on a device (``calibrate`` is in _calibrate.py)."""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-from tqdm import tqdm
 
 from optimizer.cli._common import add_format, emit_json, fail, positive_int, table
 from optimizer.config import load_device_profile
@@ -28,17 +25,14 @@ from optimizer.profiler import (
     CONVENTION,
     RUNTIMES,
     ModelProfile,
-    calibrate_profile,
     measure_heads,
     profile_spec,
 )
 
-__all__ = ["add_profile_parsers"]
-
-DEFAULT_CALIBRATION = f"{FAMILY}:alpha=1.0@224,{FAMILY}:alpha=0.35@96"
+__all__ = ["add_profile_parser"]
 
 
-def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
+def add_profile_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "profile",
         help="per-split MACs, memory, latency and energy on a device",
@@ -73,46 +67,6 @@ def add_profile_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_format(p, ("table", "json", "csv"))
     p.set_defaults(func=_profile)
-
-    p = sub.add_parser(
-        "calibrate",
-        help="fit a device profile's throughputs from measurements here",
-        description="Time every fx segment of a few models on this machine, fit the profile's "
-        "latency-model prices (per-class throughputs, weight streaming, per-layer and per-run overheads; "
-        "non-negative least squares on the relative error), time the codecs' coding steps (ANS, Huffman, "
-        "raw packing, float16, JPEG/WebP/PNG) and fit their costs, and write the calibrated profile. Run "
-        "it on the device the profile describes.",
-    )
-    p.add_argument("--device", type=Path, required=True, help="the profile to start from")
-    p.add_argument("--out", type=Path, required=True, help="where to write the calibrated profile")
-    p.add_argument("--name", default=None, help="name of the written profile (default: keep)")
-    p.add_argument(
-        "--models",
-        default=DEFAULT_CALIBRATION,
-        help="comma-separated SPEC@SIZE models to measure, one or more per family the profile will price "
-        "(default: %(default)s)",
-    )
-    p.add_argument("--threads", type=positive_int, default=1)
-    p.add_argument("--repeats", type=positive_int, default=15)
-    p.add_argument(
-        "--parts",
-        default="compute,coding",
-        help="what to measure and replace: compute (the network's segments), coding (the codecs' steps), or "
-        "both (default: %(default)s)",
-    )
-    p.add_argument(
-        "--server-here",
-        action="store_true",
-        help="the profile's server is this machine too: also write the server's coding (decoder) costs",
-    )
-    p.add_argument(
-        "--runtime",
-        choices=RUNTIMES,
-        default="onnxruntime",
-        help="what runs the segments: ONNX Runtime, as a deployed head does (default), or PyTorch eager",
-    )
-    add_format(p)
-    p.set_defaults(func=_calibrate)
 
 
 def _spec(args: argparse.Namespace) -> str:
@@ -221,60 +175,3 @@ def _print_table(result: ModelProfile, rows: list[dict[str, Any]], measured: boo
     ]
     print(table(body, header))
     print(CONVENTION)
-
-
-_MODEL_ITEM = re.compile(r"\s*([^@]+?)\s*@\s*(\d+)\s*(?:,|$)")
-
-
-def _parse_models(text: str) -> list[tuple[str, int]]:
-    """``SPEC@SIZE,SPEC@SIZE``; a spec may hold commas of its own (``f:a=1,b=2@96``)."""
-    models, end = [], 0
-    for match in _MODEL_ITEM.finditer(text):
-        if match.start() != end:
-            break
-        spec = str(parse_model_spec(match.group(1)))
-        models.append((spec, adapter_for(spec).check_input_size(int(match.group(2)))))
-        end = match.end()
-    if not models or end != len(text):
-        raise UserError(
-            f"--models expects SPEC@SIZE items separated by commas, like {DEFAULT_CALIBRATION}; got {text!r}"
-        )
-    return models
-
-
-def _calibrate(args: argparse.Namespace) -> int:
-    models = _parse_models(args.models)
-    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
-    if not parts or set(parts) - {"compute", "coding"}:
-        raise UserError(f"--parts takes compute, coding or both, comma-separated; got {args.parts!r}")
-    load_device_profile(args.device)
-    with tqdm(total=1, desc=f"measuring {' and '.join(parts)} here", disable=args.format == "json") as bar:
-        profile, fit, coding = calibrate_profile(
-            args.device, args.out, models, args.threads, args.name, args.repeats, args.runtime, args.server_here, parts
-        )
-        bar.update(1)
-    compute = {k: v["value"] for k, v in asdict(profile.compute).items()}
-    summary: dict[str, Any] = {"out": str(args.out), "parts": parts, "compute": compute}
-    lines = [f"wrote {args.out}"]
-    if fit is not None:
-        summary |= {
-            "models": [f"{spec}@{size}" for spec, size in models],
-            "samples": fit.samples,
-            "rms_residual_ms": fit.residual_ms,
-            "rms_relative_error": fit.rms_relative_error,
-            "fitted": fit.values,
-        }
-        lines.append(
-            f"compute fitted on {fit.samples} segments, rms residual {fit.residual_ms:.3f} ms "
-            f"({fit.rms_relative_error:.1%} relative)"
-        )
-        lines += [f"  {key}: {value:.4g}" for key, value in compute.items()]
-    if coding is not None:
-        summary |= {"coding": coding.values, "coding_rms_relative_error": coding.rms_relative_error}
-        lines.append(f"coding fitted on {coding.samples} timings, rms relative error {coding.rms_relative_error:.1%}")
-        lines += [f"  {key}: {value:.4g}" for key, value in coding.values.items()]
-    if args.format == "json":
-        emit_json(summary)
-    else:
-        print("\n".join(lines))
-    return 0

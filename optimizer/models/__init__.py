@@ -25,7 +25,7 @@ from optimizer.models._registry import (
     specs_from_family,
     split_graph,
 )
-from optimizer.models._runtime import OnnxRunner
+from optimizer.models._runtime import OnnxRunner, onnx_bytes
 from optimizer.models._spec import ModelSpec, Param
 from optimizer.models._split import (
     SplitPoint,
@@ -90,6 +90,7 @@ __all__ = [
     "ZOO_DIR",
     "LoadedModel",
     "OnnxRunner",
+    "onnx_bytes",
     "SplitPoint",
     "TrainConfig",
     "TrainResult",

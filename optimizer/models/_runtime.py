@@ -17,9 +17,30 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-__all__ = ["OnnxRunner"]
+__all__ = ["OnnxRunner", "onnx_bytes"]
 
 _OPSET = 17
+
+
+def onnx_bytes(module: nn.Module, sample_shape: tuple[int, ...], outputs: int = 1) -> bytes:
+    """``module`` exported to ONNX (input ``x``, outputs ``y`` or ``y0``, ``y1``, ...; the batch dimension
+    dynamic), as OnnxRunner runs it and as ``split-opt calibrate --make-kit`` ships it."""
+    example = torch.zeros(2, *sample_shape)
+    buffer = io.BytesIO()
+    names = ["y"] if outputs == 1 else [f"y{i}" for i in range(outputs)]
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter is "deprecated" but exact here
+        torch.onnx.export(
+            module.eval(),
+            (example,),
+            buffer,  # type: ignore[arg-type]  # a file-like object works (TorchScript exporter)
+            input_names=["x"],
+            output_names=names,
+            dynamic_axes={"x": {0: "n"}, **{name: {0: "n"} for name in names}},
+            opset_version=_OPSET,
+            dynamo=False,
+        )
+    return buffer.getvalue()
 
 
 class OnnxRunner:
@@ -30,26 +51,12 @@ class OnnxRunner:
         self, module: nn.Module, sample_shape: tuple[int, ...], threads: int | None = None, outputs: int = 1
     ) -> None:
         self.sample_shape = tuple(sample_shape)
-        example = torch.zeros(2, *sample_shape)
-        buffer = io.BytesIO()
-        names = ["y"] if outputs == 1 else [f"y{i}" for i in range(outputs)]
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the TorchScript-based exporter is "deprecated" but exact here
-            torch.onnx.export(
-                module.eval(),
-                (example,),
-                buffer,  # type: ignore[arg-type]  # a file-like object works (TorchScript exporter)
-                input_names=["x"],
-                output_names=names,
-                dynamic_axes={"x": {0: "n"}, **{name: {0: "n"} for name in names}},
-                opset_version=_OPSET,
-                dynamo=False,
-            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        model = onnx_bytes(module, self.sample_shape, outputs)
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def __call__(self, x: np.ndarray | torch.Tensor, batch: int = 250) -> np.ndarray:
         """Outputs for a batch of samples of ``sample_shape``, run ``batch`` at a time."""

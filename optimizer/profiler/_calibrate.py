@@ -1,104 +1,28 @@
-"""Fit a profile's compute prices from latencies measured on the machine it describes.
+"""Fit a profile's compute prices from latencies measured on the machine it describes (the full install).
 
-A *run* is a graph of consecutive fx segments timed as one ONNX model: each segment of a few
-(model spec, input size) pairs alone (optimizer/profiler/_measure.py, on the real activations),
-and each head of those models (segments 1..k). Segments alone run with their weights warm in the
-cache, heads stream the weights of every layer they hold, so both kinds of run are measured. Each
-run gives one equation: its measured ms = the latency model's terms (optimizer/profiler/_latency.py:
-the work of its segments plus one run's fixed costs) times unknown prices. A non-negative
-least-squares fit (Lawson and Hanson, profiler/_nnls.py) on the *relative* error (a 0.05 ms run
-matters as much as a 5 ms one, as the target is relative) yields them. A price
-whose work never occurs in the calibration models (no grouped convolution in MobileNetV2) keeps
-the base profile's value and source. A zero coefficient means the fit found no measurable cost for
-that term (its time is explained by the others); a rate then becomes ``UNMEASURABLE``, so
-predictions equal the fitted model.
+Each segment of a few (model spec, input size) pairs is timed alone (optimizer/profiler/_measure.py,
+on the real activations), and each head of those models (segments 1..k). Segments alone run with
+their weights warm in the cache, heads stream the weights of every layer they hold, so both kinds
+of run are measured. The fit (optimizer/profiler/_fit.py) is the one the device install's
+``split-opt calibrate --kit`` uses too. A price whose work never occurs in the calibration models (no
+grouped convolution in MobileNetV2) keeps the base profile's value and source.
 """
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
-import platform
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import numpy as np
-import yaml
+from typing import Any
 
 from optimizer.config import DeviceProfile, load_yaml_mapping, parse_device_profile
 from optimizer.models import build_model, split_graph
 from optimizer.profiler._cache import spec_costs
 from optimizer.profiler._coding import CodingFit, fit_coding, measure_coding
-from optimizer.profiler._costs import SegmentCost
-from optimizer.profiler._latency import COMPUTE_KEYS, run_terms, terms
+from optimizer.profiler._fit import MIN_CODING_REPEATS, Calibration, Run, fit_compute
+from optimizer.profiler._fitted_profile import apply_coding_fit, apply_compute_fit, write_profile
 from optimizer.profiler._measure import measure_heads, measure_segments
-from optimizer.profiler._nnls import nnls
 
-__all__ = [
-    "UNMEASURABLE",
-    "Calibration",
-    "Run",
-    "apply_compute_fit",
-    "calibrate_profile",
-    "fit_compute",
-    "measure_samples",
-    "sample_terms",
-]
-
-UNMEASURABLE = 1e15  # per second: no measurable cost at this machine's timer resolution
-_RATE_SCALE = 1e6  # rate columns in millions, so coefficients come out in ms per million units
-
-
-@dataclass(frozen=True)
-class Calibration:
-    values: dict[str, float]  # fitted compute key -> value (UNMEASURABLE where a rate's coefficient is 0)
-    residual_ms: float  # rms of (predicted - measured) over the samples
-    rms_relative_error: float
-    samples: int
-
-
-def sample_terms(run: Sequence[SegmentCost], bytes_per_weight: float) -> dict[str, float]:
-    """What a run of consecutive segments (one graph) pays: their work and one run's fixed costs."""
-    total = Counter[str](run_terms(run[0].input_elements, run[-1].output_elements))
-    for segment in run:
-        total.update(terms(segment, bytes_per_weight))
-    return dict(total)
-
-
-def _scale(key: str) -> float:
-    return _RATE_SCALE if key.endswith("_per_s") else 1.0
-
-
-class Run(NamedTuple):
-    """One measured graph: consecutive segments (a segment alone, or a head: segments 1..k)."""
-
-    segments: list[SegmentCost]
-    ms: float
-    head: bool = False
-
-
-def fit_compute(samples: Sequence[Run], bytes_per_weight: float = 4.0) -> Calibration:
-    """Prices that best explain the measured runs, for every compute key whose work occurs in them."""
-    counts = [sample_terms(sample.segments, bytes_per_weight) for sample in samples]
-    keys = [k for k in COMPUTE_KEYS if any(c.get(k, 0.0) for c in counts)]
-    a = np.array([[c.get(k, 0.0) / _scale(k) for k in keys] for c in counts])
-    b = np.array([sample.ms for sample in samples])
-    weight = 1.0 / np.maximum(b, 1e-6)
-    coef, _ = nnls(a * weight[:, None], b * weight)
-    values = {
-        key: float(_RATE_SCALE * 1e3 / c if c > 0 else UNMEASURABLE) if key.endswith("_per_s") else float(c)
-        for key, c in zip(keys, coef, strict=True)
-    }
-    predicted = a @ coef
-    return Calibration(
-        values,
-        float(np.sqrt(np.mean((predicted - b) ** 2))),
-        float(np.sqrt(np.mean((predicted / b - 1) ** 2))),
-        len(b),
-    )
+__all__ = ["calibrate_profile", "measure_samples"]
 
 
 def measure_samples(
@@ -139,12 +63,11 @@ def calibrate_profile(
     data: dict[str, Any] = load_yaml_mapping(base_path)
     base = parse_device_profile(data, base_path)  # refuse to start from a broken profile
     fit = _calibrate_compute(data, base, models, threads, repeats, runtime) if "compute" in parts else None
-    coding = _calibrate_coding(data, max(repeats, 25), server_here) if "coding" in parts else None
-    if name:
-        data["name"] = name
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
-    return parse_device_profile(load_yaml_mapping(out_path), out_path), fit, coding
+    coding = None
+    if "coding" in parts:
+        coding = fit_coding(measure_coding(max(repeats, MIN_CODING_REPEATS)))
+        apply_coding_fit(data, coding, server_here)
+    return write_profile(data, out_path, name), fit, coding
 
 
 def _calibrate_compute(
@@ -159,36 +82,3 @@ def _calibrate_compute(
     fit = fit_compute(samples, base.memory.bytes_per_weight.value)
     apply_compute_fit(data, fit, models, threads, runtime)
     return fit
-
-
-def apply_compute_fit(
-    data: dict[str, Any], fit: Calibration, models: Sequence[tuple[str, int]], threads: int, runtime: str
-) -> None:
-    """Write a fit's prices, each with where it was measured, into a profile's data (in place)."""
-    where = (
-        f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} "
-        f"({platform.machine()}, {platform.processor() or 'cpu'}) on {dt.date.today()}, "
-        f"{runtime}, {threads} thread(s), models {', '.join(f'{s}@{n}' for s, n in models)}, "
-        f"{fit.samples} runs (segments alone and heads), rms relative error {fit.rms_relative_error:.1%}"
-    )
-    compute = data["compute"]
-    for key, value in fit.values.items():
-        note = " (fit coefficient 0: no measurable cost)" if value == UNMEASURABLE else ""
-        compute[key] = {"value": float(f"{value:.4g}"), "source": where + note}
-    compute["threads"] = {"value": threads, "source": "the thread count the calibration ran with"}
-
-
-def _calibrate_coding(data: dict[str, Any], repeats: int, server_here: bool) -> CodingFit:
-    coding = fit_coding(measure_coding(repeats))
-    coded = (
-        f"calibrated by `split-opt calibrate` on {platform.node() or 'this machine'} on {dt.date.today()}: "
-        f"each unit timed through the real codec at {coding.samples} sizes in all, fitted as call + count / rate "
-        f"(rms relative error {coding.rms_relative_error:.1%})"
-    )
-    section = {key: {"value": float(f"{value:.4g}"), "source": coded} for key, value in sorted(coding.values.items())}
-    # NOTE: keys this calibration does not measure (the context coder's) keep their values
-    data["coding"] = {**data.get("coding", {}), **section}
-    if server_here:
-        # a copy: the same objects twice would be written as a YAML anchor and alias
-        data["server"]["coding"] = {**data["server"].get("coding", {}), **copy.deepcopy(section)}
-    return coding

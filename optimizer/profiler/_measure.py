@@ -3,23 +3,21 @@
 Segments and heads run as the device runs its head (see optimizer.deploy): exported to ONNX and
 executed by ONNX Runtime, the default ``runtime``; ``torch`` times PyTorch eager instead. Threads
 are fixed for the measurement and restored afterwards. A segment's input is the real output of the
-segments before it, so shapes and values are the ones the head sees. The statistic is the lowest
-of ``rounds`` medians of ``repeats`` calls (a burst of other work on a shared machine then spoils
-one round, not the figure); the spread is that round's inter-quartile range.
+segments before it, so shapes and values are the ones the head sees. The statistic is
+optimizer/profiler/_timing.py's: the lowest of ``rounds`` medians of ``repeats`` calls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import statistics
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from optimizer.models import OnnxRunner, SplitGraph
+from optimizer.profiler import _timing
+from optimizer.profiler._timing import RUNTIMES, BlockTiming
 
 __all__ = [
     "RUNTIMES",
@@ -31,15 +29,6 @@ __all__ = [
     "time_many",
     "time_ms",
 ]
-
-RUNTIMES = ("onnxruntime", "torch")
-
-
-@dataclass(frozen=True)
-class BlockTiming:
-    median_ms: float
-    p25_ms: float
-    p75_ms: float
 
 
 @contextlib.contextmanager
@@ -64,36 +53,8 @@ def compiled(module: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> 
     raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
 
 
-def _round(call: Callable[[], object], repeats: int) -> list[float]:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return samples
-
-
-def _timing(samples: list[float]) -> BlockTiming:
-    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
-    return BlockTiming(statistics.median(samples), q[0], q[2])
-
-
-@torch.no_grad()
-def time_many(calls: list[Callable[[], object]], warmup: int, repeats: int, rounds: int = 1) -> list[BlockTiming]:
-    """Each call's lowest median over ``rounds`` rounds of ``repeats`` calls, after ``warmup`` calls;
-    the rounds go over all calls in turn, so a burst of other work spoils one round of a few calls,
-    not every round of one."""
-    for call in calls:
-        for _ in range(warmup):
-            call()
-    best: list[list[float] | None] = [None] * len(calls)
-    for _ in range(rounds):
-        for i, call in enumerate(calls):
-            samples = _round(call, repeats)
-            current = best[i]
-            if current is None or statistics.median(samples) < statistics.median(current):
-                best[i] = samples
-    return [_timing(samples) for samples in best if samples is not None]
+# PyTorch eager calls (``runtime="torch"``) are timed without autograd's bookkeeping
+time_many = torch.no_grad()(_timing.time_many)
 
 
 def time_ms(call: Callable[[], object], warmup: int, repeats: int, rounds: int = 1) -> BlockTiming:
