@@ -18,7 +18,9 @@ from PIL import Image
 
 from optimizer.cli import main
 from optimizer.codecs import FeatureCodec
-from optimizer.deploy import MANIFEST, DeviceHalf, open_bundle
+from optimizer.codecs._graphs import HalfCast
+from optimizer.deploy import MANIFEST, DeviceHalf, ServerHalf, open_bundle
+from optimizer.deploy._bundle import sha256_of
 from optimizer.deploy._graphs import export_onnx
 from optimizer.deploy._server import create_app
 from optimizer.deploy._verify import run_split
@@ -108,6 +110,40 @@ def test_every_kind_of_split_reproduces_the_study(tiny: TinyStudy, params: dict,
     evaluation = tiny.evaluator().evaluate(_config(bundle.manifest), "test")
     np.testing.assert_array_equal(correct, evaluation.correct)
     np.testing.assert_array_equal(sizes, evaluation.payload_bytes)
+
+
+@pytest.mark.parametrize(
+    ("params", "name"), [({"k": TINY_K["float16"]}, "float16"), ({"k": TINY_K["class-id"]}, "class")]
+)
+def test_bundles_from_before_the_codec_contract_still_run(
+    tiny: TinyStudy, params: dict, name: str, tmp_path: Path
+) -> None:
+    """Bundles of split-opt 0.3.0 and before: head.onnx ends at the float16 activation (output
+    ``activation``) or the logits (``logits``), tail.onnx takes the float32 activation; the halves then
+    apply the codec's transforms themselves, and payloads and answers are today's."""
+    new = open_bundle(tiny.export(tiny.trial_of(**params), name))
+    old = tmp_path / name
+    shutil.copytree(new.root, old)
+    graph = tiny.evaluator().graph(new.manifest["model"]["spec"], 32)
+    manifest = json.loads((old / MANIFEST).read_text())
+    k, image = params["k"], torch.zeros(1, 3, 32, 32)
+    if name == "float16":
+        head = torch.nn.Sequential(graph.head(k), HalfCast())
+        export_onnx(head, image, old / "head.onnx", "image", "activation")
+        shape = tuple(new.codec.shape)
+        export_onnx(graph.tail(k), torch.zeros(1, *shape), old / "tail.onnx", "activation", "logits")
+        manifest["head"]["output"] = manifest["tail"]["input"] = "activation"
+    else:
+        export_onnx(graph.head(k), image, old / "head.onnx", "image", "logits")
+        manifest["head"]["output"] = "logits"
+    manifest["files"] = {f: sha256_of(old / f) for f in manifest["files"]}
+    (old / MANIFEST).write_text(json.dumps(manifest))
+    legacy = open_bundle(old)
+    natives = [tiny.evaluator().dataset.native(i) for i in range(20)]
+    for native in natives:
+        payload = DeviceHalf(legacy).encode(native).payload
+        assert payload == DeviceHalf(new).encode(native).payload
+        assert ServerHalf(legacy).infer(payload).class_index == ServerHalf(new).infer(payload).class_index
 
 
 def test_server_answers_good_foreign_corrupt_and_oversized_payloads(pca_bundle: Path, tiny: TinyStudy) -> None:
