@@ -7,10 +7,13 @@ the coders on synthetic symbols and images) prices each codec's countable work (
 symbols entropy-coded and their columns, pixels image-encoded, float16 values, the wire header).
 The benchmark times what a deployed device runs after head.onnx, on real data none of which was used
 in calibration: ``codec.wrap(codec.encode_symbols(symbols))`` of the symbols of the default model's
-activations (MobileNetV2 1.0, 64 px; codecs fitted on calib, timed on val images) for PCA with ANS,
-Huffman and raw packing at several splits and settings; float16 of activations; JPEG / WebP / PNG of
-Fashion-MNIST images resized to several sizes; and the shipped learned bottlenecks (the encoder in
-ONNX Runtime, one thread, then rounding and ANS, priced with the encoder's convolution MACs).
+activations (``mobilenetv2:alpha=1.0``, 64 px; codecs fitted on calib, timed on val images) for PCA
+with ANS, Huffman and raw packing at several split points and settings; float16 of activations;
+JPEG / WebP / PNG of Fashion-MNIST images resized to several sizes; and the shipped learned
+bottlenecks (head.onnx with the bottleneck's device transform folded in, as exported, in ONNX
+Runtime, one thread, minus the head alone; then ANS of its symbols; priced with the encoder's
+convolution MACs). Split points are named by module (``features.6``: the older block k = 7); rows
+give the fx split index k (docs/models.md).
 Each configuration is timed in ``--rounds`` rounds interleaved over all of them (median over the
 val images per round, the lowest round kept), so a burst of other work on a shared machine spoils
 one round of a few configurations rather than one configuration. The
@@ -36,12 +39,16 @@ from PIL import Image
 
 from optimizer.codecs import ImageCodec, Work
 from optimizer.config import DeviceProfile, load_device_profile, load_search_space
-from optimizer.models import OnnxRunner, build_head
-from optimizer.search import Config, build_evaluator
+from optimizer.deploy._graphs import head_module
+from optimizer.models import OnnxRunner, parse_model_spec
+from optimizer.search import Config, Evaluator, build_evaluator
 from optimizer.system import coding_ms, device_work_ms
 
 ROOT = Path(__file__).resolve().parents[1]
-PCA_KS = (1, 4, 7, 11, 14, 17)
+MODEL, SIZE = "mobilenetv2:alpha=1.0", 64
+# The split points timed (the older block k = 1, 4, 7, 11, 14, 17), and those for float16 (k = 4, 11, 17).
+PCA_SPLITS = ("features.0", "features.3", "features.6", "features.10", "features.13", "features.16")
+FLOAT16_SPLITS = ("features.3", "features.10", "features.16")
 PCA_GRID = [("channel", 4, 4, "ans"), ("channel", 16, 6, "ans"), ("channel", 8, 4, "huffman")]
 PCA_GRID += [("tile", 16, 4, "ans"), ("channel", 32, 2, "huffman"), ("channel", 8, 8, "raw")]
 IMAGE_SIDES = (28, 56, 112, 224)
@@ -94,55 +101,65 @@ def measure(cases: list[Case], rounds: int) -> list[dict[str, Any]]:
     return out
 
 
-def pca_cases(evaluator: Any, device: DeviceProfile, n: int) -> list[Case]:
+def split_k(evaluator: Evaluator, spec: str, split: str) -> int:
+    """The fx split index of a split point of ``spec`` (by node or module name)."""
+    return evaluator.graph(spec, SIZE).select([split])[0]
+
+
+def pca_cases(evaluator: Evaluator, device: DeviceProfile, n: int) -> list[Case]:
     out = []
-    for k, (geometry, components, bits, coder) in itertools.product(PCA_KS, PCA_GRID):
+    for split, (geometry, components, bits, coder) in itertools.product(PCA_SPLITS, PCA_GRID):
+        k = split_k(evaluator, MODEL, split)
         params = {"kind": "pca", "geometry": geometry, "tile": 2 if geometry == "tile" else 1}
         params |= {"components": components, "bits": bits, "coder": coder}
-        acts = evaluator.activations(1.0, 64, k, "val")[:n]
+        acts = evaluator.activations(MODEL, SIZE, k, "val")[:n]
         params["components"] = min(components, acts.shape[1] * (4 if geometry == "tile" else 1))
-        codec = evaluator.codec(Config.make(1.0, 64, k, params))
+        codec = evaluator.codec(Config.make(MODEL, SIZE, k, params))
         predicted = coding_ms(codec.device_work(acts.shape[1:]), device.coding)
-        symbols = [codec.symbols(a) for a in acts]  # what head.onnx outputs on the device
+        symbols = codec.to_symbols(acts)  # what head.onnx outputs on the device
         name = f"k={k} pca {geometry} c{params['components']} b{bits} {coder}"
-        out.append(simple(name, predicted, lambda s, c=codec: c.wrap(c.encode_symbols(s)), symbols, k=k))
-    for k in (4, 11, 17):
-        acts = evaluator.activations(1.0, 64, k, "val")[:n]
-        codec = evaluator.codec(Config.make(1.0, 64, k, {"kind": "float16"}))
+        out.append(simple(name, predicted, lambda s, c=codec: c.wrap(c.encode_symbols(s)), symbols, k=k, split=split))
+    for split in FLOAT16_SPLITS:
+        k = split_k(evaluator, MODEL, split)
+        acts = evaluator.activations(MODEL, SIZE, k, "val")[:n]
+        codec = evaluator.codec(Config.make(MODEL, SIZE, k, {"kind": "float16"}))
         predicted = coding_ms(codec.device_work(acts.shape[1:]), device.coding)
-        out.append(simple(f"k={k} float16", predicted, codec.encode, list(acts), k=k))
+        out.append(simple(f"k={k} float16", predicted, codec.encode, list(acts), k=k, split=split))
     return out
 
 
-def image_cases(evaluator: Any, device: DeviceProfile, n: int) -> list[Case]:
+def image_cases(evaluator: Evaluator, device: DeviceProfile, n: int) -> list[Case]:
     natives = [evaluator.dataset.native(int(i)) for i in evaluator.indices("val")[:n]]
     out = []
     for side, (fmt, quality) in itertools.product(IMAGE_SIDES, IMAGE_GRID):
         images = [np.asarray(Image.fromarray(x).resize((side, side), Image.Resampling.BILINEAR)) for x in natives]
-        codec = ImageCodec({"kind": "image", "format": fmt, "quality": quality})
+        codec = ImageCodec({"kind": "image", "format": fmt, "quality": quality}).fit()
         predicted = coding_ms(codec.device_work(images[0].shape), device.coding)
         out.append(simple(f"k=0 {fmt} q{quality} {side}px", predicted, codec.encode, images, k=0))
     return out
 
 
-def bottleneck_cases(evaluator: Any, device: DeviceProfile, n: int, files: list[Path]) -> list[Case]:
-    """Measured: head.onnx with the encoder folded in minus the head alone (as deployed), plus
-    ANS of the symbols; predicted: the encoder's convolutions at the compute rates, plus coding."""
+def bottleneck_cases(evaluator: Evaluator, device: DeviceProfile, n: int, files: list[Path]) -> list[Case]:
+    """Measured: head.onnx as exported (the head, then the codec's device transform: encoder,
+    rounding, offsets) minus the head alone, plus ANS of its symbols; predicted: the encoder's
+    convolutions at the compute rates, plus coding."""
     out = []
     for path in files:
         card = json.loads(path.with_suffix(".json").read_text())
         params = {"kind": "bottleneck", "file": str(path), "weights_sha256": card["weights_sha256"]}
         params["beta"] = card["beta"]
-        config = Config.make(card["alpha"], card["input_size"], card["k"], params)
-        bn = evaluator.bottlenecks.get(config.alpha, config.input_size, config.k, params)
+        spec = str(parse_model_spec(card["model"]))
+        k = split_k(evaluator, spec, card["split"])
+        config = Config.make(spec, card["input_size"], k, params)
         codec = evaluator.codec(config)
-        x = evaluator.inputs(config.input_size, "val")[:n]
-        head = build_head(evaluator.model(config.alpha, config.input_size), config.k)
+        x = evaluator.inputs(spec, config.input_size, "val")[:n]
+        head = evaluator.graph(spec, config.input_size).head(k)
+        device_head = head_module(head, codec)
+        assert device_head is not None
         alone = OnnxRunner(head, tuple(x.shape[1:]), threads=1)
-        folded = OnnxRunner(torch.nn.Sequential(head, bn.module.encoder), tuple(x.shape[1:]), threads=1)
-        images = [x[i : i + 1].numpy() for i in range(len(x))]
-        # the deployed head.onnx also rounds and offsets: the device half codes its symbols
-        symbols = [codec.symbols(np.round(folded(image)[0])) for image in images]
+        folded = OnnxRunner(device_head[0], tuple(x.shape[1:]), threads=1)
+        images = [x[i : i + 1] for i in range(len(x))]
+        symbols = [folded(image)[0] for image in images]  # the device half codes head.onnx's symbols
 
         parts = [
             simple("folded", 0.0, folded, images),
@@ -152,8 +169,8 @@ def bottleneck_cases(evaluator: Any, device: DeviceProfile, n: int, files: list[
 
         work = codec.device_work(codec.shape) + Work({"conv": int(card["encoder_macs"])}, 2, calls=0)
         predicted = device_work_ms(work, device.compute, device.coding)
-        name = f"k={card['k']} bottleneck beta {card['beta']:g}"
-        out.append(Case(name, predicted, lambda: 0.0, {"k": card["k"], "parts": parts}))
+        name = f"k={k} bottleneck beta {card['beta']:g}"
+        out.append(Case(name, predicted, lambda: 0.0, {"k": k, "split": card["split"], "parts": parts}))
     return out
 
 
@@ -168,7 +185,7 @@ def main() -> None:
     device = load_device_profile(args.device)
     space = load_search_space(ROOT / "search_spaces" / "mobilenetv2-fashion-mnist.yaml")
     evaluator = build_evaluator(space, None, None)
-    files = sorted((ROOT / "bottlenecks").glob("bottleneck_1_64_k*_b0.00[13].pt"))
+    files = sorted((ROOT / "bottlenecks").glob("bottleneck_1_64_k*_b0.00[13].pt"))  # MODEL at SIZE, betas 1e-3, 3e-3
     cases = pca_cases(evaluator, device, args.val) + image_cases(evaluator, device, args.val)
     cases += bottleneck_cases(evaluator, device, args.val, files)
     rows = measure(cases, args.rounds)

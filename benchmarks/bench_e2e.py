@@ -4,7 +4,8 @@
         [--rates 100,1000,10000] [--rtt-ms 20] [--images 15] [--out FILE]
 
 For ``--configs`` configurations of a finished study (the image codecs at k = 0, the class id, a
-float16 middle split and PCA at several splits, chosen in a seeded order), the benchmark exports
+float16 middle split and PCA at several splits, chosen in a seeded order; splits are fx split
+indices k, "middle" the middle fifth of the model's, see is_middle), the benchmark exports
 each bundle, starts `split-opt serve` on loopback, and sends test images through the device half
 (`split-opt infer`'s code: head.onnx + entropy coding + HTTP) via optimizer.deploy.ShapedLink, a
 proxy that serialises each direction at the given rate and adds the round trip. The server
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import secrets
@@ -45,7 +47,8 @@ from optimizer.deploy import open_bundle
 from optimizer.deploy._client import RemoteServer
 from optimizer.deploy._halves import DeviceHalf, load_image
 from optimizer.deploy._link import ShapedLink
-from optimizer.profiler import profile_model
+from optimizer.models import split_graph
+from optimizer.profiler import profile_spec
 from optimizer.search import config_key, trial_metrics
 from optimizer.system import path_costs
 
@@ -81,9 +84,21 @@ def pick_trials(study: optuna.Study, count: int, seed: int) -> tuple[list[optuna
     calibration = class_ids[0] if class_ids else None
     rest = [t for t in pool if t is not calibration]
     rng.shuffle(rest)  # type: ignore[arg-type]
-    first = [t for t in rest if t.params["k"] == 0][:4] + [t for t in rest if 8 <= t.params["k"] <= 12][:4]
+    first = [t for t in rest if config_key(t).k == 0][:4] + [t for t in rest if is_middle(t)][:4]
     chosen = first + [t for t in rest if t not in first]
     return chosen[:count], calibration
+
+
+@functools.lru_cache(maxsize=16)
+def last_k(spec: str) -> int:
+    return len(split_graph(spec)) - 1
+
+
+def is_middle(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether the trial's split is in the middle fifth of its model's split points, 0.4-0.6 of the
+    last k (MobileNetV2: fx k = 14..21 of 0..35; block k = 8..12 of 0..20, taken before, are fx 15..21)."""
+    config = config_key(trial)
+    return 0.4 * last_k(config.model) <= config.k <= 0.6 * last_k(config.model)
 
 
 def free_port() -> int:
@@ -141,7 +156,7 @@ def predict(
     profile: DeviceProfile, trial: optuna.trial.FrozenTrial, bundle: Path, num_classes: int
 ) -> dict[str, float]:
     config = config_key(trial)
-    row = profile_model(profile, config.alpha, config.input_size, num_classes).splits[config.k]
+    row = profile_spec(profile, config.model, config.input_size, num_classes).splits[config.k]
     loaded = open_bundle(bundle)
     native = (28, 28)  # Fashion-MNIST, as the device holds it
     shape = native if config.k == 0 else loaded.codec.shape
@@ -201,7 +216,7 @@ def run_config(
     pareto: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Measured and predicted e2e of one configuration at every rate."""
-    rows = []
+    rows, config = [], config_key(trial)
     with Served(bundle) as served:
         for rate in rates:
             with ShapedLink(served.port, rate, rate, args.rtt_ms) as link:
@@ -209,10 +224,11 @@ def run_config(
             shaped = replace(profile, network=shaped_network(rate, args.rtt_ms))
             predicted = predict(shaped, trial, bundle, pareto["num_classes"])
             row = {"trial": trial.number, "params": dict(trial.params), "codec": trial.user_attrs["codec_params"]}
+            row |= {"model": config.model, "k": config.k, "split": trial.user_attrs.get("split")}
             row |= {"rate_kbps": rate, "measured_ms": measured, "predicted_ms": predicted["e2e_ms"]}
             row |= {"error": predicted["e2e_ms"] / measured - 1, "predicted": predicted}
             rows.append(row)
-            what = f"trial {trial.number:4d} k={trial.params['k']:2d} {row['codec']['kind']:<9} {rate:>8g} kbps"
+            what = f"trial {trial.number:4d} k={config.k:2d} {row['codec']['kind']:<9} {rate:>8g} kbps"
             times = f"predicted {row['predicted_ms']:8.2f} ms, measured {measured:8.2f} ms"
             print(f"{what}: {times} ({row['error']:+.1%})", flush=True)
     return rows

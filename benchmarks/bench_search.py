@@ -3,10 +3,14 @@ search quality (hypervolume share of the exhaustive front) for each sampler on a
 
     python benchmarks/bench_search.py [--val 300] [--shares 0.05,0.1,0.15] [--table FILE] [--out FILE]
 
-Quality: every configuration of the reduced space (alphas 0.35 and 1.0, sizes 32 and 64, every
-split 1..19, PCA channel geometry with 4 component counts x 4 bit widths, ANS) is evaluated once
-(the real evaluation, on --val images of the val split). Each sampler then runs a study whose
-objective looks those results up, for several trial budgets (shares of the grid) and seeds.
+Quality: every configuration of the reduced space (``mobilenetv2:alpha=0.35`` and
+``mobilenetv2:alpha=1.0``, sizes 32 and 64, the 19 block boundaries between the input and the
+logits, PCA channel geometry with 4 component counts x 4 bit widths, ANS) is evaluated once (the
+real evaluation, on --val images of the val split). Splits are fx split indices k: the block
+boundaries are ``SplitGraph.block_ks()`` (the older block k = 1..19, ``features.0`` ..
+``features.18``; docs/models.md). Each sampler then runs a study whose objective looks those
+results up, for several trial budgets (shares of the grid) and seeds; it picks the split as the
+position 1..19 among the block boundaries (an integer, as the older block k was).
 Hypervolume is computed on (1 - accuracy, log10 payload bytes, device latency ms), all minimised,
 against two reference points (see compare_samplers). Payload budgets are not applied here.
 """
@@ -28,62 +32,69 @@ import torch
 from optuna._hypervolume import compute_hypervolume
 
 from optimizer.codecs import make_codec
-from optimizer.config import load_device_profile
+from optimizer.config import ModelChoice, load_device_profile
 from optimizer.data import make_splits, open_dataset
-from optimizer.models import build_head, build_mobilenetv2, build_tail, load_model, split_points
-from optimizer.profiler import profile_model
-from optimizer.search import Config, Evaluator, make_sampler
-from optimizer.search._objective import N_BLOCKS
+from optimizer.models import load_spec_model, split_graph
+from optimizer.profiler import profile_spec
+from optimizer.search import Config, Evaluator, legacy_params, make_sampler, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS, SIZES = ("mobilenetv2:alpha=0.35", "mobilenetv2:alpha=1.0"), (32, 64)
 COMPONENTS, BITS = (2, 4, 8, 16), (2, 3, 4, 6)
+
+
+def block_ks(spec: str) -> list[int]:
+    """The fx split indices of the block boundaries between the input and the logits."""
+    return split_graph(spec).block_ks()[1:-1]
+
+
+def channels_at(spec: str, size: int) -> list[int]:
+    """Channels of the activation at every fx split index."""
+    return [p.shape[0] for p in split_graph(spec).points(size, macs=False)]
+
+
+def pca(components: int, bits: int) -> dict[str, Any]:
+    return {"kind": "pca", "geometry": "channel", "tile": 1, "components": components, "bits": bits, "coder": "ans"}
 
 
 def grid() -> list[Config]:
     """Every configuration; component counts above the channel count at k are left out (the search
     clamps them to 'all channels', which the largest smaller count already covers)."""
     out = []
-    for alpha in (0.35, 1.0):
-        for size in (32, 64):
-            channels = [p.shape[0] for p in split_points(build_mobilenetv2(alpha, 10), size)]
-            for k in range(1, N_BLOCKS + 1):
+    for spec in MODELS:
+        for size in SIZES:
+            channels = channels_at(spec, size)
+            for k in block_ks(spec):
                 for c in (c for c in COMPONENTS if c <= channels[k]):
-                    for b in BITS:
-                        out.append(
-                            Config.make(
-                                alpha,
-                                size,
-                                k,
-                                {
-                                    "kind": "pca",
-                                    "geometry": "channel",
-                                    "tile": 1,
-                                    "components": c,
-                                    "bits": b,
-                                    "coder": "ans",
-                                },
-                            )
-                        )
+                    out.extend(Config.make(spec, size, k, pca(c, b)) for b in BITS)
     return out
+
+
+def make_evaluator(dataset: Any, splits: Any, n: int, cache: Path | None = None) -> Evaluator:
+    """The engine over the reduced space: the zoo's models at its sizes and block boundaries."""
+    models = {spec: resolve_model(ModelChoice(spec, "zoo", SIZES, "blocks")) for spec in MODELS}
+    return Evaluator(dataset, splits, models, {"calib": n, "val": n}, cache_dir=cache)
 
 
 def objectives(evaluator: Evaluator, device: Any, config: Config) -> tuple[float, float, float]:
     result = evaluator.evaluate(config, "val")
-    row = profile_model(device, config.alpha, config.input_size, 10).splits[config.k]
+    row = profile_spec(device, config.model, config.input_size, 10).splits[config.k]
     latency = row.latency_ms + result.encode_macs / device.compute.pointwise_macs_per_s.value * 1e3
     return result.accuracy, float(result.payload_bytes.mean()), latency
 
 
 def naive_trial(dataset: Any, splits: Any, config: Config, n_val: int) -> None:
-    """What a trial costs without the engine: load the model (plain eager form), run the head on
-    calib and val, fit the codec, code every val sample, run the tail."""
-    model = load_model(config.alpha).at_size(config.input_size)
-    head, tail = build_head(model, config.k), build_tail(model, config.k)
+    """What a trial costs without the engine: load the model (plain eager form, torch.fx halves),
+    run the head on calib and val, fit the codec, code every val sample, run the tail."""
+    built = load_spec_model(config.model)
+    graph = split_graph(config.model, built.at_size(config.input_size))
+    head, tail = graph.head(config.k), graph.tail(config.k)
+    size, prep = config.input_size, built.preprocessing
     with torch.no_grad():
-        calib = head(dataset.batch(splits.calib[:n_val], config.input_size)).numpy()
-        val = head(dataset.batch(splits.val[:n_val], config.input_size)).numpy()
+        calib = head(dataset.batch(splits.calib[:n_val], size, prep)).numpy()
+        val = head(dataset.batch(splits.val[:n_val], size, prep)).numpy()
         codec = make_codec(config.codec_params, calib.shape[1:])
-        codec.fit(calib)  # type: ignore[attr-defined]
+        codec.fit(calib)
         decoded = np.stack([codec.decode(codec.encode(a)) for a in val])
         tail(torch.from_numpy(decoded))
 
@@ -98,7 +109,7 @@ def measure_throughput(dataset: Any, splits: Any, device: Any, sample: list[Conf
         naive_trial(dataset, splits, config, n)
     naive_s = (time.perf_counter() - t0) / len(sample)
     cache = Path(tempfile.mkdtemp(prefix="bench-search-cache-"))  # empty: the cold pass fills it
-    engine = Evaluator(dataset, splits, "zoo", {"calib": n, "val": n}, cache_dir=cache)
+    engine = make_evaluator(dataset, splits, n, cache)
     t0 = time.perf_counter()
     for config in sample:
         objectives(engine, device, config)
@@ -106,7 +117,7 @@ def measure_throughput(dataset: Any, splits: Any, device: Any, sample: list[Conf
     t0 = time.perf_counter()
     for config in sample:
         params = {**config.codec_params, "bits": 5}
-        objectives(engine, device, Config.make(config.alpha, config.input_size, config.k, params))
+        objectives(engine, device, Config.make(config.model, config.input_size, config.k, params))
     warm_s = (time.perf_counter() - t0) / len(sample)
     shutil.rmtree(cache, ignore_errors=True)
     print(
@@ -141,10 +152,15 @@ def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
 
 def exhaustive_table(engine: Evaluator, device: Any, configs: list[Config], path: Path | None) -> dict[Config, Any]:
     """Objectives of every configuration; read from / written to ``path`` (JSON) when given, so the
-    sampler comparison can be re-run without the exhaustive pass."""
+    sampler comparison can be re-run without the exhaustive pass (a table written before model specs,
+    by alpha and block k, is read as today's)."""
     if path is not None and path.is_file():
         rows = json.loads(path.read_text())
-        return {Config.make(r["alpha"], r["input_size"], r["k"], r["codec"]): tuple(r["values"]) for r in rows}
+        places = [legacy_params({k: r[k] for k in ("model", "alpha", "input_size", "k") if k in r}) for r in rows]
+        return {
+            Config.make(p["model"], p["input_size"], p["k"], r["codec"]): tuple(r["values"])
+            for p, r in zip(places, rows, strict=True)
+        }
     t0 = time.perf_counter()
     table = {}
     for i, config in enumerate(configs):
@@ -154,7 +170,7 @@ def exhaustive_table(engine: Evaluator, device: Any, configs: list[Config], path
     print(f"  exhaustive: {len(configs)} configurations in {time.perf_counter() - t0:.0f} s", flush=True)
     if path is not None:
         rows = [
-            {"alpha": c.alpha, "input_size": c.input_size, "k": c.k, "codec": c.codec_params, "values": list(v)}
+            {"model": c.model, "input_size": c.input_size, "k": c.k, "codec": c.codec_params, "values": list(v)}
             for c, v in table.items()
         ]
         path.write_text(json.dumps(rows) + "\n")
@@ -163,20 +179,18 @@ def exhaustive_table(engine: Evaluator, device: Any, configs: list[Config], path
 
 def run_sampler(name: str, seed: int, table: dict[Config, Any], n_trials: int) -> np.ndarray:
     """A study of ``n_trials`` whose objective looks the exhaustive results up; its values."""
-    channels = {
-        (a, s): [p.shape[0] for p in split_points(build_mobilenetv2(a, 10), s)] for a in (0.35, 1.0) for s in (32, 64)
-    }
+    channels = {(m, s): channels_at(m, s) for m in MODELS for s in SIZES}
+    blocks = {m: block_ks(m) for m in MODELS}
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=make_sampler(name, seed))
 
     def lookup(trial: optuna.trial.Trial) -> tuple[float, float, float]:
-        alpha = trial.suggest_categorical("alpha", [0.35, 1.0])
-        size = trial.suggest_categorical("input_size", [32, 64])
-        k = trial.suggest_int("k", 1, N_BLOCKS)
+        spec = trial.suggest_categorical("model", list(MODELS))
+        size = trial.suggest_categorical("input_size", list(SIZES))
+        k = blocks[spec][trial.suggest_int("block", 1, len(blocks[spec])) - 1]
         c = trial.suggest_categorical("components", list(COMPONENTS))
-        c = min(c, max(x for x in COMPONENTS if x <= channels[(alpha, size)][k]))
+        c = min(c, max(x for x in COMPONENTS if x <= channels[(spec, size)][k]))
         b = trial.suggest_categorical("bits", list(BITS))
-        codec = {"kind": "pca", "geometry": "channel", "tile": 1, "components": c, "bits": b, "coder": "ans"}
-        return table[Config.make(alpha, size, k, codec)]  # type: ignore[no-any-return]
+        return table[Config.make(spec, size, k, pca(c, b))]  # type: ignore[no-any-return]
 
     study.optimize(lookup, n_trials=n_trials)
     return to_min(np.array([t.values for t in study.trials]))
@@ -236,7 +250,7 @@ def main() -> None:
         sample = [configs[i] for i in rng.choice(len(configs), args.throughput_trials, replace=False)]
         doc["throughput"] = measure_throughput(dataset, splits, device, sample, args.val)
     if not args.skip_quality:
-        engine = Evaluator(dataset, splits, "zoo", {"calib": args.val, "val": args.val})
+        engine = make_evaluator(dataset, splits, args.val)
         table = exhaustive_table(engine, device, configs, args.table)
         shares = [float(x) for x in args.shares.split(",")]
         doc["quality"] = compare_samplers(table, args.samplers.split(","), args.seeds, shares)
