@@ -7,8 +7,9 @@ Server: ``split-opt serve`` in its own process on 127.0.0.1 (a free port); paylo
 bundle's own, made from the first ``--images`` test images; every request must answer 200. Latency
 is the client's round trip (httpx), measured once with one client and once with ``--concurrency``
 clients at the same time. Device: per image, batch 1, one thread in both engines; "head" includes
-the preprocessing, "coding" the projection/quantization (PyTorch path only: ONNX does it in the
-graph) and the entropy coding + wire header. Stream: the same payloads (every configuration's, for an
+the preprocessing, "coding" the codec's device transform (PyTorch path only: the projection and
+quantization in numpy, a learned encoder in PyTorch; head.onnx folds it in) and the entropy
+coding + wire header. Stream: the same payloads (every configuration's, for an
 adaptive bundle) over one WebSocket through a counting loopback proxy (optimizer.deploy's
 ShapedLink, unshaped): bytes per inference beyond the payload, up and down (target: at most 8 up).
 
@@ -16,7 +17,9 @@ ShapedLink, unshaped): bytes per inference beyond the payload, up and down (targ
 
 Load figures (serve_load.py's lean asyncio client, one keep-alive connection per client): on a
 middle PCA split bundle of the default search space's widest model (built once under
-deploy/bench-serve-mid-pca; --alpha/--input-size/--k change it), requests/s and p50/p99 latency
+deploy/bench-serve-SPEC-SIZE-kK; --model (or --alpha), --input-size and --k change it; --k is a
+split point's name or fx split index, default features.9, the older block k = 10, fx k = 17),
+requests/s and p50/p99 latency
 at 1, 8 and 64 concurrent clients with batching off (--max-batch 1) and on (the default); 10,000
 malformed requests from 10 connections mixed with 100 concurrent good clients (errors counted
 for the good ones: a non-200 answer or another class than the bundle gives locally); and the
@@ -41,15 +44,19 @@ import httpx
 import numpy as np
 import torch
 
-from optimizer.data import grey_input01, make_splits, normalize, open_dataset
+from optimizer.data import make_splits, open_dataset
 from optimizer.deploy import Bundle, DeviceHalf, ServerHalf, open_bundle
 from optimizer.deploy._link import ShapedLink
 from optimizer.deploy._stream import StreamServer
-from optimizer.models import build_head, load_model
+from optimizer.imaging import model_input
+from optimizer.models import legacy_model_spec, load_spec_model, split_graph
 from optimizer.protocol import request_headers
+from optimizer.search import legacy_block_ks
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # serve_load.py beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # serve_load.py and _common.py beside this file
+
+from _common import add_model_args, model_spec, split_ks  # noqa: E402
 
 
 def _free_port() -> int:
@@ -141,19 +148,25 @@ def device_onnx(bundle: Bundle, natives: list[np.ndarray]) -> dict[str, float]:
 
 @torch.no_grad()
 def device_torch(bundle: Bundle, natives: list[np.ndarray]) -> dict[str, float] | None:
-    """The study's path: torch head, float16 copy, then the codec (numpy projection, quantization, coding)."""
-    model_info = bundle.manifest["model"]
-    if bundle.k == 0 or bundle.manifest["dataset"]["preprocess"] != "grey":
-        return None  # k = 0 has no head; this benchmark preprocesses grey datasets only
-    weights = None if model_info["weights"] == "zoo" else model_info["weights"]
-    model = load_model(model_info["alpha"], weights).at_size(bundle.input_size)
-    head = build_head(model, bundle.k).eval()
+    """The study's path: the model's torch.fx head in PyTorch, the float16 copy the study caches (the
+    logits at the last split stay float32), then the codec (its device transform and entropy model)."""
+    if bundle.k == 0:
+        return None  # k = 0 has no head
+    info, k = bundle.manifest["model"], bundle.k
+    spec = info.get("spec")
+    if spec is None:  # a bundle from before model specs: MobileNetV2 by alpha, k a block boundary
+        spec = legacy_model_spec(float(info["alpha"]))
+        k = legacy_block_ks(spec)[k]
+    weights = None if info["weights"] == "zoo" else info["weights"]
+    built = load_spec_model(spec, weights, bundle.manifest["dataset"]["spec"].split(":")[0])
+    graph = split_graph(spec, built.at_size(bundle.input_size))
+    head, last = graph.head(k).eval(), k == len(graph) - 1
     head_times, coding_times = [], []
     for native in [natives[0], *natives]:
         t0 = time.perf_counter()
-        out = head(normalize(grey_input01(native[None], bundle.input_size)))[0].numpy()
+        out = head(torch.from_numpy(model_input([native], bundle.input_size, bundle.preprocessing)))[0].numpy()
         t1 = time.perf_counter()
-        bundle.codec.encode(out.astype(np.float16).astype(np.float32) if out.ndim == 3 else out)
+        bundle.codec.encode(out if last else out.astype(np.float16).astype(np.float32))
         head_times.append(t1 - t0)
         coding_times.append(time.perf_counter() - t1)
     head_times, coding_times = head_times[1:], coding_times[1:]  # drop the warm-up
@@ -165,8 +178,10 @@ def load_figures(args: argparse.Namespace) -> dict[str, Any]:
     from serve_load import make_middle_pca_bundle, mixed_load, rss_growth, start_server, stop_server, throughput
 
     scale = 10 if args.quick else 1
-    name = f"bench-serve-{args.alpha:g}-{args.input_size}-k{args.k}"
-    path = make_middle_pca_bundle(ROOT / "deploy" / name, args.alpha, args.input_size, args.k, 8, 4)
+    spec, k = args.spec, args.split_k
+    slug = spec.replace(":", "-").replace("=", "-").replace(",", "-")
+    name = f"bench-serve-{slug}-{args.input_size}-k{k}"
+    path = make_middle_pca_bundle(ROOT / "deploy" / name, spec, args.input_size, k, 8, 4)
     bundle = open_bundle(path)
     dataset = open_dataset(bundle.manifest["dataset"]["spec"])
     test = make_splits(dataset, seed=int(bundle.manifest["dataset"]["split_seed"])).test[:200]
@@ -209,9 +224,13 @@ def main() -> None:
     parser.add_argument("bundle", type=Path, nargs="?", help="a bundle written by `split-opt export`")
     parser.add_argument("--load", action="store_true", help="the load figures instead (see above)")
     parser.add_argument("--quick", action="store_true", help="with --load: a tenth of the requests")
-    parser.add_argument("--alpha", type=float, default=1.0, help="with --load: the model (default: %(default)s)")
+    add_model_args(parser, note="with --load: ")
     parser.add_argument("--input-size", type=int, default=64, help="with --load (default: %(default)s)")
-    parser.add_argument("--k", type=int, default=10, help="with --load: the split (default: %(default)s, the middle)")
+    parser.add_argument(
+        "--k",
+        default="features.9",
+        help="with --load: the split point, its name or fx split index (default: %(default)s, the middle block)",
+    )
     parser.add_argument("--requests", type=int, default=1000, help="requests per serving measurement")
     parser.add_argument("--concurrency", type=int, default=8, help="clients at once in the second measurement")
     parser.add_argument("--images", type=int, default=200, help="test images for payloads and device timing")
@@ -219,6 +238,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.load:
+        args.spec = model_spec(parser, args)
+        args.split_k = split_ks(parser, args.spec, args.k)[0]
         result = load_figures(args)
         if args.out:
             args.out.write_text(json.dumps(result, indent=2) + "\n")

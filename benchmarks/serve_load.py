@@ -1,6 +1,6 @@
 """Load generation for bench_serve.py: a lean asyncio HTTP/1.1 client (one keep-alive connection per
-client, one request in flight on each), a middle PCA split bundle of the default model, and the
-server as its own process on loopback.
+client, one request in flight on each), a PCA bundle of a zoo model at one split point (bench_serve
+takes the default model's middle block boundary), and the server as its own process on loopback.
 
 The client writes the request bytes itself and parses only the status line, the headers it needs
 and the body, so on a 2-core machine it leaves most of the CPU to the server it measures. Every
@@ -235,52 +235,64 @@ def rss_growth(
 
 
 def make_middle_pca_bundle(
-    out: Path, alpha: float, size: int, k: int, components: int, bits: int, test_samples: int | None = None
+    out: Path, spec: str, size: int, k: int, components: int, bits: int, test_samples: int | None = None
 ) -> Path:
-    """A bundle of the default search space's zoo model at split k with blocked PCA + ANS (no study:
-    the codec is fitted on the space's calib images, the expected figures measured on test)."""
+    """A bundle of the zoo's model ``spec`` at fx split index k with blocked PCA + ANS (no study: the
+    codec is fitted on the default search space's calib images, the expected figures measured on the
+    first ``test_samples`` test images, default all), written as `split-opt export` writes one."""
     from optimizer.cli._search import DEFAULT_SPACE
-    from optimizer.config import load_search_space
+    from optimizer.config import ModelChoice, load_search_space
+    from optimizer.data import make_splits, open_dataset
     from optimizer.deploy import ExportSpec, export_bundle
-    from optimizer.models import FAMILY
-    from optimizer.search import Config, build_evaluator
+    from optimizer.models import parse_model_spec, split_graph
+    from optimizer.search import Config, Evaluator, resolve_model
 
     if (out / "manifest.json").is_file():
         return out
-    evaluator = build_evaluator(load_search_space(DEFAULT_SPACE))
-    config = Config.make(
-        alpha, size, k, {"kind": "pca", "geometry": "channel", "components": components, "bits": bits, "coder": "ans"}
-    )
+    space = load_search_space(DEFAULT_SPACE)
+    dataset = open_dataset(space.dataset)
+    model = resolve_model(ModelChoice(spec, "zoo", (size,), (split_graph(spec).names()[k],)))
+    samples = {"calib": space.calib_samples, "val": space.val_samples}
+    if test_samples is not None:
+        samples["test"] = test_samples
+    evaluator = Evaluator(dataset, make_splits(dataset), {model.spec: model}, samples)
+    codec_params = {"kind": "pca", "geometry": "channel", "components": components, "bits": bits, "coder": "ans"}
+    config = Config.make(model.spec, size, k, codec_params)
     test = evaluator.evaluate(config, "test")
-    dataset = evaluator.dataset
+    built, graph = evaluator.built(model.spec), evaluator.graph(model.spec, size)
     model_info = {
-        "family": FAMILY,
-        "alpha": alpha,
+        "spec": model.spec,
+        "family": parse_model_spec(model.spec).family,
         "input_size": size,
         "num_classes": dataset.num_classes,
-        "weights": "zoo",
+        "weights": built.weights,
         "classes": list(dataset.classes),
+        "preprocessing": built.preprocessing.to_json(),
+        "split": graph.names()[k],
     }
+    first = dataset.native(int(evaluator.indices("test")[0]))
     data = {
         "spec": dataset.spec,
         "split_seed": evaluator.splits.seed,
         "test_samples": len(evaluator.indices("test")),
-        "preprocess": "grey",
+        "image_mode": "L" if first.ndim == 2 else "RGB",
     }
     expected = {
         "test_accuracy": test.accuracy,
         "test_payload_bytes_mean": float(test.payload_bytes.mean()),
         "payload_bytes_mean": float(test.payload_bytes.mean()),
     }
-    spec = ExportSpec(
+    export = ExportSpec(
         out.name,
-        evaluator.model(alpha, size),
+        graph.head(k),
+        graph.tail(k),
         model_info,
         k,
+        len(graph),
         evaluator.codec(config),
         expected,
         data,
         {"name": "bench_serve", "trial": None},
     )
-    export_bundle(spec, out, force=True)
+    export_bundle(export, out, force=True)
     return out
