@@ -15,8 +15,9 @@ inference, counted at a loopback proxy (optimizer.deploy's ShapedLink, unshaped)
   2-core machine grow with it.
   The same for the full install of this checkout, and of ``--baseline`` (another checkout, e.g. main,
   run by this interpreter) when given.
-- Identity: payloads of 16 images through each bundle (the tiny test study's k = 0, 5, 10 and 20
-  bundles, plus ``--bundle``), device install vs. full install.
+- Identity: payloads of 16 images through each bundle (the tiny test study's bundles at fx split
+  k = 0, 10, 17 and 35, the older block k = 0, 5, 10 and 20, and its adaptive bundle, every
+  configuration; plus ``--bundle``), device install vs. full install: the share that are byte-identical.
 - Transport: 200 payloads of the measured bundle through the counting loopback proxy (ShapedLink, no rate limit), over
   HTTP (httpx, keep-alive) and over the stream; bytes each way beyond the payloads, per inference,
   after the connection is set up (its cost is reported apart).
@@ -56,6 +57,13 @@ from optimizer.deploy._stream import StreamServer  # noqa: E402
 
 def tree_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def identity(device: Path, bundle: Path, images: list[Path], work: Path) -> float:
+    """The share of payloads (every configuration's) the device install makes byte-identical to the full install's."""
+    mine = [p for config in payloads(device, bundle, images, device_env(), work) for p in config]
+    full = [p for config in payloads(Path(sys.executable), bundle, images, full_env(), ROOT) for p in config]
+    return sum(a == b for a, b in zip(mine, full, strict=True)) / len(full)
 
 
 def env_size(venv: Path) -> dict[str, Any]:
@@ -145,7 +153,7 @@ def main() -> None:
     if args.bundle is not None:
         bundles["given"] = args.bundle.resolve()
     images = write_images(work / "images", 200)
-    if args.bundle is not None and open_bundle(args.bundle).manifest["dataset"]["preprocess"] != "grey":
+    if args.bundle is not None and open_bundle(args.bundle).image_mode != "L":
         raise SystemExit("--bundle must take grey images (a Fashion-MNIST study's bundle)")
     one = str(images[0])
     compile_env = {k: v for k, v in device_env().items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -157,18 +165,7 @@ def main() -> None:
             capture_output=True,
         )
     result: dict[str, Any] = {"device_env": env_size(venv)}
-    result["identity"] = {
-        codec: sum(
-            a == b
-            for a, b in zip(
-                payloads(device, bundle, images[:16], device_env(), work),
-                payloads(Path(sys.executable), bundle, images[:16], full_env(), ROOT),
-                strict=True,
-            )
-        )
-        / 16
-        for codec, bundle in bundles.items()
-    }
+    result["identity"] = {codec: identity(device, bundle, images[:16], work) for codec, bundle in bundles.items()}
     target = bundles.get("given", bundles["pca"])
     result["bundle"] = str(target)
     cold: dict[str, Any] = {}

@@ -2,7 +2,8 @@
 
     python benchmarks/bench_zoo.py [--samples N] [--threads T] [--out FILE]
 
-Accuracy is top-1 on the test split (which zoo training never sees), per (alpha, input size).
+Accuracy is top-1 on the test split (which zoo training never sees), per (model spec, input size),
+for every bundled model of every family, measured as ``split-opt zoo eval`` measures it.
 Time is the median of ``--repeats`` forward passes of one image and of a batch of 64, on this
 machine, with ``--threads`` torch threads; compare figures as ratios within one run.
 """
@@ -18,13 +19,13 @@ from pathlib import Path
 import torch
 
 from optimizer.data import make_splits, open_dataset
-from optimizer.models import accuracy, list_zoo, load_model
+from optimizer.models import accuracy, list_zoo, load_spec_model
 from optimizer.search import wilson
 
 
 @torch.no_grad()
-def median_ms(model: torch.nn.Module, batch: int, size: int, repeats: int) -> float:
-    x = torch.randn(batch, 3, size, size)
+def median_ms(model: torch.nn.Module, batch: int, size: int, repeats: int, channels: int = 3) -> float:
+    x = torch.randn(batch, channels, size, size)
     model(x)  # warm-up
     times = []
     for _ in range(repeats):
@@ -46,20 +47,22 @@ def main() -> None:
     test = make_splits(dataset).test[: args.samples]
     rows = []
     for entry in (e for e in list_zoo() if e.source == "bundled"):
-        loaded = load_model(entry.alpha, entry.weights)
+        loaded = load_spec_model(entry.spec, entry.weights, entry.dataset)
+        channels = loaded.preprocessing.channels
         for size in entry.input_sizes:
             model = loaded.at_size(size)
             acc = accuracy(model, dataset, test, size)
             low, high = wilson(round(acc * len(test)), len(test))
             row = {
                 "model": entry.name,
+                "spec": entry.spec,
                 "alpha": entry.alpha,
                 "input_size": size,
                 "test_accuracy": round(acc, 4),
                 "ci95": [round(low, 4), round(high, 4)],
                 "card_accuracy": entry.accuracy.get(str(size)),
-                "ms_batch1": round(median_ms(model, 1, size, args.repeats), 3),
-                "ms_per_image_batch64": round(median_ms(model, 64, size, max(3, args.repeats // 4)) / 64, 3),
+                "ms_batch1": round(median_ms(model, 1, size, args.repeats, channels), 3),
+                "ms_per_image_batch64": round(median_ms(model, 64, size, max(3, args.repeats // 4), channels) / 64, 3),
             }
             rows.append(row)
             print(
