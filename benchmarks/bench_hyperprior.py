@@ -197,9 +197,8 @@ def _print_split(name: str, split: dict[str, Any]) -> None:
             f"{p['encode_ms']:.3f}+{p['decode_ms']:.3f}  {p['coding_ms_over_head']:.3f}"
         )
     for pair in split["pairs"]:
-        print(
-            f"  {pair['hyperprior']} vs {pair['factorized']}: payload x{pair['payload_ratio']} (val {pair['val_accuracy']})"
-        )
+        ratio, val = pair["payload_ratio"], pair["val_accuracy"]
+        print(f"  {pair['hyperprior']} vs {pair['factorized']}: payload x{ratio} (val {val})")
     test = split["test"]
     if test:
         h, f = test["hyperprior"], test["factorized"]
