@@ -31,6 +31,7 @@ from optimizer.profiler import (
     calibrate_profile,
     measure_heads,
     profile_spec,
+    resolve_clock,
 )
 
 __all__ = ["add_profile_parsers"]
@@ -171,6 +172,7 @@ def _profile(args: argparse.Namespace) -> int:
                 "threads": args.threads,
                 "repeats": args.repeats,
                 "statistic": "median of each split's whole head, timed as one graph",
+                "clock": resolve_clock("auto", args.threads),
             }
         emit_json(doc)
     elif args.format == "csv":

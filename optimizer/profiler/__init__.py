@@ -33,12 +33,14 @@ from optimizer.profiler._costs import (
 )
 from optimizer.profiler._latency import COMPUTE_KEYS, energy_mj, head_ms, segment_ms, send_ms, server_ms
 from optimizer.profiler._measure import (
+    CLOCKS,
     RUNTIMES,
     BlockTiming,
     compiled,
     fixed_threads,
     measure_heads,
     measure_segments,
+    resolve_clock,
     time_many,
     time_ms,
 )
@@ -47,6 +49,7 @@ from optimizer.profiler._table import CONVENTION, ModelProfile, SplitProfile, bu
 
 __all__ = [
     "CACHE_VERSION",
+    "CLOCKS",
     "COMPUTE_KEYS",
     "CONVENTION",
     "ELEMENTWISE_CLASSES",
@@ -87,6 +90,7 @@ __all__ = [
     "model_costs",
     "profile_model",
     "profile_spec",
+    "resolve_clock",
     "segment_ms",
     "send_ms",
     "server_ms",
