@@ -60,20 +60,26 @@ def run_baseline(tree: Path, work: Path, trials: int) -> dict[str, Any]:
     return {"doc": doc, "study": study, **_phases(study, wall)}
 
 
-def _replayed(study: optuna.Study) -> list[dict[str, Any]]:
-    """The baseline's configurations in its order, as this tree's trial parameters."""
+def _replayed(study: optuna.Study) -> list[tuple[dict[str, Any], bool]]:
+    """The baseline's configurations in its order, as this tree's plain trial parameters (model spec,
+    ``input_size``, fx ``k``), each with whether it was a reference point."""
     from optimizer.search import legacy_params
 
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-    return [legacy_params(dict(t.params)) for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return [
+        (legacy_params(dict(t.params)), bool(t.user_attrs.get("reference")))
+        for t in trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+    ]
 
 
-def run_current(work: Path, params: list[dict[str, Any]]) -> dict[str, Any]:
-    """This tree's search over exactly ``params`` (enqueued), with an empty cache."""
+def run_current(work: Path, params: list[tuple[dict[str, Any], bool]]) -> dict[str, Any]:
+    """This tree's search over exactly ``params`` (enqueued under the names this space's trials
+    suggest them by: with several models, ``input_size_SPEC`` and ``k_SPEC``), with an empty cache."""
     os.environ["SPLIT_OPT_CACHE_DIR"] = str(work / "cache-current")
     from optimizer.config import load_device_profile, load_search_space
     from optimizer.profiler import cache_dir
-    from optimizer.search import Limits, SearchRequest, build_evaluator, open_study, run_search
+    from optimizer.search import Limits, SearchRequest, build_evaluator, evaluator_choices, open_study, run_search
 
     space = load_search_space(SPACE)
     request = SearchRequest(
@@ -82,9 +88,11 @@ def run_current(work: Path, params: list[dict[str, Any]]) -> dict[str, Any]:
     )  # fmt: skip
     started = time.perf_counter()
     study = open_study(request)
-    for p in params:
-        study.enqueue_trial(p)
-    doc = run_search(request, build_evaluator(space, None, request.cache_dir))
+    evaluator = build_evaluator(space, None, request.cache_dir)
+    choices = evaluator_choices(space, evaluator)
+    for p, reference in params:
+        study.enqueue_trial(choices.suggestion(p), user_attrs={"reference": True} if reference else None)
+    doc = run_search(request, evaluator)
     wall = time.perf_counter() - started
     repeats = sum("repeat_of" in t.user_attrs for t in study.get_trials(deepcopy=False))
     return {"doc": doc, "study": study, "repeats_not_rescored": repeats, **_phases(study, wall)}
@@ -96,12 +104,16 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=150, help="sampled trials of the baseline (README: 150)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    loads = [os.getloadavg()]  # the machine is shared: what else ran shows in the load average
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         base = run_baseline(args.baseline_tree.resolve(), work, args.trials)
+        loads.append(os.getloadavg())
         params = _replayed(base["study"])
         current = run_current(work, params)
+        loads.append(os.getloadavg())
     result = {
+        "load_average": {"start": loads[0], "after_baseline": loads[1], "after_current": loads[2]},
         "trials": len(params),
         "baseline": {k: v for k, v in base.items() if k.endswith("_s")},
         "current": {k: v for k, v in current.items() if k.endswith("_s")},

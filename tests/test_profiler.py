@@ -9,6 +9,8 @@ import importlib
 import itertools
 import json
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import torch
 import yaml
 from torch import nn
 
-from optimizer.config import load_device_profile, load_network_profile
+from optimizer.config import DeviceProfile, Quantity, load_device_profile, load_network_profile
 from optimizer.errors import UserError
 from optimizer.models import SplitGraph, list_adapters, parse_model_spec, split_graph
 from optimizer.profiler import (
@@ -26,13 +28,16 @@ from optimizer.profiler import (
     clear_memory_caches,
     count_graph,
     fit_compute,
+    head_ms,
     measure_heads,
     measure_segments,
     model_costs,
     profile_model,
     profile_spec,
+    resolve_clock,
     sample_terms,
     spec_costs,
+    time_ms,
 )
 from optimizer.profiler._count import count_segment, count_segments
 
@@ -372,24 +377,61 @@ def test_profile_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
         load_device_profile(path)
 
 
-def test_fit_recovers_known_prices() -> None:
-    """Segment times made from known prices (every compute key) are explained back by the fit."""
+def _known_prices() -> dict[str, float]:
     truth = dict.fromkeys(COMPUTE_KEYS, 0.0)
     for i, key in enumerate(COMPUTE_KEYS):
         truth[key] = 0.004 * (i + 1) if key.endswith("_ms") else 1e8 * (i + 1)
+    truth["weight_bytes_per_s"] = 2e9  # slow enough to matter next to the MACs at these sizes
+    truth["weight_cache_bytes"] = 2.0**21  # 2 MiB, one of CACHE_GRID's sizes
+    return truth
+
+
+def _runs_priced(truth: dict[str, float], sizes: tuple[int, ...] = (32, 64)) -> list[Run]:
     samples = []
     for spec in ("mobilenetv2:alpha=0.35", "resnet18", "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf"):
-        for size in (32, 64):
+        for size in sizes:
             segments = spec_costs(spec, 10, size).segments
             for run in [*([s] for s in segments), segments[:3], segments]:  # segments alone, two heads
-                counts = sample_terms(run, 4.0)
+                counts = sample_terms(run, 4.0, truth["weight_cache_bytes"])
                 ms = sum(n / truth[k] * 1e3 if k.endswith("_per_s") else n * truth[k] for k, n in counts.items())
                 samples.append(Run(run, ms))
-    fit = fit_compute(samples, 4.0)
+    return samples
+
+
+def test_fit_recovers_known_prices() -> None:
+    """Segment times made from known prices (every compute key, the weight cache's size included) are
+    explained back by the fit."""
+    truth = _known_prices()
+    fit = fit_compute(_runs_priced(truth), 4.0)
     assert set(fit.values) == set(COMPUTE_KEYS)
     for key, value in truth.items():
         assert fit.values[key] == pytest.approx(value, rel=1e-3), key
     assert fit.rms_relative_error < 1e-6
+    assert fit_compute(_runs_priced(truth), 4.0, cache_bytes=0.0).rms_relative_error > 0.01  # the size matters
+
+
+def test_weights_beyond_the_cache_stream() -> None:
+    """A head pays weight_bytes_per_s only for its weight bytes beyond weight_cache_bytes: with a cache
+    larger than every head nothing streams, with none every byte does, and the table's latency is
+    the head's (run terms once, with the head's cumulative weights)."""
+    base = load_device_profile(PROFILES / "pi4.yaml")
+    costs = spec_costs("resnet18", 10, 64)
+    weights = [4.0 * sum(layer.params for s in costs.segments[:k] for layer in s.layers) for k in range(1, 14)]
+
+    def with_cache(cache: float) -> DeviceProfile:
+        compute = replace(
+            base.compute, weight_bytes_per_s=Quantity(1e9, "test"), weight_cache_bytes=Quantity(cache, "test")
+        )
+        return replace(base, compute=compute)
+
+    none, all_cached, half = with_cache(0.0), with_cache(1e12), with_cache(weights[-1] / 2)
+    for k in range(1, 14):
+        streamed = {none: weights[k - 1], all_cached: 0.0, half: max(0.0, weights[k - 1] - weights[-1] / 2)}
+        for profile, stream in streamed.items():
+            row = profile_spec(profile, "resnet18", 64).splits[k]
+            assert row.latency_ms == pytest.approx(head_ms(costs.segments[:k], costs.input_elements, profile))
+            cached = profile_spec(all_cached, "resnet18", 64).splits[k].latency_ms
+            assert row.latency_ms - cached == pytest.approx(stream / 1e9 * 1e3)
 
 
 def test_fit_leaves_prices_it_cannot_see() -> None:
@@ -405,6 +447,22 @@ def test_measure_segments_and_heads(runtime: str) -> None:
     assert len(segments) == len(graph) - 1 and all(0 < t.p25_ms <= t.median_ms <= t.p75_ms for t in segments)
     heads = measure_heads(graph, 32, [1, len(graph) - 1], warmup=1, repeats=3, runtime=runtime)
     assert len(heads) == 2 and heads[0].median_ms < heads[1].median_ms
+    assert all(t.clock == "thread" and t.wall_median_ms > 0 for t in [*segments, *heads])  # one thread: CPU time
+
+
+def test_clock_counts_the_threads_work_not_the_wait() -> None:
+    """The thread clock is the calling thread's CPU time: a call that sleeps costs it nothing, as a
+    call preempted by other processes costs it nothing while it waits; the wall clock counts both."""
+    thread = time_ms(lambda: time.sleep(0.02), warmup=0, repeats=3, clock="thread")
+    assert thread.median_ms < 5 and thread.wall_median_ms >= 20
+    wall = time_ms(lambda: time.sleep(0.02), warmup=0, repeats=3, clock="wall")
+    assert wall.median_ms >= 20 and wall.clock == "wall"
+    busy = time_ms(lambda: sum(range(200_000)), warmup=1, repeats=5, clock="thread")
+    assert 0 < busy.median_ms <= busy.wall_median_ms * 1.05 + 0.05
+    assert resolve_clock("auto", 1) == "thread" and resolve_clock("auto", 4) == "wall"
+    assert resolve_clock("wall", 1) == "wall"
+    with pytest.raises(ValueError, match="clock"):
+        resolve_clock("cpu", 1)
 
 
 def test_nnls_matches_scipy_on_random_problems() -> None:

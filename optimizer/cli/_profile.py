@@ -27,6 +27,7 @@ from optimizer.profiler import (
     ModelProfile,
     measure_heads,
     profile_spec,
+    resolve_clock,
 )
 
 __all__ = ["add_profile_parser"]
@@ -125,6 +126,7 @@ def _profile(args: argparse.Namespace) -> int:
                 "threads": args.threads,
                 "repeats": args.repeats,
                 "statistic": "median of each split's whole head, timed as one graph",
+                "clock": resolve_clock("auto", args.threads),
             }
         emit_json(doc)
     elif args.format == "csv":

@@ -39,9 +39,10 @@ class Compute:
     additions, concatenation), hardswish (and hardsigmoid), sigmoid (sigmoid, SiLU, GELU, tanh),
     mul (squeeze-excitation scaling and other products), pool (max/average pooling, per window
     element), global_pool (adaptive pooling and means, per input element). ``weight_bytes_per_s``:
-    the rate at which a layer's weights stream from memory. ``layer_overhead_ms`` per conv/linear
-    layer; per head run ``run_overhead_ms`` and its input and output elements at
-    ``boundary_elements_per_s``.
+    the rate at which a head's weights stream from memory, for the bytes beyond
+    ``weight_cache_bytes`` (what a head run again and again keeps in cache; 0: every byte streams).
+    ``layer_overhead_ms`` per conv/linear layer; per head run ``run_overhead_ms`` and its input and
+    output elements at ``boundary_elements_per_s``.
     """
 
     threads: Quantity
@@ -56,6 +57,7 @@ class Compute:
     pool_ops_per_s: Quantity
     global_pool_ops_per_s: Quantity
     weight_bytes_per_s: Quantity
+    weight_cache_bytes: Quantity
     boundary_elements_per_s: Quantity
     layer_overhead_ms: Quantity
     run_overhead_ms: Quantity

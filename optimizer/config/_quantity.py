@@ -13,6 +13,7 @@ __all__ = ["Quantity", "quantity", "section"]
 _MAY_BE_ZERO = {
     "layer_overhead_ms",
     "run_overhead_ms",
+    "weight_cache_bytes",
     "rtt_ms",
     "per_packet_overhead_bytes",
     "nj_per_mac",

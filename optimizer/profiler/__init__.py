@@ -25,16 +25,24 @@ if TYPE_CHECKING:
         SpecCosts,
         merge_segments,
     )
-    from optimizer.profiler._fit import MIN_CODING_REPEATS, UNMEASURABLE, Calibration, Run, fit_compute, sample_terms
+    from optimizer.profiler._fit import (
+        CACHE_GRID,
+        MIN_CODING_REPEATS,
+        UNMEASURABLE,
+        Calibration,
+        Run,
+        fit_compute,
+        sample_terms,
+    )
     from optimizer.profiler._fitted_profile import apply_coding_fit, apply_compute_fit, write_profile
     from optimizer.profiler._kit import KIT_FORMAT, KIT_MANIFEST, Kit, KitError, KitModel, open_kit
     from optimizer.profiler._kit_make import make_kit
     from optimizer.profiler._kit_run import calibrate_from_kit, kit_parts, measure_kit
-    from optimizer.profiler._latency import COMPUTE_KEYS, energy_mj, head_ms, segment_ms, send_ms, server_ms
+    from optimizer.profiler._latency import COMPUTE_KEYS, PRICE_KEYS, energy_mj, head_ms, segment_ms, send_ms, server_ms
     from optimizer.profiler._measure import compiled, fixed_threads, measure_heads, measure_segments, time_many, time_ms
     from optimizer.profiler._profile import BlockCosts, clear_memory_caches, model_costs, profile_model, profile_spec
     from optimizer.profiler._table import CONVENTION, ModelProfile, SplitProfile, build_profile
-    from optimizer.profiler._timing import RUNTIMES, BlockTiming
+    from optimizer.profiler._timing import CLOCKS, RUNTIMES, BlockTiming, resolve_clock
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
@@ -56,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "merge_segments": "_costs",
     "SegmentCost": "_costs",
     "SpecCosts": "_costs",
+    "CACHE_GRID": "_fit",
     "MIN_CODING_REPEATS": "_fit",
     "UNMEASURABLE": "_fit",
     "Calibration": "_fit",
@@ -76,12 +85,15 @@ _EXPORTS: dict[str, str] = {
     "kit_parts": "_kit_run",
     "measure_kit": "_kit_run",
     "COMPUTE_KEYS": "_latency",
+    "PRICE_KEYS": "_latency",
     "energy_mj": "_latency",
     "head_ms": "_latency",
     "segment_ms": "_latency",
     "send_ms": "_latency",
     "server_ms": "_latency",
     "RUNTIMES": "_timing",
+    "CLOCKS": "_timing",
+    "resolve_clock": "_timing",
     "compiled": "_measure",
     "fixed_threads": "_measure",
     "measure_heads": "_measure",
@@ -100,7 +112,9 @@ _EXPORTS: dict[str, str] = {
     "BlockTiming": "_timing",
 }
 __all__ = [
+    "CACHE_GRID",
     "CACHE_VERSION",
+    "CLOCKS",
     "COMPUTE_KEYS",
     "CONVENTION",
     "ELEMENTWISE_CLASSES",
@@ -109,6 +123,7 @@ __all__ = [
     "KIT_MANIFEST",
     "MIN_CODING_REPEATS",
     "OP_CLASSES",
+    "PRICE_KEYS",
     "RUNTIMES",
     "UNMEASURABLE",
     "BlockCosts",
@@ -152,6 +167,7 @@ __all__ = [
     "open_kit",
     "profile_model",
     "profile_spec",
+    "resolve_clock",
     "sample_terms",
     "segment_ms",
     "send_ms",

@@ -33,16 +33,20 @@ def measure_samples(
     runtime: str = "onnxruntime",
     rounds: int = 3,
     heads: bool = True,
+    clock: str = "auto",
 ) -> list[Run]:
-    """Every fx segment alone and (``heads``) every head of every (model spec, input size), measured."""
+    """Every fx segment alone and (``heads``) every head of every (model spec, input size), measured
+    (``clock``: optimizer/profiler/_timing.py; with one thread, the thread's CPU time)."""
     out: list[Run] = []
     for spec, size in models:
         graph = split_graph(spec, build_model(spec, num_classes))
         segments = spec_costs(spec, num_classes, size).segments
-        timings = measure_segments(graph, size, threads, repeats=repeats, runtime=runtime, rounds=rounds)
+        timings = measure_segments(graph, size, threads, repeats=repeats, runtime=runtime, rounds=rounds, clock=clock)
         out.extend(Run([segment], t.median_ms) for segment, t in zip(segments, timings, strict=True))
         if heads:
-            timings = measure_heads(graph, size, None, threads, repeats=repeats, runtime=runtime, rounds=rounds)
+            timings = measure_heads(
+                graph, size, None, threads, repeats=repeats, runtime=runtime, rounds=rounds, clock=clock
+            )
             out.extend(Run(segments[:k], t.median_ms, True) for k, t in enumerate(timings, start=1))
     return out
 

@@ -43,6 +43,8 @@ def apply_compute_fit(
     compute = data["compute"]
     for key, value in fit.values.items():
         note = " (fit coefficient 0: no measurable cost)" if value == UNMEASURABLE else ""
+        if key == "weight_cache_bytes":
+            note = " (the size among CACHE_GRID whose fit explains the runs best)"
         compute[key] = {"value": float(f"{value:.4g}"), "source": where + note}
     compute["threads"] = {"value": threads, "source": "the thread count the calibration ran with"}
 

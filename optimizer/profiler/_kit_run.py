@@ -27,7 +27,7 @@ from optimizer.profiler._coding import CodingFit, fit_coding, measure_coding
 from optimizer.profiler._fit import MIN_CODING_REPEATS, Calibration, Run, fit_compute
 from optimizer.profiler._fitted_profile import apply_coding_fit, apply_compute_fit, write_profile
 from optimizer.profiler._kit import Kit, KitError, KitModel
-from optimizer.profiler._timing import BlockTiming, time_many
+from optimizer.profiler._timing import BlockTiming, resolve_clock, time_many
 
 __all__ = ["calibrate_from_kit", "kit_parts", "measure_kit"]
 
@@ -63,7 +63,7 @@ def _time_graphs(
             calls.append(partial(session.run, None, feed))
             if chain:
                 x = session.run(None, feed)[0]
-        timings += time_many(calls, warmup, repeats, rounds)
+        timings += time_many(calls, warmup, repeats, rounds, resolve_clock("auto", threads))
     return timings
 
 

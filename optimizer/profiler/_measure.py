@@ -17,15 +17,17 @@ from torch import nn
 
 from optimizer.models import OnnxRunner, SplitGraph
 from optimizer.profiler import _timing
-from optimizer.profiler._timing import RUNTIMES, BlockTiming
+from optimizer.profiler._timing import CLOCKS, RUNTIMES, BlockTiming, resolve_clock
 
 __all__ = [
+    "CLOCKS",
     "RUNTIMES",
     "BlockTiming",
     "compiled",
     "fixed_threads",
     "measure_heads",
     "measure_segments",
+    "resolve_clock",
     "time_many",
     "time_ms",
 ]
@@ -57,9 +59,9 @@ def compiled(module: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> 
 time_many = torch.no_grad()(_timing.time_many)
 
 
-def time_ms(call: Callable[[], object], warmup: int, repeats: int, rounds: int = 1) -> BlockTiming:
+def time_ms(call: Callable[[], object], warmup: int, repeats: int, rounds: int = 1, clock: str = "wall") -> BlockTiming:
     """The lowest median of ``rounds`` rounds of ``repeats`` calls, after ``warmup`` calls."""
-    return time_many([call], warmup, repeats, rounds)[0]
+    return time_many([call], warmup, repeats, rounds, clock)[0]
 
 
 @torch.no_grad()
@@ -72,8 +74,10 @@ def measure_segments(
     runtime: str = "onnxruntime",
     rounds: int = 1,
     seed: int = 0,
+    clock: str = "auto",
 ) -> list[BlockTiming]:
-    """Time every segment k = 1..last of ``graph`` alone at batch size 1, on the real activations."""
+    """Time every segment k = 1..last of ``graph`` alone at batch size 1, on the real activations
+    (``clock``: see optimizer/profiler/_timing.py; with one thread, the thread's CPU time)."""
     x = torch.randn(1, graph.channels, input_size, input_size, generator=torch.Generator().manual_seed(seed))
     calls = []
     with fixed_threads(threads):
@@ -81,7 +85,7 @@ def measure_segments(
             segment = graph.segment(k)
             calls.append(compiled(segment, x, runtime, threads))
             x = segment(x)
-        return time_many(calls, warmup, repeats, rounds)
+        return time_many(calls, warmup, repeats, rounds, resolve_clock(clock, threads))
 
 
 @torch.no_grad()
@@ -94,9 +98,10 @@ def measure_heads(
     repeats: int = 9,
     runtime: str = "onnxruntime",
     rounds: int = 1,
+    clock: str = "auto",
 ) -> list[BlockTiming]:
     """Time the whole head of each split in ``ks`` (default 1..last), each as one graph (one ONNX model)."""
     x = torch.randn(1, graph.channels, input_size, input_size, generator=torch.Generator().manual_seed(0))
     with fixed_threads(threads):
         calls = [compiled(graph.head(k), x, runtime, threads) for k in (ks if ks is not None else range(1, len(graph)))]
-        return time_many(calls, warmup, repeats, rounds)
+        return time_many(calls, warmup, repeats, rounds, resolve_clock(clock, threads))

@@ -14,6 +14,7 @@ from typing import Any
 from optimizer.config import DeviceProfile
 from optimizer.profiler._costs import SegmentCost
 from optimizer.profiler._latency import energy_mj, run_ms, segment_ms, send_ms, server_ms
+from optimizer.profiler._latency import weight_bytes as layer_weight_bytes
 
 __all__ = ["CONVENTION", "ModelProfile", "SplitProfile", "build_profile"]
 
@@ -103,13 +104,14 @@ def build_profile(
     shapes = [tuple(input_shape), *(s.shape for s in segments)]
     rows = []
     cum_macs = params = ops = 0
-    peak, compute_ms = input_elements, 0.0
+    peak, compute_ms, weights = input_elements, 0.0, 0.0
     for k, (shape, name) in enumerate(zip(shapes, names, strict=True)):
         if k:
             segment = segments[k - 1]
             cum_macs, params, ops = cum_macs + segment.macs, params + segment.params, ops + segment.elementwise_ops
             peak = max(peak, segment.peak_elements)
             compute_ms += segment_ms(segment, profile)
+            weights += layer_weight_bytes([segment], per_weight)
         elements = math.prod(shape)
         sent = CLASS_ID_BYTES if k == len(segments) else 4 * elements
         weight_bytes, peak_bytes = int(params * per_weight), int(peak * per_act)
@@ -128,7 +130,7 @@ def build_profile(
                 head_params=params,
                 head_weight_bytes=weight_bytes,
                 peak_activation_bytes=peak_bytes,
-                latency_ms=compute_ms + run_ms(input_elements, elements, profile) if k else 0.0,
+                latency_ms=compute_ms + run_ms(input_elements, elements, profile, weights) if k else 0.0,
                 energy_mj=energy_mj(cum_macs, profile),
                 send_ms_fp32=send_ms(sent, profile),
                 tail_latency_ms=server_ms(segments[k:], profile),
