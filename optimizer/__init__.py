@@ -9,4 +9,4 @@ from __future__ import annotations
 from optimizer.errors import UserError
 
 __all__ = ["UserError", "__version__"]
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -101,7 +101,7 @@ class Bundle:
 
     @property
     def preprocessing(self) -> Preprocessing:
-        """What the model expects of its input (bundles before 0.3 named a path instead)."""
+        """What the model expects of its input (bundles before 0.4 named a path instead)."""
         stored = self.manifest["model"].get("preprocessing")
         if stored is not None:
             return Preprocessing.from_json(stored)
@@ -111,7 +111,7 @@ class Bundle:
     def image_mode(self) -> str:
         """How the device captures images: ``L`` (grey) or ``RGB``, as the study's dataset holds them."""
         mode = self.manifest["dataset"].get("image_mode")
-        if mode is None:  # bundles before 0.3: Fashion-MNIST's path was grey, image folders' RGB
+        if mode is None:  # bundles before 0.4: Fashion-MNIST's path was grey, image folders' RGB
             mode = "L" if self.manifest["dataset"].get("preprocess") == "grey" else "RGB"
         return str(mode)
 

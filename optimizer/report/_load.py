@@ -150,7 +150,7 @@ def _models_of(trials: list[optuna.trial.FrozenTrial]) -> dict[str, dict[str, tu
                 and name == "k"
                 and "alpha" in trial.distributions
             ):
-                here["k"].update(legacy_block_ks(str(spec))[dist.low : dist.high + 1])  # block indices, before 0.3
+                here["k"].update(legacy_block_ks(str(spec))[dist.low : dist.high + 1])  # block indices, before 0.4
             elif name in trial.params:
                 here[name].add(int(trial.params[name]))
     return {spec: {name: tuple(sorted(v)) for name, v in d.items()} for spec, d in offered.items()}

@@ -114,7 +114,7 @@ def _check_not_legacy(study: optuna.Study, request: SearchRequest) -> None:
     """Studies written before model specs named models by alpha and splits by block index."""
     if any("alpha" in t.params and "model" not in t.params for t in study.get_trials(deepcopy=False)):
         raise UserError(
-            f"study {request.study_name!r} was written by split-opt < 0.3 (models by alpha, splits by block "
+            f"study {request.study_name!r} was written by split-opt < 0.4 (models by alpha, splits by block "
             "index); it still opens in `split-opt report` and `export`, but cannot be resumed: pass a new "
             "--study name (or delete its folder) to search again"
         )
