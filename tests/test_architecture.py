@@ -1,4 +1,4 @@
-"""Imports flow one way: errors <- imaging, protocol <- config <- data <- models <- codecs <- profiler
+"""Imports flow one way: errors <- pinning, imaging, protocol <- config <- data <- models <- codecs <- profiler
 <- system <- search <- report, deploy uses models, codecs and system (never profiler, search or
 report), and cli sits on top of everything."""
 
@@ -11,7 +11,19 @@ from pathlib import Path
 import optimizer
 from optimizer.codecs import CODECS
 
-LAYERS = ["errors", "imaging", "protocol", "config", "data", "models", "codecs", "profiler", "system", "search"]
+LAYERS = [
+    "errors",
+    "pinning",
+    "imaging",
+    "protocol",
+    "config",
+    "data",
+    "models",
+    "codecs",
+    "profiler",
+    "system",
+    "search",
+]
 LAYERS += ["report", "deploy", "cli"]
 FORBIDDEN_FOR = {"deploy": {"search", "report", "profiler"}}
 ROOT = Path(optimizer.__file__).parent

@@ -22,7 +22,6 @@ Bundle per configuration, each with its ``tag``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from optimizer.codecs import Codec, CodecError, load_codec
 from optimizer.deploy._policy import Policy, policy_of
 from optimizer.errors import UserError
 from optimizer.imaging import Preprocessing, legacy_preprocessing
+from optimizer.pinning import sha256_of, unpinned
 from optimizer.protocol import MAX_TAG, bundle_id
 
 if TYPE_CHECKING:
@@ -46,14 +46,6 @@ _REQUIRED_KEYS = ("format", "model", "k", "codec", "expected", "files", "head", 
 
 class BundleError(UserError):
     """A bundle that is missing, malformed or altered: it must not be served or run."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -153,16 +145,16 @@ def _read_manifest(root: Path) -> dict[str, Any]:
 
 def check_files(root: Path, manifest: dict[str, Any]) -> None:
     """Every file the manifest lists exists and has its recorded sha256; else BundleError."""
-    for name, expected in sorted(manifest["files"].items()):
-        path = root / name
-        if Path(name).name != name or not path.is_file():
-            raise BundleError(f"bundle file {name} listed in {root / MANIFEST} is missing; re-export the bundle")
-        actual = sha256_of(path)
-        if actual != expected:
-            raise BundleError(
-                f"bundle file {path} has sha256 {actual[:16]}..., the manifest says {expected[:16]}...: "
-                "the bundle was altered; re-export it or restore the file"
-            )
+    problem = unpinned(root, manifest["files"])
+    if problem is None:
+        return
+    name, actual = problem
+    if actual is None:
+        raise BundleError(f"bundle file {name} listed in {root / MANIFEST} is missing; re-export the bundle")
+    raise BundleError(
+        f"bundle file {root / name} has sha256 {actual[:16]}..., the manifest says {manifest['files'][name][:16]}...: "
+        "the bundle was altered; re-export it or restore the file"
+    )
 
 
 def _load_codec(root: Path, manifest: dict[str, Any]) -> Codec:

@@ -21,13 +21,13 @@ code); ``files``: file name -> sha256. :func:`open_kit` checks every file before
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from optimizer.errors import UserError
+from optimizer.pinning import unpinned
 from optimizer.profiler._costs import LayerCost, SegmentCost
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "open_kit",
     "segment_from_json",
     "segment_to_json",
-    "sha256_file",
 ]
 
 KIT_FORMAT = 1
@@ -81,14 +80,6 @@ class Kit:
         return sum(len(m.segment_graphs) + len(m.head_graphs) for m in self.models)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def segment_to_json(segment: SegmentCost) -> dict[str, Any]:
     return {**asdict(segment), "shape": list(segment.shape)}
 
@@ -114,16 +105,16 @@ def _manifest(folder: Path) -> dict[str, Any]:
 
 def _check_files(folder: Path, files: dict[str, str]) -> None:
     """Every listed file exists inside the kit and has its recorded sha256."""
-    for name, expected in sorted(files.items()):
-        path = folder / name
-        if Path(name).name != name or not path.is_file():
-            raise KitError(f"kit file {name} listed in {folder / KIT_MANIFEST} is missing; {_REMAKE}")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise KitError(
-                f"kit file {path} has sha256 {actual[:16]}..., {KIT_MANIFEST} says {expected[:16]}...: the kit was "
-                f"altered or damaged after it was made; {_REMAKE}"
-            )
+    problem = unpinned(folder, files)
+    if problem is None:
+        return
+    name, actual = problem
+    if actual is None:
+        raise KitError(f"kit file {name} listed in {folder / KIT_MANIFEST} is missing; {_REMAKE}")
+    raise KitError(
+        f"kit file {folder / name} has sha256 {actual[:16]}..., {KIT_MANIFEST} says {files[name][:16]}...: the kit "
+        f"was altered or damaged after it was made; {_REMAKE}"
+    )
 
 
 def _graphs(folder: Path, names: list[str], files: dict[str, str], count: int) -> list[Path]:

@@ -25,8 +25,9 @@ import torch
 from optimizer import __version__
 from optimizer.errors import UserError
 from optimizer.models import build_model, onnx_bytes, split_graph
+from optimizer.pinning import sha256_of
 from optimizer.profiler._cache import spec_costs
-from optimizer.profiler._kit import KIT_FORMAT, KIT_MANIFEST, Kit, open_kit, segment_to_json, sha256_file
+from optimizer.profiler._kit import KIT_FORMAT, KIT_MANIFEST, Kit, open_kit, segment_to_json
 
 __all__ = ["make_kit"]
 
@@ -125,7 +126,7 @@ def make_kit(
         with (folder / WEIGHTS).open("wb") as file:
             weights = _SharedWeights(file)
             entries = [_export_model(folder, i, s, n, num_classes, weights) for i, (s, n) in enumerate(models)]
-    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())}
+    files = {p.name: sha256_of(p) for p in sorted(folder.iterdir())}
     manifest = {
         "format": KIT_FORMAT,
         "made_by": {
